@@ -1,0 +1,282 @@
+// Scheduling: turns a traced graph (leaves: `input` slots and uniforms) into an ordered list of kernels.
+//
+// Each target picks a domain [R, L]: its own shape as [numel / last, last], or, for a reduction, the
+// domain of what it reduces. Targets with equal domains share one kernel. Walking a target's graph, every
+// node is fused into the kernel except where it cannot be: a reduction or a gather whose rows do not line
+// up with the kernel's rows, and gather tables that are computed, are "materialized" by a kernel of their
+// own into a temporary buffer first. Elementwise nodes are never materialized: recomputing them is cheaper
+// than a round trip through memory.
+import { DslError } from "../dsl/tensor.ts";
+import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
+import { printGraph } from "../dsl/print.ts";
+import { nameNode, nodeName } from "../dsl/names.ts";
+import type { DType } from "../dsl/dtype.ts";
+import { MAX_ROW_STEPS, rowGeometry, type Binding, type Kernel, type KernelOutput } from "./kernel.ts";
+
+export interface SlotInfo {
+  kind: "input" | "temp" | "output";
+  name: string;
+  dtype: DType;
+  shape: Shape;
+}
+
+export interface ScheduledKernel {
+  kernel: Kernel;
+  /** Rows of the domain for this program's shapes (the runtime part, not in the kernel key). */
+  rows: number;
+}
+
+export interface Target {
+  node: Node;
+  name: string;
+  /** Write into this input slot (an in-place update) instead of a new output buffer. */
+  into?: number;
+}
+
+export interface Schedule {
+  slots: SlotInfo[];
+  kernels: ScheduledKernel[];
+  /** Slot holding each target's result, in target order. */
+  results: number[];
+  uniforms: string[];
+}
+
+interface Domain {
+  R: number;
+  L: number;
+}
+
+const domainOf = (n: Node): Domain => {
+  const s = n.op === "reduce" ? n.src[0].shape : n.shape;
+  const L = s.length ? s[s.length - 1] : 1;
+  return { R: L === 0 ? 0 : numel(s) / L, L };
+};
+
+export function schedule(targets: Target[], programName: string): Schedule {
+  const slots: SlotInfo[] = [];
+  const inputs = toposort(targets.map((t) => t.node)).filter((n) => n.op === "input");
+  for (const n of inputs) {
+    const a = n.arg as { slot: number; name: string };
+    const prev = slots[a.slot];
+    if (prev && (prev.dtype !== n.dtype || numel(prev.shape) !== numel(n.shape)))
+      throw new Error(`octet: input slot ${a.slot} used with two different types (${prev.dtype}${shapeStr(prev.shape)} and ${n.dtype}${shapeStr(n.shape)})`);
+    slots[a.slot] = { kind: "input", name: a.name, dtype: n.dtype, shape: n.shape };
+  }
+  for (let i = 0; i < slots.length; i++) slots[i] ??= { kind: "input", name: `unused${i}`, dtype: "f32", shape: [0] };
+
+  const out: ScheduledKernel[] = [];
+  const materialized = new Map<number, number>();
+  let kernelCount = 0;
+
+  const materialize = (node: Node): number => {
+    const hit = materialized.get(node.id);
+    if (hit !== undefined) return hit;
+    const slot = slots.push({ kind: "temp", name: nodeName(node) ?? `t${slots.length}`, dtype: node.dtype, shape: node.shape }) - 1;
+    emitKernel([{ node, name: slots[slot].name, slot }]);
+    materialized.set(node.id, slot);
+    return slot;
+  };
+
+  const emitKernel = (group: { node: Node; name: string; slot: number }[]): void => {
+    const dom = domainOf(group[0].node);
+    const k = lowerKernel(group, dom, slots, materialize, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`);
+    out.push(k);
+  };
+
+  // Group targets by domain; targets that write into inputs go last, so other kernels read old values.
+  const results: number[] = [];
+  const groups = new Map<string, { node: Node; name: string; slot: number }[]>();
+  for (const t of targets) {
+    let slot: number;
+    if (t.into !== undefined) {
+      const s = slots[t.into];
+      if (!s || s.kind !== "input") throw new Error(`octet: target ${t.name} writes into slot ${t.into}, which is not an input`);
+      if (s.dtype !== t.node.dtype || numel(s.shape) !== numel(t.node.shape))
+        throw new Error(`octet: cannot write ${t.node.dtype}${shapeStr(t.node.shape)} into ${s.name} (${s.dtype}${shapeStr(s.shape)})`);
+      slot = t.into;
+    } else slot = slots.push({ kind: "output", name: t.name, dtype: t.node.dtype, shape: t.node.shape }) - 1;
+    results.push(slot);
+    const d = domainOf(t.node);
+    const key = `${d.R}x${d.L}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push({ node: t.node, name: t.name, slot });
+  }
+  const ordered = [...groups.values()].sort((a, b) => +a.some((t) => t.slot < inputs.length) - +b.some((t) => t.slot < inputs.length));
+  for (const g of ordered) emitKernel(g);
+  checkHazards(out, slots);
+
+  const uniforms = [...new Set(out.flatMap((k) => k.kernel.uniforms.map((u) => u.name)))].sort();
+  return { slots, kernels: out, results, uniforms };
+}
+
+/** A kernel that writes an input must not be followed by a kernel that reads that input's old value. */
+function checkHazards(ks: ScheduledKernel[], slots: SlotInfo[]): void {
+  const written = new Map<number, string>();
+  for (const { kernel } of ks) {
+    for (const b of kernel.bindings) {
+      const w = written.get(b.slot);
+      if (b.read && w && slots[b.slot].kind === "input")
+        throw new Error(`octet: ${kernel.name} reads ${b.name} after ${w} overwrote it in place; split the program`);
+    }
+    for (const b of kernel.bindings) if (b.write) written.set(b.slot, kernel.name);
+  }
+}
+
+// --------------------------------------------------------------------------------------------------------
+function lowerKernel(
+  group: { node: Node; name: string; slot: number }[],
+  dom: Domain,
+  slots: SlotInfo[],
+  materialize: (n: Node) => number,
+  name: string,
+): ScheduledKernel {
+  const bindings: Binding[] = [];
+  const bindingOf = (slot: number, mode: LoadMode, write: boolean, tableWidth?: number): number => {
+    let i = bindings.findIndex((b) => b.slot === slot && b.mode === mode && b.tableWidth === tableWidth);
+    if (i < 0) {
+      const s = slots[slot];
+      i = bindings.push({ name: s.name, slot, dtype: s.dtype, mode, tableWidth, read: false, write: false }) - 1;
+    }
+    if (write) bindings[i].write = true;
+    else bindings[i].read = true;
+    return i;
+  };
+  const { R, L } = dom;
+  const scalarShape: Shape = [];
+  const memo = new Map<string, Node>();
+  const unsupported = (n: Node, why: string): never => {
+    throw new DslError(n.op, `${why} (in a kernel over rows of ${L})`, n.site || "<traced graph>");
+  };
+
+  // The flat position of an element of the current node, by mode.
+  const u32 = (v: number) => mk("const", "u32", scalarShape, [], v);
+  const rIdx = mk("iota", "u32", scalarShape, [], 0);
+  const cIdx = mk("iota", "u32", scalarShape, [], 1);
+  const flatPos = (mode: LoadMode): Node =>
+    mode === "elem" ? (L === 1 ? rIdx : mk("add", "u32", scalarShape, [mk("mul", "u32", scalarShape, [rIdx, u32(L)], undefined), cIdx], undefined))
+    : mode === "row" ? rIdx
+    : mode === "col" ? cIdx
+    : u32(0);
+
+  const rewrite = (n: Node, mode: LoadMode): Node => {
+    const key = `${n.id}:${mode}`;
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const r = rewriteUncached(n, mode);
+    const nm = n.op === "input" ? undefined : nodeName(n);
+    if (nm) nameNode(r, nm); // DSL names survive into the kernel (and so into WGSL)
+    memo.set(key, r);
+    return r;
+  };
+  const load = (slot: number, mode: LoadMode, dtype: DType, idx?: Node, tableWidth?: number): Node =>
+    mk("load", dtype, scalarShape, idx ? [idx] : [], { binding: bindingOf(slot, mode, false, tableWidth), mode });
+
+  const rewriteUncached = (n: Node, mode: LoadMode): Node => {
+    switch (n.op) {
+      case "input":
+        return load((n.arg as { slot: number }).slot, mode, n.dtype);
+      case "buffer":
+        throw new Error("octet: a realized buffer reached the scheduler; canonicalize the graph first");
+      case "load":
+        throw new Error("octet: a kernel-IR load reached the scheduler");
+      case "const":
+      case "uniform":
+        return mk(n.op, n.dtype, scalarShape, [], n.arg);
+      case "iota": {
+        const D = n.shape[n.shape.length - 1];
+        if (mode === "elem" && D === L) return castTo(n.arg === 1 ? cIdx : rIdx, n.dtype);
+        const f = flatPos(mode);
+        const v = mk(n.arg === 1 ? "mod" : "div", "u32", scalarShape, [f, u32(D)], undefined);
+        return castTo(v, n.dtype);
+      }
+      case "reshape":
+        return rewrite(n.src[0], mode);
+      case "expand": {
+        const x = n.src[0];
+        const xs = x.shape;
+        if (numel(xs) === numel(n.shape)) return rewrite(x, mode);
+        if (numel(xs) === 1) return rewrite(x, "scalar");
+        const S = n.shape;
+        const lastX = xs[xs.length - 1];
+        const lead = (s: Shape) => s.slice(0, -1);
+        if (mode === "elem" && S[S.length - 1] === L) {
+          if (lastX === 1 && lead(xs).every((d, i) => d === lead(S)[i])) return rewrite(x, "row");
+          if (lastX === L && lead(xs).every((d) => d === 1)) return rewrite(x, "col");
+        }
+        return unsupported(n, `broadcast of ${shapeStr(xs)} to ${shapeStr(S)} is not supported: only per-row [..., 1] and per-column [1, ..., L] broadcasts fuse`);
+      }
+      case "reduce": {
+        const x = n.src[0];
+        if (mode === "row" && x.shape[x.shape.length - 1] === L && numel(x.shape) === R * L)
+          return mk("reduce", n.dtype, scalarShape, [rewrite(x, "elem")], n.arg);
+        return load(materialize(n), mode, n.dtype);
+      }
+      case "gather": {
+        const [table, index] = n.src;
+        const tslot = table.op === "input" ? (table.arg as { slot: number }).slot : materialize(table);
+        if (table.shape.length === 1) return load(tslot, "table", n.dtype, rewrite(index, mode), 1);
+        const D = table.shape[1];
+        if (mode === "elem" && D === L) return load(tslot, "table", n.dtype, rewrite(index, "row"), D);
+        return load(materialize(n), mode, n.dtype);
+      }
+      default:
+        return mk(n.op, n.dtype, scalarShape, n.src.map((s) => rewrite(s, mode)), n.arg);
+    }
+  };
+  const castTo = (v: Node, d: DType): Node => (d === "u32" ? v : mk("cast", d, scalarShape, [v], d));
+
+  const outputs: KernelOutput[] = [];
+  for (const t of group) {
+    const mode: LoadMode = t.node.op === "reduce" ? "row" : "elem";
+    const node = rewrite(t.node, mode);
+    outputs.push({ binding: bindingOf(t.slot, mode, true), node });
+  }
+  for (const b of bindings) {
+    if (!b.write) continue;
+    const clash = bindings.find((o) => o !== b && o.slot === b.slot && o.read);
+    if (clash) throw new Error(`octet: ${name} updates ${b.name} in place but also reads it at another position (${clash.mode}); write to a new tensor`);
+  }
+
+  const graph = toposort(outputs.map((o) => o.node));
+  const hasReduce = graph.some((n) => n.op === "reduce");
+  const usesRowCol = graph.some((n) => n.op === "iota") || bindings.some((b) => b.mode !== "elem" && b.mode !== "scalar");
+  // A map kernel that only reads whole elements does not care how rows are cut: make it one long row
+  // axis of length-1 rows, so its key (and WGSL) is the same for every shape.
+  const flat = !hasReduce && !usesRowCol;
+  const kL = flat ? 1 : L;
+  const kR = flat ? R * L : R;
+  const vec: 1 | 4 = kL === 1 || kL % 4 === 0 ? 4 : 1;
+  if (hasReduce && rowGeometry(kL, vec).steps > MAX_ROW_STEPS)
+    throw new DslError("sum", `a reduction over rows of ${kL} elements is longer than one workgroup handles (${MAX_ROW_STEPS * 256 * vec}); reshape it into two reductions`, group[0].node.site || "<traced graph>");
+  if (hasReduce && kL === 1 && vec === 4) {
+    // rows of one element: nothing to vectorize across within a row
+  }
+  const kvec: 1 | 4 = hasReduce && kL === 1 ? 1 : vec;
+  for (const b of bindings)
+    if (b.write && b.dtype === "u8" && (kvec !== 4 || b.mode !== "elem"))
+      throw new Error(`octet: ${name} writes u8 ${b.name} ${b.mode === "row" ? "per row" : "from a scalar kernel"}; 8-bit outputs need rows that are a multiple of 4 elements`);
+
+  const uniforms = [...new Map(graph.filter((n) => n.op === "uniform").map((n) => [n.arg as string, n.dtype])).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, dtype]) => ({ name, dtype }));
+  const source = printGraph(group.map((g) => g.node), group.map((g) => g.name));
+  const kernel: Kernel = { name, kind: hasReduce ? "row" : "map", L: kL, vec: kvec, bindings, uniforms, outputs, source, key: "" };
+  kernel.key = kernelKey(kernel);
+  return { kernel, rows: kR };
+}
+
+/** A stable hash of a kernel's structure (graph, bindings, geometry), not of any size. */
+export function kernelKey(k: Kernel): string {
+  const order = toposort(k.outputs.map((o) => o.node));
+  const local = new Map<number, number>();
+  const parts = [k.kind, k.L, k.vec, k.name];
+  for (const b of k.bindings) parts.push(`${b.name}:${b.dtype}:${b.mode}:${b.tableWidth ?? ""}:${+b.read}${+b.write}`);
+  for (const n of order) {
+    local.set(n.id, local.size);
+    const a = n.arg;
+    const arg = a === undefined ? "" : typeof a === "object" ? ("binding" in a ? `b${a.binding}` : "?") : Object.is(a, -0) ? "-0" : String(a);
+    parts.push(`${n.op}:${n.dtype}:${arg}:${nodeName(n) ?? ""}:${n.src.map((s) => local.get(s.id)).join(",")}`);
+  }
+  for (const o of k.outputs) parts.push(`out${o.binding}=${local.get(o.node.id)}`);
+  return Bun.hash(parts.join("|")).toString(16).padStart(16, "0");
+}

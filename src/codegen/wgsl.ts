@@ -1,0 +1,438 @@
+// Kernel IR -> WGSL. One function per concern: declarations, the element loop(s), loads, stores, and
+// expressions driven by the primitive table. Row kernels run in phases: phase p computes what needs p
+// reductions; each reduction goes through workgroup memory between phases. Values a later phase needs are
+// kept in per-thread arrays; buffer loads are simply re-issued. All stores happen at the end of the last
+// phase, after every load, which is what makes in-place updates (p <- p - lr * u) safe.
+import { DTYPES, type DType } from "../dsl/dtype.ts";
+import { nodeName } from "../dsl/names.ts";
+import { toposort, type LoadMode, type Node, type ReduceOp } from "../dsl/node.ts";
+import { PRIMS, isPrim, wgslCast, type Emit } from "../dsl/prims.ts";
+import { MAP_WORKGROUP, rowGeometry, type Binding, type Kernel } from "./kernel.ts";
+
+const RESERVED = new Set(
+  "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if let loop override requires return struct switch true var while array atomic bool f16 f32 i32 mat2x2 mat3x3 mat4x4 ptr sampler texture u32 vec2 vec3 vec4 main params lid wid nwg row col e k c r i".split(" "),
+);
+
+export function bindingNames(k: Kernel): string[] {
+  const used = new Set<string>();
+  return k.bindings.map((b) => {
+    let base = b.name.replace(/[^A-Za-z0-9_]/g, "_");
+    if (RESERVED.has(base) || /^\d/.test(base) || base.startsWith("__")) base = `b_${base}`;
+    if (b.mode !== "elem") base = `${base}_${b.mode}`;
+    let n = base;
+    for (let i = 2; used.has(n); i++) n = `${base}${i}`;
+    used.add(n);
+    return n;
+  });
+}
+
+/** Storage element type of a binding: vec4 where the kernel reads 4 consecutive elements at once. */
+function storageElem(b: Binding, vec: number): string {
+  const base = DTYPES[b.dtype].storage;
+  if (b.dtype === "u8") return "u32"; // 4 codes per word
+  const vecMode = b.mode === "elem" || b.mode === "col" || (b.mode === "table" && (b.tableWidth ?? 1) > 1);
+  return vec === 4 && vecMode ? `vec4<${base}>` : base;
+}
+
+export function uniformLayout(k: Kernel): { name: string; dtype: DType; offset: number }[] {
+  const fixed = ["rows", "row_base", "count", "zero"].map((name, i) => ({ name, dtype: "u32" as DType, offset: i * 4 }));
+  return [...fixed, ...k.uniforms.map((u, i) => ({ name: u.name, dtype: u.dtype, offset: (fixed.length + i) * 4 }))];
+}
+
+export function workgroupSize(k: Kernel): number {
+  return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec).wg;
+}
+
+export function emitWgsl(k: Kernel): string {
+  return new Emitter(k).emit();
+}
+
+class Emitter implements Emit {
+  private names = new Map<number, string>();
+  private counter = 0;
+  private order: Node[];
+  private phase = new Map<number, number>();
+  private elemLevel = new Map<number, boolean>();
+  private users = new Map<number, Node[]>();
+  private bnames: string[];
+  private wg: number;
+  private steps: number;
+  private needsF16 = false;
+  private curVec = false; // rendering an elementwise (vector-width) value right now
+
+  constructor(private k: Kernel) {
+    this.order = toposort(k.outputs.map((o) => o.node));
+    this.bnames = bindingNames(k);
+    const g = k.kind === "row" ? rowGeometry(k.L, k.vec) : { wg: MAP_WORKGROUP, steps: 1 };
+    this.wg = g.wg;
+    this.steps = g.steps;
+    for (const n of this.order) {
+      for (const s of n.src) (this.users.get(s.id) ?? this.users.set(s.id, []).get(s.id)!).push(n);
+      this.phase.set(n.id, n.op === "reduce" ? this.phase.get(n.src[0].id)! + 1 : Math.max(0, ...n.src.map((s) => this.phase.get(s.id)!)));
+      this.elemLevel.set(n.id, this.isElem(n));
+      if (n.dtype === "f16") this.needsF16 = true;
+    }
+    if (k.bindings.some((b) => b.dtype === "f16")) this.needsF16 = true;
+  }
+
+  private isElem(n: Node): boolean {
+    if (n.op === "reduce") return false;
+    if (n.op === "load") {
+      const m = (n.arg as { mode: LoadMode }).mode;
+      if (m === "elem" || m === "col") return true;
+      if (m === "table") return n.src.length > 0 && (this.elemLevel.get(n.src[0].id)! || (this.binding(n).tableWidth ?? 1) > 1);
+      return false;
+    }
+    if (n.op === "iota") return n.arg === 1 || (this.k.L === 1 && this.k.vec === 4) || this.k.L === 1;
+    return n.src.some((s) => this.elemLevel.get(s.id));
+  }
+  private binding(n: Node): Binding {
+    return this.k.bindings[(n.arg as { binding: number }).binding];
+  }
+  private get V(): boolean {
+    return this.k.vec === 4;
+  }
+
+  ty(d: DType): string {
+    const s = DTYPES[d].wgsl;
+    return this.curVec && this.V ? `vec4<${s}>` : s;
+  }
+  private tyOf(n: Node): string {
+    const s = DTYPES[n.dtype].wgsl;
+    return this.elemLevel.get(n.id) && this.V ? `vec4<${s}>` : s;
+  }
+
+  // --- expressions ----------------------------------------------------------------------------------------
+  private literal(n: Node): string {
+    const v = n.arg as number;
+    switch (n.dtype) {
+      case "bool":
+        return v ? "true" : "false";
+      case "u32":
+      case "u8":
+        return `${v >>> 0}u`;
+      case "i32":
+        return v === -2147483648 ? "i32(-2147483647 - 1)" : v < 0 ? `(${v}i)` : `${v}i`;
+      default: {
+        const suf = n.dtype === "f16" ? "h" : "f";
+        if (Number.isNaN(v) || !Number.isFinite(v)) {
+          // WGSL rejects a const-expression that is NaN or infinite: build it from a runtime zero.
+          const bits = Number.isNaN(v) ? "0x7fc00000u" : v > 0 ? "0x7f800000u" : "0xff800000u";
+          return n.dtype === "f16" ? `f16(bitcast<f32>(${bits} | params.zero))` : `bitcast<f32>(${bits} | params.zero)`;
+        }
+        if (Object.is(v, -0)) return `(-0.0${suf})`;
+        const s = String(v);
+        const lit = /[.e]/.test(s) ? `${s.replace("-", "")}${suf}` : `${Math.abs(v)}${suf}`;
+        return v < 0 ? `(-${lit})` : lit;
+      }
+    }
+  }
+
+  /** WGSL expression of n at the width the current context needs (splatting a scalar where needed). */
+  private ref(n: Node, lines: string[], p: number): string {
+    const name = this.value(n, lines, p);
+    if (this.curVec && this.V && !this.elemLevel.get(n.id)) return `${this.tyOfScalarAsVec(n)}(${name})`;
+    return name;
+  }
+  private tyOfScalarAsVec(n: Node): string {
+    return `vec4<${DTYPES[n.dtype].wgsl}>`;
+  }
+
+  private scope = new Map<string, string>(); // per-loop memo: `${id}` -> local name
+  private rowLines: string[] = []; // row-level code emitted before the current loop
+
+  /** The name holding n's value in phase p (emitting its definition where it belongs). */
+  private value(n: Node, lines: string[], p: number): string {
+    if (n.op === "const") return this.literal(n);
+    if (n.op === "uniform") return `params.${n.arg as string}`;
+    const elem = this.elemLevel.get(n.id)!;
+    if (!elem) {
+      const have = this.names.get(n.id);
+      if (have) return have;
+      return this.defineRow(n, p);
+    }
+    const hit = this.scope.get(String(n.id));
+    if (hit) return hit;
+    const np = this.phase.get(n.id)!;
+    let name: string;
+    if (np < p && n.op !== "load" && n.op !== "iota") {
+      name = this.fresh(n);
+      lines.push(`let ${name} = keep_${this.keepName(n)}[k];`);
+    } else {
+      name = this.fresh(n);
+      const saved = this.curVec;
+      this.curVec = true;
+      const expr = this.expr(n, lines, p);
+      this.curVec = saved;
+      lines.push(`let ${name} = ${expr};`);
+    }
+    this.scope.set(String(n.id), name);
+    return name;
+  }
+
+  private defineRow(n: Node, p: number): string {
+    const name = this.fresh(n);
+    this.names.set(n.id, name);
+    const saved = this.curVec;
+    this.curVec = false;
+    const expr = this.expr(n, this.rowLines, p);
+    this.curVec = saved;
+    this.rowLines.push(`let ${name} = ${expr};`);
+    return name;
+  }
+
+  private fresh(n: Node): string {
+    const base = nodeName(n) ?? (n.op === "load" ? this.bnames[(n.arg as { binding: number }).binding] : n.op);
+    return `${base}_${this.counter++}`;
+  }
+  private keepNames = new Map<number, string>();
+  private keepName(n: Node): string {
+    let s = this.keepNames.get(n.id);
+    if (!s) this.keepNames.set(n.id, (s = `${nodeName(n) ?? n.op}_${this.keepNames.size}`));
+    return s;
+  }
+
+  private expr(n: Node, lines: string[], p: number): string {
+    const args = () => n.src.map((s) => this.ref(s, lines, p));
+    switch (n.op) {
+      case "load":
+        return this.load(n, lines, p);
+      case "iota":
+        return this.iota(n);
+      case "cast":
+        return wgslCast(this.ref(n.src[0], lines, p), this, n.src[0].dtype, n.dtype);
+      case "bitcast":
+        return `bitcast<${this.ty(n.dtype)}>(${this.ref(n.src[0], lines, p)})`;
+      case "reduce":
+        throw new Error("octet codegen: a reduction is finished between phases, not inlined");
+      default:
+        if (!isPrim(n.op)) throw new Error(`octet codegen: unexpected ${n.op} in kernel`);
+        return PRIMS[n.op].wgsl(args(), this, n.dtype, n.src.map((s) => s.dtype));
+    }
+  }
+
+  private iota(n: Node): string {
+    const vecLanes = this.V && this.curVec;
+    if (n.arg === 1) return vecLanes ? "(vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u))" : "c";
+    if (this.k.L === 1) return vecLanes ? "(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u))" : "r";
+    return "r";
+  }
+
+  private load(n: Node, lines: string[], p: number): string {
+    const b = this.binding(n);
+    const name = this.bnames[(n.arg as { binding: number }).binding];
+    const vec = this.V && this.curVec;
+    const mode = b.mode;
+    const unpackU8 = (word: string, idx: string) => `((${word} >> ((${idx} & 3u) * 8u)) & 255u)`;
+    const fromStore = (raw: string) => (b.dtype === "bool" ? `(${raw} != ${vec && mode !== "row" && mode !== "scalar" ? "vec4<u32>(0u)" : "0u"})` : raw);
+    switch (mode) {
+      case "elem":
+        if (b.dtype === "u8") {
+          if (vec) return `((vec4<u32>(${name}[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u))`;
+          return unpackU8(`${name}[e >> 2u]`, "e");
+        }
+        return fromStore(`${name}[${vec ? "e >> 2u" : "e"}]`);
+      case "col":
+        if (b.dtype === "u8") {
+          if (vec) return `((vec4<u32>(${name}[c >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u))`;
+          return unpackU8(`${name}[c >> 2u]`, "c");
+        }
+        return fromStore(`${name}[${vec ? "c >> 2u" : "c"}]`);
+      case "row":
+        return b.dtype === "u8" ? unpackU8(`${name}[row >> 2u]`, "row") : fromStore(`${name}[row]`);
+      case "scalar":
+        return b.dtype === "u8" ? `(${name}[0] & 255u)` : fromStore(`${name}[0]`);
+      case "table": {
+        const idxNode = n.src[0];
+        const width = b.tableWidth ?? 1;
+        if (width > 1) {
+          const saved = this.curVec;
+          this.curVec = false;
+          const idx = this.value(idxNode, lines, p); // a row-level index
+          this.curVec = saved;
+          const at = `u32(${idx}) * ${width}u + c`;
+          if (b.dtype === "u8") throw new Error("octet codegen: gathering from a u8 table is not supported");
+          return fromStore(vec ? `${name}[(${at}) >> 2u]` : `${name}[${at}]`);
+        }
+        const idx = this.value(idxNode, lines, p);
+        const one = (i: string) => (b.dtype === "u8" ? unpackU8(`${name}[u32(${i}) >> 2u]`, `u32(${i})`) : b.dtype === "bool" ? `(${name}[u32(${i})] != 0u)` : `${name}[u32(${i})]`);
+        if (vec && this.elemLevel.get(idxNode.id))
+          return `vec4<${DTYPES[b.dtype].wgsl}>(${["x", "y", "z", "w"].map((l) => one(`${idx}.${l}`)).join(", ")})`;
+        return one(idx);
+      }
+    }
+  }
+
+  // --- stores ---------------------------------------------------------------------------------------------
+  private store(b: Binding, bname: string, value: string, vec: boolean): string {
+    if (b.mode === "row") {
+      const v = b.dtype === "bool" ? `select(0u, 1u, ${value})` : value;
+      return `if (lid == 0u) { ${bname}[row] = ${v}; }`;
+    }
+    if (b.dtype === "u8") {
+      const w = `(${value} & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u)`;
+      return `{ let packed = ${w}; ${bname}[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }`;
+    }
+    const v = b.dtype === "bool" ? (vec ? `select(vec4<u32>(0u), vec4<u32>(1u), ${value})` : `select(0u, 1u, ${value})`) : value;
+    return `${bname}[${vec ? "e >> 2u" : "e"}] = ${v};`;
+  }
+
+  // --- reductions -----------------------------------------------------------------------------------------
+  private identity(op: ReduceOp, d: DType): string {
+    if (op === "sum") return `${DTYPES[d].wgsl}(0)`;
+    const lowest = op === "max";
+    if (d === "u32") return lowest ? "0u" : "4294967295u";
+    if (d === "i32") return lowest ? "i32(-2147483647 - 1)" : "2147483647i";
+    const bits = lowest ? "0xff800000u" : "0x7f800000u";
+    return d === "f16" ? `f16(bitcast<f32>(${bits} | params.zero))` : `bitcast<f32>(${bits} | params.zero)`;
+  }
+  private combine(op: ReduceOp, a: string, b: string): string {
+    return op === "sum" ? `(${a} + ${b})` : `${op}(${a}, ${b})`;
+  }
+  private laneReduce(op: ReduceOp, v: string): string {
+    if (!this.V) return v;
+    return this.combine(op, this.combine(op, `${v}.x`, `${v}.y`), this.combine(op, `${v}.z`, `${v}.w`));
+  }
+
+  // --- the kernel -------------------------------------------------------------------------------------------
+  emit(): string {
+    const k = this.k;
+    const body = k.kind === "map" ? this.mapBody() : this.rowBody();
+    const decls = this.declarations();
+    return [this.header(), ...decls, "", `@compute @workgroup_size(${this.wg})`, "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {", ...body.map((l) => `  ${l}`), "}", ""].join("\n");
+  }
+
+  private header(): string {
+    const k = this.k;
+    const rows = k.bindings.map((b, i) => `//   @binding(${i + 1}) ${this.bnames[i]}: ${b.dtype} ${b.mode}${b.tableWidth ? `(width ${b.tableWidth})` : ""} ${b.read && b.write ? "read_write" : b.write ? "write" : "read"}`);
+    return [
+      `// octet kernel: ${k.name}`,
+      `// key: ${k.key}`,
+      `// ${k.kind} kernel over rows of ${k.L} element${k.L === 1 ? "" : "s"}, ${k.vec === 4 ? "vec4" : "scalar"} access, workgroup ${this.wg}${k.kind === "row" ? `, ${this.steps} step(s) per thread` : ""}`,
+      `// bindings:`,
+      `//   @binding(0) params: uniform (rows, row_base, count, zero${k.uniforms.map((u) => `, ${u.name}: ${u.dtype}`).join("")})`,
+      ...rows,
+      `// source graph:`,
+      ...k.source.split("\n").map((l) => `//   ${l}`),
+    ].join("\n");
+  }
+
+  private declarations(): string[] {
+    const k = this.k;
+    const out: string[] = [];
+    if (this.needsF16) out.push("enable f16;");
+    out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.name}: ${f.dtype === "f16" ? "f32" : DTYPES[f.dtype].wgsl},`), "}");
+    out.push("@group(0) @binding(0) var<uniform> params: Params;");
+    k.bindings.forEach((b, i) => {
+      const access = b.write ? "read_write" : "read";
+      out.push(`@group(0) @binding(${i + 1}) var<storage, ${access}> ${this.bnames[i]}: array<${storageElem(b, k.vec)}>;`);
+    });
+    for (const s of this.scratch) out.push(s);
+    return out;
+  }
+
+  private scratch: string[] = [];
+
+  private outputsCode(lines: string[], p: number): void {
+    for (const o of this.k.outputs) {
+      const b = this.k.bindings[o.binding];
+      if (b.mode === "row") continue;
+      const v = this.ref(o.node, lines, p);
+      lines.push(this.store(b, this.bnames[o.binding], v, this.V));
+    }
+  }
+
+  private mapBody(): string[] {
+    const k = this.k;
+    const lines: string[] = [];
+    this.curVec = true;
+    this.outputsCode(lines, 0);
+    const head = [
+      `let i = (wid.x + wid.y * nwg.x) * ${MAP_WORKGROUP}u + lid; // this thread's ${this.V ? "vec4 " : ""}element`,
+      "if (i >= params.count) { return; }",
+      this.V ? "let e = i * 4u;" : "let e = i;",
+    ];
+    const uses = lines.join("\n") + this.rowLines.join("\n");
+    if (/\br\b/.test(uses) || /\brow\b/.test(uses)) head.push(`let row = e / ${k.L}u;`, "let r = params.row_base + row;");
+    if (/\bc\b/.test(uses)) head.push(`let c = e % ${k.L}u;`);
+    return [...head, ...this.rowLines, ...lines];
+  }
+
+  private rowBody(): string[] {
+    const k = this.k;
+    const P = Math.max(...k.outputs.map((o) => this.phase.get(o.node.id)!));
+    const out: string[] = [
+      "let row = wid.x + wid.y * nwg.x; // one workgroup per row",
+      "if (row >= params.rows) { return; }",
+      "let r = params.row_base + row;",
+    ];
+    // Which elementwise values must survive into a later phase.
+    const kept = new Set<number>();
+    for (const n of this.order) {
+      if (!this.elemLevel.get(n.id) || n.op === "load" || n.op === "iota") continue;
+      const p = this.phase.get(n.id)!;
+      const later = (this.users.get(n.id) ?? []).some((u) => this.phase.get(u.id)! > p && (this.elemLevel.get(u.id) || u.op !== "reduce"));
+      const isOut = k.outputs.some((o) => o.node === n && this.k.bindings[o.binding].mode === "elem");
+      if ((later || (isOut && p < P))) kept.add(n.id);
+    }
+    for (const id of kept) {
+      const n = this.order.find((x) => x.id === id)!;
+      out.push(`var keep_${this.keepName(n)}: array<vec${this.V ? 4 : 1}Type, ${this.steps}>;`.replace(`vec${this.V ? 4 : 1}Type`, this.V ? `vec4<${DTYPES[n.dtype].wgsl}>` : DTYPES[n.dtype].wgsl));
+    }
+    const reduces = this.order.filter((n) => n.op === "reduce");
+    for (let p = 0; p <= P; p++) {
+      this.scope = new Map();
+      const body: string[] = [];
+      this.rowLines = [];
+      this.curVec = true;
+      const accs: string[] = [];
+      for (const red of reduces.filter((x) => this.phase.get(x.src[0].id) === p)) {
+        const acc = `acc_${this.keepName(red)}`;
+        const op = red.arg as ReduceOp;
+        accs.push(`var ${acc}: ${DTYPES[red.dtype].wgsl} = ${this.identity(op, red.dtype)};`);
+        const v = this.ref(red.src[0], body, p);
+        body.push(`${acc} = ${this.combine(op, acc, this.elemLevel.get(red.src[0].id) ? this.laneReduce(op, v) : v)};`);
+      }
+      for (const id of kept) {
+        const n = this.order.find((x) => x.id === id)!;
+        if (this.phase.get(id) === p) body.push(`keep_${this.keepName(n)}[k] = ${this.value(n, body, p)};`);
+      }
+      if (p === P) this.outputsCode(body, p);
+      const pre = this.rowLines;
+      out.push(`// phase ${p}${p ? `: after ${p} reduction${p > 1 ? "s" : ""}` : ""}`, ...pre, ...accs);
+      if (body.length) {
+        out.push(`for (var k = 0u; k < ${this.steps}u; k++) {`, `  let c = (k * ${this.wg}u + lid) * ${this.V ? 4 : 1}u;`, `  if (c < ${k.L}u) {`, `    let e = row * ${k.L}u + c;`, ...body.map((l) => `    ${l}`), "  }", "}");
+      }
+      // Finish this phase's reductions through workgroup memory.
+      for (const red of reduces.filter((x) => this.phase.get(x.src[0].id) === p)) {
+        const nm = this.keepName(red);
+        const t = DTYPES[red.dtype].wgsl;
+        const op = red.arg as ReduceOp;
+        this.scratch.push(`var<workgroup> scratch_${nm}: array<${t}, ${this.wg}>;`);
+        out.push(`scratch_${nm}[lid] = acc_${nm};`, "workgroupBarrier();");
+        if (this.wg > 1)
+          out.push(
+            `for (var s = ${this.wg / 2}u; s > 0u; s >>= 1u) {`,
+            `  if (lid < s) { scratch_${nm}[lid] = ${this.combine(op, `scratch_${nm}[lid]`, `scratch_${nm}[lid + s]`)}; }`,
+            "  workgroupBarrier();",
+            "}",
+          );
+        const name = this.fresh(red);
+        this.names.set(red.id, name);
+        out.push(`let ${name} = scratch_${nm}[0];`);
+      }
+    }
+    // Row outputs last: every load of the row's old values has happened above.
+    this.rowLines = [];
+    this.curVec = false;
+    const rowStores: string[] = [];
+    for (const o of k.outputs) {
+      const b = k.bindings[o.binding];
+      if (b.mode !== "row") continue;
+      const v = this.value(o.node, this.rowLines, P);
+      rowStores.push(this.store(b, this.bnames[o.binding], v, false));
+    }
+    out.push(...this.rowLines, ...rowStores);
+    return out;
+  }
+}

@@ -1,0 +1,28 @@
+// Prints a graph as a typed let-list (like a jaxpr), sources before users:
+//   %3:f32[256] = mul %1 %2
+import { nodeName } from "./names.ts";
+import { toposort, shapeStr, type Node } from "./node.ts";
+
+function argText(n: Node): string {
+  const a = n.arg;
+  if (a === undefined) return "";
+  if (typeof a === "number" || typeof a === "string") return ` ${typeof a === "number" ? String(a) : a}`;
+  if ("slot" in a) return ` #${a.slot}`;
+  if ("binding" in a) return ` b${a.binding}.${a.mode}`;
+  return " <buffer>";
+}
+
+export function printGraph(roots: readonly Node[], outNames: string[] = []): string {
+  const order = toposort(roots);
+  const ids = new Map<number, string>();
+  const lines: string[] = [];
+  for (const n of order) {
+    const nm = nodeName(n);
+    const id = `%${ids.size}${nm ? `_${nm}` : ""}`;
+    ids.set(n.id, id);
+    const srcs = n.src.map((s) => ids.get(s.id)).join(" ");
+    lines.push(`  ${id}:${n.dtype}${shapeStr(n.shape)} = ${n.op}${argText(n)}${srcs ? " " + srcs : ""}`);
+  }
+  const outs = roots.map((r, i) => `${outNames[i] ?? `out${i}`}=${ids.get(r.id)}`).join(", ");
+  return `{\n${lines.join("\n")}\n  return ${outs}\n}`;
+}

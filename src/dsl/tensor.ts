@@ -1,0 +1,237 @@
+// Tensor: the DSL's user-facing value. A Tensor is a node of the IR; methods build new nodes (nothing runs
+// until a result is needed). Realized tensors are `buffer` leaves; traced programs use `input` leaves and
+// `uniform` scalars. Broadcasting follows NumPy: shapes align on the right and size-1 axes stretch.
+import { DTYPES, type DType } from "./dtype.ts";
+import { mk, numel, sameShape, shapeStr, type Node, type PrimName, type ReduceOp, type Shape } from "./node.ts";
+import { PRIMS } from "./prims.ts";
+import { callSite } from "./site.ts";
+import { nameNode } from "./names.ts";
+
+export type Scalar = number | boolean;
+export type TensorLike = Tensor | Scalar;
+
+/** Thrown for a graph the user built wrongly; names the op and where the user called it. */
+export class DslError extends Error {
+  constructor(op: string, message: string, site = callSite()) {
+    super(`Tensor.${op}: ${message} (at ${site})`);
+    this.name = "DslError";
+  }
+}
+
+export function broadcastShapes(op: string, a: Shape, b: Shape): Shape {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1)
+      throw new DslError(op, `shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast (axis ${i}: ${da} vs ${db})`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+type Realizer = (t: Tensor[]) => Promise<void>;
+type Reader = (t: Tensor) => Promise<ArrayLike<number>>;
+let realizer: Realizer | undefined;
+let reader: Reader | undefined;
+/** The runtime installs how tensors are computed and read back (keeps the DSL free of GPU code). */
+export function installRuntime(r: Realizer, rd: Reader): void {
+  realizer = r;
+  reader = rd;
+}
+
+export class Tensor {
+  /** The expression this tensor stands for; the runtime swaps it for a buffer leaf once computed. */
+  constructor(public node: Node) {}
+
+  /** Gives this value a name that generated WGSL and graph printouts use (the first name given wins). */
+  named(name: string): this {
+    nameNode(this.node, name);
+    return this;
+  }
+
+  get shape(): Shape {
+    return this.node.shape;
+  }
+  get dtype(): DType {
+    return this.node.dtype;
+  }
+  get numel(): number {
+    return numel(this.node.shape);
+  }
+  get ndim(): number {
+    return this.node.shape.length;
+  }
+  toString(): string {
+    return `Tensor(${this.dtype}${shapeStr(this.shape)}, ${this.node.op})`;
+  }
+
+  // --- leaves -------------------------------------------------------------------------------------------
+  /** A literal, baked into the kernel. Use `uniform` for values that change between runs. */
+  static const(value: Scalar, dtype: DType = typeof value === "boolean" ? "bool" : "f32"): Tensor {
+    const v = typeof value === "boolean" ? +value : value;
+    return new Tensor(mk("const", dtype, [], [], dtype === "f32" ? Math.fround(v) : v));
+  }
+  /** A named runtime scalar: its value is bound when the program runs, so changing it never recompiles. */
+  static uniform(name: string, dtype: DType = "f32"): Tensor {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new DslError("uniform", `name "${name}" is not an identifier`);
+    return new Tensor(mk("uniform", dtype, [], [], name));
+  }
+  /** A placeholder for a buffer bound when a traced program runs. */
+  static input(slot: number, name: string, shape: Shape, dtype: DType = "f32"): Tensor {
+    return new Tensor(mk("input", dtype, shape, [], { slot, name }));
+  }
+  /** The index of each element along `axis` of `shape` (i32 unless given). */
+  static iota(shape: Shape, axis: number, dtype: DType = "i32"): Tensor {
+    const ax = axis < 0 ? shape.length + axis : axis;
+    if (ax < 0 || ax >= shape.length) throw new DslError("iota", `axis ${axis} out of range for ${shapeStr(shape)}`);
+    // Only the last axis and the flattened leading axes ("rows") are addressable by a kernel.
+    if (ax !== shape.length - 1 && ax !== shape.length - 2)
+      throw new DslError("iota", "only the last two axes are supported");
+    return new Tensor(mk("iota", dtype, shape, [], ax === shape.length - 1 ? 1 : 0));
+  }
+
+  private lift(x: TensorLike): Tensor {
+    if (x instanceof Tensor) return x;
+    // A JS number meets this tensor's dtype (2 * int tensor stays int); booleans become bool.
+    return Tensor.const(x, typeof x === "boolean" ? "bool" : this.dtype === "bool" ? "f32" : this.dtype);
+  }
+
+  // --- structural ---------------------------------------------------------------------------------------
+  reshape(...shape: (number | number[])[]): Tensor {
+    const s = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
+    const infer = s.indexOf(-1);
+    const known = numel(s.filter((d) => d !== -1));
+    const full = infer >= 0 ? s.map((d) => (d === -1 ? this.numel / known : d)) : s;
+    if (numel(full) !== this.numel || full.some((d) => !Number.isInteger(d) || d < 0))
+      throw new DslError("reshape", `cannot reshape ${shapeStr(this.shape)} (${this.numel} elements) to ${shapeStr(s)}`);
+    if (sameShape(full, this.shape)) return this;
+    return new Tensor(mk("reshape", this.dtype, full, [this.node], undefined));
+  }
+  flatten(): Tensor {
+    return this.reshape([this.numel]);
+  }
+  expand(shape: Shape): Tensor {
+    if (sameShape(shape, this.shape)) return this;
+    const out = broadcastShapes("expand", this.shape, shape);
+    if (!sameShape(out, shape)) throw new DslError("expand", `cannot expand ${shapeStr(this.shape)} to ${shapeStr(shape)}`);
+    const padded = this.shape.length < shape.length ? this.reshape([...Array(shape.length - this.shape.length).fill(1), ...this.shape]) : this;
+    return new Tensor(mk("expand", this.dtype, shape, [padded.node], undefined));
+  }
+
+  // --- elementwise ----------------------------------------------------------------------------------------
+  private prim(op: PrimName, others: TensorLike[]): Tensor {
+    const args = [this, ...others.map((o) => this.lift(o))];
+    let shape: Shape = args[0].shape;
+    for (const a of args.slice(1)) shape = broadcastShapes(op, shape, a.shape);
+    const dt = PRIMS[op].type(args.map((a) => a.dtype));
+    if (!DTYPES[dt as DType]) {
+      const desc = args.map((a) => `${a.dtype}${shapeStr(a.shape)}`).join(op === "select" ? ", " : ` ${op} `);
+      throw new DslError(op, `${desc}: ${dt}`);
+    }
+    const srcs = args.map((a) => a.expand(shape).node);
+    return new Tensor(mk(op, dt as DType, shape, srcs, undefined));
+  }
+  add(o: TensorLike) { return this.prim("add", [o]); }
+  sub(o: TensorLike) { return this.prim("sub", [o]); }
+  mul(o: TensorLike) { return this.prim("mul", [o]); }
+  div(o: TensorLike) { return this.prim("div", [o]); }
+  mod(o: TensorLike) { return this.prim("mod", [o]); }
+  pow(o: TensorLike) { return this.prim("pow", [o]); }
+  minimum(o: TensorLike) { return this.prim("min", [o]); }
+  maximum(o: TensorLike) { return this.prim("max", [o]); }
+  atan2(o: TensorLike) { return this.prim("atan2", [o]); }
+  lt(o: TensorLike) { return this.prim("lt", [o]); }
+  le(o: TensorLike) { return this.prim("le", [o]); }
+  gt(o: TensorLike) { return this.prim("gt", [o]); }
+  ge(o: TensorLike) { return this.prim("ge", [o]); }
+  eq(o: TensorLike) { return this.prim("eq", [o]); }
+  ne(o: TensorLike) { return this.prim("ne", [o]); }
+  and(o: TensorLike) { return this.prim("and", [o]); }
+  or(o: TensorLike) { return this.prim("or", [o]); }
+  xor(o: TensorLike) { return this.prim("xor", [o]); }
+  shl(o: TensorLike) { return this.prim("shl", [o]); }
+  shr(o: TensorLike) { return this.prim("shr", [o]); }
+  neg() { return this.prim("neg", []); }
+  abs() { return this.prim("abs", []); }
+  sqrt() { return this.prim("sqrt", []); }
+  rsqrt() { return this.prim("rsqrt", []); }
+  recip() { return this.prim("recip", []); }
+  exp() { return this.prim("exp", []); }
+  log() { return this.prim("log", []); }
+  exp2() { return this.prim("exp2", []); }
+  log2() { return this.prim("log2", []); }
+  tanh() { return this.prim("tanh", []); }
+  sin() { return this.prim("sin", []); }
+  cos() { return this.prim("cos", []); }
+  sign() { return this.prim("sign", []); }
+  floor() { return this.prim("floor", []); }
+  ceil() { return this.prim("ceil", []); }
+  trunc() { return this.prim("trunc", []); }
+  round() { return this.prim("round", []); }
+  not() { return this.prim("not", []); }
+  /** cond ? a : b, elementwise (this is the condition). */
+  where(a: TensorLike, b: TensorLike): Tensor {
+    const ta = a instanceof Tensor ? a : b instanceof Tensor ? b.lift(a) : Tensor.const(a);
+    const tb = b instanceof Tensor ? b : ta.lift(b);
+    return this.prim("select", [ta, tb]);
+  }
+  cast(dtype: DType): Tensor {
+    if (dtype === this.dtype) return this;
+    if (dtype === "f16" || this.dtype === "f16") {
+      // fine: the runtime refuses f16 kernels on devices without shader-f16
+    }
+    return new Tensor(mk("cast", dtype, this.shape, [this.node], dtype));
+  }
+  bitcast(dtype: DType): Tensor {
+    const ok = ["f32", "i32", "u32"];
+    if (!ok.includes(dtype) || !ok.includes(this.dtype))
+      throw new DslError("bitcast", `only between f32, i32 and u32, not ${this.dtype} -> ${dtype}`);
+    if (dtype === this.dtype) return this;
+    return new Tensor(mk("bitcast", dtype, this.shape, [this.node], dtype));
+  }
+
+  // --- derived elementwise ops (one-liners over primitives) -------------------------------------------
+  square() { return this.mul(this); }
+  /** this + (end - this) * w: the exponential-moving-average update m <- b m + (1 - b) g as m.lerp(g, 1 - b). */
+  lerp(end: TensorLike, w: TensorLike) { return this.mul(this.lift(1).sub(w)).add(this.lift(end).mul(w)); }
+  clamp(lo: TensorLike, hi: TensorLike) { return this.maximum(lo).minimum(hi); }
+  isnan() { return this.ne(this); }
+  isfinite() { return this.sub(this).eq(0); } // inf - inf and NaN - NaN are NaN
+
+  // --- reductions (over the last axis) ---------------------------------------------------------------
+  private reduce(op: ReduceOp, name: string, keepdim: boolean): Tensor {
+    if (this.ndim === 0) throw new DslError(name, "cannot reduce a scalar");
+    if (this.dtype === "bool" || this.dtype === "u8") throw new DslError(name, `cannot reduce ${this.dtype}; cast first`);
+    const kept = [...this.shape.slice(0, -1), 1];
+    const r = new Tensor(mk("reduce", this.dtype, kept, [this.node], op));
+    return keepdim ? r : r.reshape(this.shape.slice(0, -1));
+  }
+  sum(keepdim = true) { return this.reduce("sum", "sum", keepdim); }
+  max(keepdim = true) { return this.reduce("max", "max", keepdim); }
+  min(keepdim = true) { return this.reduce("min", "min", keepdim); }
+  mean(keepdim = true) { return this.sum(keepdim).div(this.shape[this.ndim - 1]); }
+
+  /** Rows of this table picked by integer indices: table [V, ...rest], index [...I] -> [...I, ...rest]. */
+  gather(index: Tensor): Tensor {
+    if (index.dtype !== "i32" && index.dtype !== "u32")
+      throw new DslError("gather", `index must be i32 or u32, got ${index.dtype}`);
+    if (this.ndim < 1 || this.ndim > 2) throw new DslError("gather", `table must be 1-D or 2-D, got ${shapeStr(this.shape)}`);
+    const shape = [...index.shape, ...this.shape.slice(1)];
+    return new Tensor(mk("gather", this.dtype, shape, [this.node, index.node], undefined));
+  }
+
+  // --- results ------------------------------------------------------------------------------------------
+  /** Computes this tensor (if it is not a buffer yet). */
+  async realize(): Promise<this> {
+    if (!realizer) throw new Error("octet: no runtime installed (import from src/index.ts)");
+    await realizer([this]);
+    return this;
+  }
+  /** Reads the tensor back as a typed array of its dtype. */
+  async toArray(): Promise<ArrayLike<number>> {
+    if (!reader) throw new Error("octet: no runtime installed (import from src/index.ts)");
+    return reader(this);
+  }
+}

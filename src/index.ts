@@ -1,0 +1,11 @@
+// octet's public surface.
+import "./runtime/realize.ts"; // installs the lazy-tensor runtime into the DSL
+export { Tensor, DslError } from "./dsl/tensor.ts";
+export type { DType } from "./dsl/dtype.ts";
+export { printGraph } from "./dsl/print.ts";
+export { device, deviceInfo } from "./runtime/device.ts";
+export { tensor, zeros, realize } from "./runtime/realize.ts";
+export { jit, JitFunction } from "./runtime/jit.ts";
+export { compiledKernels, compileStats } from "./runtime/pipelines.ts";
+export { memoryStats } from "./runtime/storage.ts";
+export { KNOBS } from "./runtime/env.ts";

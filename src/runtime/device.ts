@@ -1,0 +1,113 @@
+// The one shared Dawn device, acquired lazily on first use.
+//
+// Under Bun the object returned by `create([...])` must stay strongly referenced for the whole process: if it
+// is garbage-collected, the process segfaults inside ProcessEvents while awaiting GPU work. `gpuRoot` below
+// holds it for the life of the module (and so of the process).
+import { create, globals } from "webgpu";
+import { KNOBS } from "./env.ts";
+
+export const NO_ADAPTER_HELP = [
+  "octet: Dawn found no WebGPU adapter.",
+  "On a machine without a GPU, octet runs on Mesa's Vulkan software driver (lavapipe).",
+  "Debian bookworm's own Mesa 22 is too old for Dawn; install Mesa 25 from bookworm-backports:",
+  "  bash .ci/install-lavapipe.sh",
+  "(adds the bookworm-backports apt source, then: apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1).",
+  "With a GPU, install its Vulkan driver and libvulkan1.",
+].join("\n");
+
+export interface DeviceInfo {
+  adapter: string;
+  features: string[];
+  maxStorageBindingBytes: number;
+  maxBufferBytes: number;
+  maxWorkgroupStorageBytes: number;
+  maxWorkgroupsPerDimension: number;
+  minStorageOffsetAlignment: number;
+  hasF16: boolean;
+  hasSubgroups: boolean;
+  hasTimestamps: boolean;
+}
+
+let gpuRoot: GPU | undefined; // held forever: see the comment at the top of this file
+let devicePromise: Promise<GPUDevice> | undefined;
+let current: { device: GPUDevice; info: DeviceInfo } | undefined;
+let bindingCap: number | undefined;
+
+const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
+
+async function acquire(): Promise<GPUDevice> {
+  process.env.XDG_RUNTIME_DIR ??= "/tmp"; // Dawn's Vulkan loader warns and may fail without it
+  Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
+  gpuRoot ??= create([]);
+  const adapter = await gpuRoot.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  // Ask for the adapter's real limits: the defaults (128 MiB bindings, 16 KiB workgroup storage) are lower
+  // than what large tensors and fused reductions want.
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+  };
+  const device = await adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits });
+  const info = adapter.info;
+  current = {
+    device,
+    info: {
+      adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown",
+      features: [...features],
+      maxStorageBindingBytes: device.limits.maxStorageBufferBindingSize,
+      maxBufferBytes: device.limits.maxBufferSize,
+      maxWorkgroupStorageBytes: device.limits.maxComputeWorkgroupStorageSize,
+      maxWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+      minStorageOffsetAlignment: device.limits.minStorageBufferOffsetAlignment,
+      hasF16: features.includes("shader-f16"),
+      hasSubgroups: features.includes("subgroups"),
+      hasTimestamps: features.includes("timestamp-query"),
+    },
+  };
+  device.lost.then((lost) => {
+    if (lost.reason !== "destroyed") console.error(`octet: GPU device lost (${lost.reason}): ${lost.message}`);
+    current = undefined;
+    devicePromise = undefined;
+  });
+  device.addEventListener("uncapturederror", (ev) => {
+    const e = (ev as GPUUncapturedErrorEvent).error;
+    console.error(`octet: uncaptured WebGPU error: ${e.message}`);
+  });
+  return device;
+}
+
+/** The shared GPUDevice (acquired on first call). */
+export function device(): Promise<GPUDevice> {
+  devicePromise ??= acquire().catch((e) => {
+    devicePromise = undefined;
+    throw e;
+  });
+  return devicePromise;
+}
+
+/** Limits and features of the acquired device; call after `await device()`. */
+export function deviceInfo(): DeviceInfo {
+  if (!current) throw new Error("octet: deviceInfo() called before the device was acquired (await octet.device())");
+  return current.info;
+}
+
+/** The largest storage binding kernels may use: the device limit, lowered by OCTET_MAX_BINDING or a test. */
+export function storageBindingLimit(): number {
+  const dev = current?.info.maxStorageBindingBytes ?? 128 * 1024 * 1024;
+  const env = Number(KNOBS.maxBinding.read() ?? NaN);
+  let lim = dev;
+  if (Number.isFinite(env) && env > 0) lim = Math.min(lim, env);
+  if (bindingCap !== undefined) lim = Math.min(lim, bindingCap);
+  return lim;
+}
+
+/** Lower the binding limit (tests use this to force the chunked path on small tensors); undefined resets. */
+export function setStorageBindingCap(bytes: number | undefined): void {
+  bindingCap = bytes;
+}

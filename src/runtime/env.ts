@@ -1,0 +1,46 @@
+// Every environment knob octet reads, declared once with a one-line doc. `bun run kernels --knobs` and the
+// README's table are generated from this list, so a knob cannot exist without its documentation.
+
+export interface Knob {
+  name: string;
+  doc: string;
+  read(): string | undefined;
+}
+
+const knob = (name: string, doc: string): Knob => ({ name, doc, read: () => process.env[name] });
+
+export const KNOBS = {
+  debug: knob(
+    "OCTET_DEBUG",
+    "debug ladder: 1 = log each kernel compile; 2 = + per-dispatch time and GB/s; 3 = + traced graph; 4 = + WGSL source",
+  ),
+  filter: knob("OCTET_FILTER", "only log / dump kernels whose name contains this substring"),
+  dumpDir: knob("OCTET_DUMP_DIR", "write every compiled kernel's WGSL to this directory as <name>-<key>.wgsl"),
+  overrideDir: knob(
+    "OCTET_OVERRIDE_DIR",
+    "load hand-edited WGSL from <dir>/<name>-<key>.wgsl instead of the generated source when the file exists",
+  ),
+  validate: knob(
+    "OCTET_VALIDATE",
+    "1 = run the kernel-IR interpreter beside the GPU for every dispatch and throw at the first mismatching index",
+  ),
+  maxBinding: knob(
+    "OCTET_MAX_BINDING",
+    "cap the storage-binding size in bytes (below the adapter's limit) to exercise the chunked path",
+  ),
+} as const;
+
+export function debugLevel(): number {
+  const v = Number(KNOBS.debug.read() ?? 0);
+  return Number.isFinite(v) ? v : 0;
+}
+
+export function nameFilterMatches(name: string): boolean {
+  const f = KNOBS.filter.read();
+  return !f || name.includes(f);
+}
+
+export function validateEnabled(): boolean {
+  const v = KNOBS.validate.read();
+  return v !== undefined && v !== "" && v !== "0";
+}

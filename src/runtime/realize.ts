@@ -1,0 +1,111 @@
+// Lazy tensors meet the GPU here. `realize` swaps realized buffers in a graph for numbered input slots, so
+// the same computation over different buffers is the same canonical graph (hash-consing makes it the same
+// node objects); its schedule and kernels are built once and cached. Reshapes of realized tensors are views.
+import { DTYPES, type DType, type TypedArray } from "../dsl/dtype.ts";
+import { mk, numel, substitute, toposort, type Node, type Shape } from "../dsl/node.ts";
+import { installRuntime, Tensor } from "../dsl/tensor.ts";
+import { schedule } from "../codegen/schedule.ts";
+import { Program } from "./execute.ts";
+import { allocate, download, upload, type Category, Storage } from "./storage.ts";
+
+const programs = new Map<string, Program>();
+
+export function bufferNode(storage: Storage, shape: Shape, name = ""): Node {
+  return mk("buffer", storage.dtype, shape, [], { storage, name });
+}
+
+export function storageOf(t: Tensor): Storage {
+  if (t.node.op !== "buffer") throw new Error(`octet: ${t} is not realized`);
+  return (t.node.arg as { storage: Storage }).storage;
+}
+
+/** The storage behind a chain of reshapes over a buffer (a view), if that is all this node is. */
+function viewOf(n: Node): Storage | undefined {
+  let x = n;
+  while (x.op === "reshape") x = x.src[0];
+  return x.op === "buffer" ? (x.arg as { storage: Storage }).storage : undefined;
+}
+
+function programName(roots: Node[]): string {
+  const ops = toposort(roots).filter((n) => !["input", "buffer", "const", "uniform", "reshape", "expand"].includes(n.op)).map((n) => n.op);
+  const uniq = [...new Set(ops)].slice(0, 4);
+  return uniq.length ? uniq.join("_") : "copy";
+}
+
+export async function realize(ts: Tensor[]): Promise<void> {
+  const todo: Tensor[] = [];
+  for (const t of ts) {
+    if (t.node.op === "buffer") continue;
+    const v = viewOf(t.node);
+    if (v) t.node = bufferNode(v, t.shape);
+    else if (!todo.includes(t)) todo.push(t);
+  }
+  if (!todo.length) return;
+  const storages: Storage[] = [];
+  const slotOf = new Map<Storage, number>();
+  const canon = substitute(
+    todo.map((t) => t.node),
+    (n) => {
+      if (n.op !== "buffer") return undefined;
+      const st = (n.arg as { storage: Storage }).storage;
+      let slot = slotOf.get(st);
+      if (slot === undefined) slotOf.set(st, (slot = storages.push(st) - 1));
+      const name = (n.arg as { name: string }).name || `x${slot}`;
+      return mk("input", n.dtype, n.shape, [], { slot, name });
+    },
+  );
+  const key = canon.map((n) => n.id).join(",");
+  let prog = programs.get(key);
+  if (!prog) {
+    const name = programName(canon);
+    prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name), name);
+    programs.set(key, prog);
+  }
+  const all = await prog.run([...storages], {});
+  todo.forEach((t, i) => (t.node = bufferNode(all[prog!.schedule.results[i]], t.shape)));
+}
+
+export async function read(t: Tensor): Promise<TypedArray | Float16Array> {
+  await realize([t]);
+  const st = storageOf(t);
+  const data = await download(st);
+  return data.length === t.numel ? data : data.subarray(0, t.numel);
+}
+
+installRuntime(realize, read);
+
+export interface TensorOptions {
+  dtype?: DType;
+  category?: Category;
+  name?: string;
+}
+
+type Nested = number | boolean | Nested[];
+function flattenNested(x: Nested, shape: number[], depth = 0, out: number[] = []): number[] {
+  if (Array.isArray(x)) {
+    if (shape.length <= depth) shape.push(x.length);
+    else if (shape[depth] !== x.length) throw new Error(`octet.tensor: ragged nested array at depth ${depth}`);
+    for (const y of x) flattenNested(y, shape, depth + 1, out);
+  } else out.push(typeof x === "boolean" ? +x : x);
+  return out;
+}
+
+/** Uploads host data and returns a realized tensor on the GPU. */
+export async function tensor(data: ArrayLike<number> | Nested[], shape?: number[], opts: TensorOptions = {}): Promise<Tensor> {
+  const inferred: number[] = [];
+  const flat: ArrayLike<number> = Array.isArray(data) ? flattenNested(data as Nested[], inferred) : data;
+  const s = shape ?? (Array.isArray(data) ? inferred : [flat.length]);
+  if (numel(s) !== flat.length) throw new Error(`octet.tensor: ${flat.length} values do not fill shape [${s.join(",")}]`);
+  const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? "i32" : data instanceof Uint32Array ? "u32" : data instanceof Uint8Array ? "u8" : "f32");
+  if (!DTYPES[dtype]) throw new Error(`octet.tensor: unknown dtype ${dtype}`);
+  const st = await allocate(dtype, flat.length, opts.category ?? "temporaries");
+  await upload(st, flat);
+  return new Tensor(bufferNode(st, s, opts.name));
+}
+
+/** A realized tensor of zeros. */
+export async function zeros(shape: number[], opts: TensorOptions = {}): Promise<Tensor> {
+  const dtype = opts.dtype ?? "f32";
+  const st = await allocate(dtype, numel(shape), opts.category ?? "temporaries", true);
+  return new Tensor(bufferNode(st, shape, opts.name));
+}
