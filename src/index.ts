@@ -9,3 +9,5 @@ export { jit, JitFunction } from "./runtime/jit.ts";
 export { compiledKernels, compileStats } from "./runtime/pipelines.ts";
 export { memoryStats } from "./runtime/storage.ts";
 export { KNOBS } from "./runtime/env.ts";
+export * as optim from "./optim/index.ts";
+export * as nn from "./nn/index.ts";

@@ -46,11 +46,24 @@ interface Domain {
   L: number;
 }
 
-const domainOf = (n: Node): Domain => {
-  const s = n.op === "reduce" ? n.src[0].shape : n.shape;
+/**
+ * The domain a target is computed over, and whether it is written per element or per row. A per-row
+ * target ([..., 1]) that is (a function of) a reduction runs in the reduction's domain, so that
+ * `active.where(x.abs().max(), old)` lives in the same kernel as the elementwise work over x.
+ */
+function domainOf(n: Node): Domain & { rowOutput: boolean } {
+  const s = n.shape;
+  if (s.length && s[s.length - 1] === 1) {
+    const red = toposort([n]).find((x) => x.op === "reduce" && numel(x.shape) === numel(n.shape));
+    if (red) {
+      const xs = red.src[0].shape;
+      const L = xs[xs.length - 1];
+      return { R: numel(xs) / L, L, rowOutput: true };
+    }
+  }
   const L = s.length ? s[s.length - 1] : 1;
-  return { R: L === 0 ? 0 : numel(s) / L, L };
-};
+  return { R: L === 0 ? 0 : numel(s) / L, L, rowOutput: false };
+}
 
 export function schedule(targets: Target[], programName: string): Schedule {
   const slots: SlotInfo[] = [];
@@ -227,7 +240,7 @@ function lowerKernel(
 
   const outputs: KernelOutput[] = [];
   for (const t of group) {
-    const mode: LoadMode = t.node.op === "reduce" ? "row" : "elem";
+    const mode: LoadMode = domainOf(t.node).rowOutput ? "row" : "elem";
     const node = rewrite(t.node, mode);
     outputs.push({ binding: bindingOf(t.slot, mode, true), node });
   }

@@ -167,7 +167,8 @@ export const PRIMS: Record<PrimName, PrimRule> = {
   },
   select: {
     arity: 3,
-    type: ([c, a, b]) => (c !== "bool" ? `condition must be bool, got ${c}` : same([a, b], () => true, "")),
+    // select may pass u8 codes through unchanged (keeping old codes for a skipped parameter).
+    type: ([c, a, b]) => (c !== "bool" ? `condition must be bool, got ${c}` : a !== b ? `operands have different dtypes (${a}, ${b}); cast one side first` : a),
     eval: (a) => (a[0] ? a[1] : a[2]),
     wgsl: (a) => `select(${a[2]}, ${a[1]}, ${a[0]})`, // WGSL: select(falseValue, trueValue, cond)
   },

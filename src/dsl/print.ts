@@ -12,11 +12,25 @@ function argText(n: Node): string {
   return " <buffer>";
 }
 
+function literalOf(n: Node): string | undefined {
+  let x = n;
+  while (x.op === "reshape" || x.op === "expand") x = x.src[0];
+  if (x.op !== "const") return undefined;
+  const v = x.arg as number;
+  return x.dtype === "f32" ? String(v) : x.dtype === "bool" ? String(!!v) : `${v}${x.dtype === "u32" ? "u" : x.dtype === "i32" ? "i" : ""}`;
+}
+
 export function printGraph(roots: readonly Node[], outNames: string[] = []): string {
   const order = toposort(roots);
   const ids = new Map<number, string>();
   const lines: string[] = [];
   for (const n of order) {
+    // Literals and their broadcasts print inline (`mul %3 2`), keeping the listing about the computation.
+    const lit = literalOf(n);
+    if (lit !== undefined) {
+      ids.set(n.id, lit);
+      continue;
+    }
     const nm = nodeName(n);
     const id = `%${ids.size}${nm ? `_${nm}` : ""}`;
     ids.set(n.id, id);

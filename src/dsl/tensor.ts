@@ -198,7 +198,8 @@ export class Tensor {
   lerp(end: TensorLike, w: TensorLike) { return this.mul(this.lift(1).sub(w)).add(this.lift(end).mul(w)); }
   clamp(lo: TensorLike, hi: TensorLike) { return this.maximum(lo).minimum(hi); }
   isnan() { return this.ne(this); }
-  isfinite() { return this.sub(this).eq(0); } // inf - inf and NaN - NaN are NaN
+  /** Not NaN and not ±Inf, decided on the f32 exponent bits: WGSL lets a compiler assume floats are finite. */
+  isfinite() { return this.cast("f32").bitcast("u32").and(0x7f800000).ne(0x7f800000); }
 
   // --- reductions (over the last axis) ---------------------------------------------------------------
   private reduce(op: ReduceOp, name: string, keepdim: boolean): Tensor {

@@ -1,0 +1,2 @@
+export { Module } from "./module.ts";
+export { Parameter } from "./parameter.ts";

@@ -1,0 +1,65 @@
+// Adam / AdamW / LAMB (bnb kernel "adam", §3.2; LAMB = Adam + maxUnorm trust ratio, §3.7).
+// bnb's Adam and AdamW are one kernel with decoupled decay applied after the step; they differ in default
+// weightDecay only. Association follows bnb's CUDA kernels exactly, including where 8-bit and 32-bit differ.
+import { z } from "zod";
+import type { Tensor } from "../dsl/tensor.ts";
+import { sumAll } from "../ops/reduce.ts";
+import { betas2, common } from "./config.ts";
+import { defineOptimizer, fl, powBeta } from "./define.ts";
+import { optimizerClasses } from "./classes.ts";
+
+const schema = z.object({ ...common, betas: betas2, amsgrad: z.literal(false) });
+type AdamHP = z.infer<typeof schema>;
+
+function adamDef(name: "adam" | "lamb") {
+  return defineOptimizer<AdamHP>({
+    name,
+    schema,
+    states: [
+      { name: "m", signed: true, key: "state1" },
+      { name: "v", signed: false, key: "state2" },
+    ],
+    scalars: ({ lr, betas: [b1, b2], eps, weightDecay, maxUnorm }, t) => {
+      const c1 = fl(1 - powBeta(b1, t));
+      const c2 = fl(Math.sqrt(fl(1 - powBeta(b2, t))));
+      return {
+        b1: fl(b1), b2: fl(b2), a1: fl(1 - fl(b1)), a2: fl(1 - fl(b2)),
+        stepSize: fl(fl(-lr * c2) / c1), // negative: p + stepSize * m / (sqrt(v) + eps c2)
+        epsC2: fl(eps * c2),
+        decay: fl(1 - fl(lr * weightDecay)),
+        c1, c2sq: fl(1 - powBeta(b2, t)), eps: fl(eps), maxUnorm: fl(maxUnorm),
+      };
+    },
+    update: ({ p, g, m, v }, s, { quantized }) => {
+      const m1 = m.mul(s.b1).add(g.mul(s.a1)).named("m1"); //            m <- b1 m + (1 - b1) g
+      const v1 = (quantized ? v.mul(s.b2).add(g.mul(s.a2).mul(g)) : v.mul(s.b2).add(g.mul(g).mul(s.a2))).named("v1"); // v <- b2 v + (1 - b2) g^2
+      const dir = m1.div(v1.sqrt().add(s.epsC2)).named("direction"); //   m / (sqrt(v) + eps sqrt(1 - b2^t))
+      let stepSize: Tensor = s.stepSize;
+      if (name === "lamb" && !quantized) stepSize = trustRatio(p, m1, v1, s).mul(stepSize);
+      const p1 = p.add(stepSize.mul(dir)).mul(s.decay).named("p_new"); // decoupled decay after the step
+      if (!quantized) return { p: p1, m: m1, v: v1 };
+      // bnb's 8-bit kernel: a NaN/Inf gradient zeroes the element's states and leaves p alone.
+      const bad = g.isfinite().not().named("bad_grad");
+      return { p: bad.where(p, p1), m: bad.where(0, m1), v: bad.where(0, v1) };
+    },
+    // The trust ratio needs whole-tensor norms: one tensor per kernel (32-bit LAMB only, as bnb).
+    perTensor: (hp) => name === "lamb" && hp.optimBits === 32 && hp.maxUnorm > 0,
+    check: (hp, bits) => (name === "lamb" && bits === 8 && hp.maxUnorm !== 1 ? "LAMB8bit does not implement maxUnorm (bnb #1998); leave it at 1.0" : undefined),
+  });
+}
+
+/** bnb's LAMB scale min(1, maxUnorm ||p|| / ||u||), u the bias-corrected Adam direction (§3.7). */
+function trustRatio(p: Tensor, m1: Tensor, v1: Tensor, s: Record<string, Tensor>): Tensor {
+  const pNorm = sumAll(p.mul(p)).sqrt(); //                        before the step
+  const u = m1.div(s.c1).div(v1.div(s.c2sq).sqrt().add(s.eps));
+  const uNorm = sumAll(u.mul(u)).sqrt();
+  const limit = s.maxUnorm.mul(pNorm);
+  return uNorm.gt(limit).and(s.maxUnorm.gt(0)).where(limit.div(uNorm), 1).named("update_scale");
+}
+
+const base = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, optimBits: 32 as 8 | 32, min8bitSize: 4096, stateFormat: "dynamic8" as const, maxUnorm: 0, amsgrad: false as const };
+export const adam = adamDef("adam");
+export const lamb = adamDef("lamb");
+export const { Adam, Adam8bit, Adam32bit } = optimizerClasses(adam, { ...base, weightDecay: 0 }, "Adam");
+export const { AdamW, AdamW8bit, AdamW32bit } = optimizerClasses(adam, { ...base, weightDecay: 1e-2 }, "AdamW");
+export const { LAMB, LAMB8bit, LAMB32bit } = optimizerClasses(lamb, { ...base, weightDecay: 0, maxUnorm: 1.0 }, "LAMB");

@@ -1,0 +1,34 @@
+// Turns an optimizer definition into the classes bitsandbytes users know: `Adam` (optimBits 32 unless told),
+// `Adam8bit` (8-bit states), `Adam32bit` (32-bit states). Paged variants have no WebGPU equivalent.
+import type { OptimizerDef, Hyper } from "./define.ts";
+import { Optimizer, type ParamsArg } from "./optimizer.ts";
+import type { Options } from "./config.ts";
+
+export type OptimizerClass = new (params: ParamsArg, options?: Options) => Optimizer;
+
+export function optimizerClasses<H extends Hyper>(def: OptimizerDef<H>, defaults: H, base: string): Record<string, OptimizerClass> {
+  const make = (name: string, forced: Options): OptimizerClass => {
+    const C = class extends Optimizer<H> {
+      constructor(params: ParamsArg, options: Options = {}) {
+        super(def, name, defaults, params, options, forced);
+      }
+    };
+    Object.defineProperty(C, "name", { value: name });
+    return C as unknown as OptimizerClass;
+  };
+  return { [base]: make(base, {}), [`${base}8bit`]: make(`${base}8bit`, { optimBits: 8 }), [`${base}32bit`]: make(`${base}32bit`, { optimBits: 32 }) };
+}
+
+/** `PagedAdamW8bit` & co.: bitsandbytes pages state to host memory with CUDA unified memory. */
+export function pagedUnsupported(name: string): OptimizerClass {
+  const C = class {
+    constructor() {
+      throw new Error(
+        `octet.optim.${name}: paged optimizers rely on CUDA unified memory (cudaMallocManaged), which WebGPU does not have. ` +
+          `Use ${name.replace(/^Paged/, "")}: the math is identical (bnb-algorithms.md §3.9).`,
+      );
+    }
+  };
+  Object.defineProperty(C, "name", { value: name });
+  return C as unknown as OptimizerClass;
+}

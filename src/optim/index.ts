@@ -1,0 +1,20 @@
+// octet.optim: bitsandbytes' optimizer classes, the override manager and the DSL to define new ones.
+export { Adam, Adam8bit, Adam32bit, AdamW, AdamW8bit, AdamW32bit, LAMB, LAMB8bit, LAMB32bit } from "./adam.ts";
+export { SGD, SGD8bit, SGD32bit, LARS, LARS8bit, LARS32bit } from "./momentum.ts";
+export { RMSprop, RMSprop8bit, RMSprop32bit, Adagrad, Adagrad8bit, Adagrad32bit } from "./rmsprop.ts";
+export { Lion, Lion8bit, Lion32bit } from "./lion.ts";
+export { AdEMAMix, AdEMAMix8bit, AdEMAMix32bit } from "./ademamix.ts";
+export { GlobalOptimManager, useFp32EmbeddingStates } from "./manager.ts";
+export { Optimizer, STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup } from "./optimizer.ts";
+export { defineOptimizer, type OptimizerDef, type StateSpec } from "./define.ts";
+export { optimizerClasses } from "./classes.ts";
+export { FORMATS, BLOCK } from "./formats.ts";
+import { pagedUnsupported } from "./classes.ts";
+export const PagedAdam = pagedUnsupported("PagedAdam");
+export const PagedAdamW = pagedUnsupported("PagedAdamW");
+export const PagedAdam8bit = pagedUnsupported("PagedAdam8bit");
+export const PagedAdamW8bit = pagedUnsupported("PagedAdamW8bit");
+export const PagedAdamW32bit = pagedUnsupported("PagedAdamW32bit");
+export const PagedLion = pagedUnsupported("PagedLion");
+export const PagedLion8bit = pagedUnsupported("PagedLion8bit");
+export const PagedAdEMAMix8bit = pagedUnsupported("PagedAdEMAMix8bit");

@@ -1,0 +1,109 @@
+// GlobalOptimManager: per-parameter optimizer config, bitsandbytes' recipe for "8-bit states everywhere but
+// 32-bit states for embeddings". Overrides are keyed by Parameter identity and looked up when an optimizer
+// first steps, so the order of registerParameters / overrideConfig / constructing the optimizer does not
+// matter (bnb >= 0.50 semantics, bnb-algorithms.md §4). Keys and values are validated when given.
+import { z } from "zod";
+import { Module } from "../nn/module.ts";
+import { Parameter } from "../nn/parameter.ts";
+import { common, formatZodError, nonneg, type Options } from "./config.ts";
+
+const beta = z.number().finite().min(0).lt(1);
+/** Every key an override may set, across all optimizer families. */
+const overrideSchema = z
+  .object({
+    ...common,
+    betas: z.union([z.tuple([beta, beta]), z.tuple([beta, beta, beta])]),
+    alpha: nonneg,
+    momentum: nonneg,
+    tAlpha: z.number().int().positive().nullable(),
+    tBeta3: z.number().int().positive().nullable(),
+  })
+  .partial()
+  .strict();
+
+export class GlobalOptimManager {
+  private static instance?: GlobalOptimManager;
+  private byParam = new Map<Parameter, Options>();
+  private byIndex = new Map<string, Options>();
+  private registered: Parameter[][] = [];
+  private moduleOverrides: { module: Module; name: string; config: Options }[] = [];
+
+  private constructor() {}
+
+  static getInstance(): GlobalOptimManager {
+    return (GlobalOptimManager.instance ??= new GlobalOptimManager());
+  }
+
+  /** Forget every override (bnb's `initialize`). */
+  initialize(): void {
+    this.byParam.clear();
+    this.byIndex.clear();
+    this.registered = [];
+    this.moduleOverrides = [];
+  }
+
+  /** Records the params (list or param groups) so positional overrides can be found later, as bnb does. */
+  registerParameters(params: Parameter[] | { params: Parameter[] }[]): void {
+    const groups = params.length && (params[0] as { params?: Parameter[] }).params ? (params as { params: Parameter[] }[]).map((g) => g.params) : [params as Parameter[]];
+    this.registered = groups;
+    groups.forEach((g, gi) => g.forEach((p, pi) => {
+      const c = this.byParam.get(p);
+      if (c) this.byIndex.set(`${gi},${pi}`, c);
+    }));
+  }
+
+  /** overrideConfig(params, key, value) or overrideConfig(params, { key: value, ... }). */
+  overrideConfig(params: Parameter | Parameter[], keyOrConfig: string | Options, value?: unknown): void {
+    const config = typeof keyOrConfig === "string" ? { [keyOrConfig]: value } : keyOrConfig;
+    const r = overrideSchema.safeParse(config);
+    if (!r.success) throw new Error(formatZodError("GlobalOptimManager.overrideConfig", r.error));
+    for (const p of Array.isArray(params) ? params : [params]) {
+      if (!(p instanceof Parameter)) throw new TypeError("GlobalOptimManager.overrideConfig: expected Parameter(s)");
+      this.byParam.set(p, { ...(this.byParam.get(p) ?? {}), ...r.data });
+    }
+  }
+
+  /** Override for module[paramName], resolved when an optimizer containing that parameter first steps. */
+  registerModuleOverride(module: Module, paramName: string, config: Options): void {
+    const r = overrideSchema.safeParse(config);
+    if (!r.success) throw new Error(formatZodError("GlobalOptimManager.registerModuleOverride", r.error));
+    if (!((module as unknown as Record<string, unknown>)[paramName] instanceof Parameter))
+      throw new Error(`GlobalOptimManager.registerModuleOverride: ${module.constructor.name} has no parameter "${paramName}"`);
+    this.moduleOverrides.push({ module, name: paramName, config: r.data });
+  }
+
+  /** Called by an optimizer at its first step: module overrides replace earlier overrides for their params. */
+  resolveModuleOverrides(params: Parameter[]): void {
+    const mine = new Set(params);
+    for (const { module, name, config } of this.moduleOverrides) {
+      const p = (module as unknown as Record<string, Parameter>)[name];
+      if (mine.has(p)) this.byParam.set(p, { ...config });
+    }
+  }
+
+  /** The override config of a parameter: positional registration first, identity last (later wins). */
+  overridesFor(p: Parameter, groupIndex: number, paramIndex: number): Options {
+    const positional = this.registered[groupIndex]?.[paramIndex] === p ? this.byIndex.get(`${groupIndex},${paramIndex}`) : undefined;
+    return { ...(positional ?? {}), ...(this.byParam.get(p) ?? {}) };
+  }
+}
+
+/**
+ * The seed thread's recipe: keep 32-bit optimizer state for every embedding weight of a model, whatever the
+ * optimizer's optimBits (default class: octet.nn.Embedding, which also covers StableEmbedding subclasses).
+ */
+export function useFp32EmbeddingStates(model: Module, opts: { embeddingClass?: abstract new (...a: never[]) => Module } = {}): number {
+  const cls = opts.embeddingClass ?? embeddingClassRef.current;
+  if (!cls) throw new Error("useFp32EmbeddingStates: no embedding class given and octet.nn.Embedding is not loaded");
+  let n = 0;
+  for (const m of model.modules()) {
+    if (m instanceof cls && (m as unknown as { weight?: unknown }).weight instanceof Parameter) {
+      GlobalOptimManager.getInstance().registerModuleOverride(m, "weight", { optimBits: 32 });
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Set by src/nn/embedding.ts (avoids an import cycle between optim and nn). */
+export const embeddingClassRef: { current?: abstract new (...a: never[]) => Module } = {};
