@@ -8,6 +8,9 @@ have_new_mesa() {
   v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
   [ -n "$v" ] && dpkg --compare-versions "$v" ge 23 && dpkg-query -W libvulkan1 >/dev/null 2>&1
 }
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# Only when Dawn finds no adapter (a machine with a GPU driver, or lavapipe already there, needs nothing).
+if [ -x node_modules/.bin/bun ] && node_modules/.bin/bun src/cli/probe.ts 2>/dev/null; then exit 0; fi
 if have_new_mesa; then echo "lavapipe: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) already installed"; exit 0; fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 src=/etc/apt/sources.list.d/bookworm-backports.sources

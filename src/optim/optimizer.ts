@@ -170,11 +170,7 @@ export class Optimizer<H extends Options = Options> {
         : { value: allocateOn(dev, "f32", n, "optimizer", true) };
     }
     const tables: Record<string, Storage> = {};
-    const tableData: Record<string, TableData> = {};
-    for (const signed of [true, false]) {
-      if (!this.def.states.some((s) => s.signed === signed)) continue;
-      for (const [nm, t] of Object.entries(format.tables(signed))) tableData[`${nm}_${signed ? "signed" : "unsigned"}`] = t;
-    }
+    const tableData = formatTables(this.def, format);
     for (const [nm, t] of Object.entries(tableData)) {
       const st = allocateOn(dev, t.dtype, t.data.length, "optimizer");
       dev.queue.writeBuffer(st.buffer, st.offset, t.data);
@@ -186,59 +182,8 @@ export class Optimizer<H extends Options = Options> {
     dev.queue.writeBuffer(blockTensor.buffer, 0, bt);
     const scalarNames = ["active", ...Object.keys(this.def.scalars(this.defaults, 1))];
     const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
-    const fn = this.trace(format, blocks, params.length, scalarNames, Object.keys(tableData));
+    const fn = traceUpdate(this.def, format, blocks, params.length, scalarNames, Object.keys(tableData));
     return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn };
-  }
-
-  /** Traces the update once into one fused kernel over [blocks, 256]. */
-  private trace(format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[]): JitFunction<string, string> {
-    const def = this.def;
-    const shape = [blocks, BLOCK];
-    const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
-    for (const st of def.states) {
-      if (format.quantized) {
-        specs[`${st.name}_codes`] = { shape, dtype: "u8" };
-        specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
-      } else specs[st.name] = { shape };
-    }
-    for (const t of tableNames) specs[t] = { shape: [256], dtype: t.startsWith("thresholds") ? "u32" : "f32" };
-    specs.block_tensor = { shape: [blocks, 1], dtype: "u32" };
-    specs.hyper = { shape: [tensors * scalarNames.length] };
-    const inPlace: Record<string, string> = { p: "p" };
-    const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}`;
-    return new JitFunction(
-      name,
-      specs,
-      (x) => {
-        const tid = x.block_tensor;
-        const s: Record<string, Tensor> = {};
-        scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
-        const active = s.active.gt(0).named("active");
-        const tablesFor = (signed: boolean) => {
-          const suffix = signed ? "_signed" : "_unsigned";
-          const t: Record<string, Tensor> = {};
-          for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = x[nm];
-          return t;
-        };
-        const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
-        for (const st of def.states) {
-          const t = { ...tablesFor(st.signed), value: x[st.name], codes: x[`${st.name}_codes`], absmax: x[`${st.name}_absmax`] };
-          cur[st.name] = format.read(t, st.signed).named(st.name);
-        }
-        const next = def.update(cur, s, { quantized: format.quantized });
-        const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
-        for (const st of def.states) {
-          const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed);
-          for (const [k, v] of Object.entries(written)) {
-            const inName = k === "value" ? st.name : `${st.name}_${k}`;
-            out[inName] = active.where(v, x[inName]);
-            inPlace[inName] = inName;
-          }
-        }
-        return out;
-      },
-      { inPlace },
-    );
   }
 
   /** One fused update of every parameter that has a gradient. */
@@ -434,6 +379,16 @@ export class Optimizer<H extends Options = Options> {
   }
 }
 
+/** The lookup tables a format's kernels bind for this optimizer's states, named `<table>_<signedness>`. */
+export function formatTables(def: OptimizerDef<any>, format: StateFormat): Record<string, TableData> {
+  const out: Record<string, TableData> = {};
+  for (const signed of [true, false]) {
+    if (!def.states.some((s) => s.signed === signed)) continue;
+    for (const [nm, t] of Object.entries(format.tables(signed))) out[`${nm}_${signed ? "signed" : "unsigned"}`] = t;
+  }
+  return out;
+}
+
 function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
   if (parts.length === 1) return parts[0];
   const out = new C(parts.reduce((a, p) => a + p.length, 0));
@@ -444,3 +399,54 @@ function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: nu
   }
   return out;
 }
+
+/** Traces an update definition once into one fused kernel over [blocks, 256]. */
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[]): JitFunction<string, string> {
+  const shape = [blocks, BLOCK];
+  const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
+  for (const st of def.states) {
+    if (format.quantized) {
+      specs[`${st.name}_codes`] = { shape, dtype: "u8" };
+      specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
+    } else specs[st.name] = { shape };
+  }
+  for (const t of tableNames) specs[t] = { shape: [256], dtype: t.startsWith("thresholds") ? "u32" : "f32" };
+  specs.block_tensor = { shape: [blocks, 1], dtype: "u32" };
+  specs.hyper = { shape: [tensors * scalarNames.length] };
+  const inPlace: Record<string, string> = { p: "p" };
+  const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}`;
+  return new JitFunction(
+    name,
+    specs,
+    (x) => {
+      const tid = x.block_tensor;
+      const s: Record<string, Tensor> = {};
+      scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
+      const active = s.active.gt(0).named("active");
+      const tablesFor = (signed: boolean) => {
+        const suffix = signed ? "_signed" : "_unsigned";
+        const t: Record<string, Tensor> = {};
+        for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = x[nm];
+        return t;
+      };
+      const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
+      for (const st of def.states) {
+        const t = { ...tablesFor(st.signed), value: x[st.name], codes: x[`${st.name}_codes`], absmax: x[`${st.name}_absmax`] };
+        cur[st.name] = format.read(t, st.signed).named(st.name);
+      }
+      const next = def.update(cur, s, { quantized: format.quantized });
+      const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
+      for (const st of def.states) {
+        const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed);
+        for (const [k, v] of Object.entries(written)) {
+          const inName = k === "value" ? st.name : `${st.name}_${k}`;
+          out[inName] = active.where(v, x[inName]);
+          inPlace[inName] = inName;
+        }
+      }
+      return out;
+    },
+    { inPlace },
+  );
+}
+
