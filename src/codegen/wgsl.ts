@@ -213,7 +213,8 @@ class Emitter implements Emit {
 
   private iota(n: Node): string {
     const vecLanes = this.V && this.curVec;
-    if (n.arg === 1) return vecLanes ? "(vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u))" : "c";
+    // With rows of one element (L = 1) the four lanes are four rows: each lane's column is c (= 0).
+    if (n.arg === 1) return vecLanes ? (this.k.L === 1 ? "vec4<u32>(c)" : "(vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u))") : "c";
     if (this.k.L === 1) return vecLanes ? "(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u))" : "r";
     return "r";
   }

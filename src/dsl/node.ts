@@ -84,12 +84,17 @@ function argKey(arg: Arg): string {
   return `buf${sid}`;
 }
 
-/** The one constructor of nodes: returns the existing node when an equal one is alive. */
-export function mk(op: Op, dtype: DType, shape: Shape, src: readonly Node[], arg: Arg, site = ""): Node {
+/**
+ * The one constructor of nodes: returns the existing node when an equal one is alive. `site` may be a
+ * function (the DSL passes callSite), called only when the node is new: a stack trace per cache hit would
+ * make re-tracing slow.
+ */
+export function mk(op: Op, dtype: DType, shape: Shape, src: readonly Node[], arg: Arg, site: string | (() => string) = ""): Node {
   const key = `${op}|${dtype}|${shape.join(",")}|${argKey(arg)}|${src.map((s) => s.id).join(",")}`;
   const hit = table.get(key)?.deref();
   if (hit) return hit;
-  const node: Node = Object.freeze({ id: nextId++, op, dtype, shape: Object.freeze([...shape]), src, arg, site });
+  const where = typeof site === "function" ? site() : site;
+  const node: Node = Object.freeze({ id: nextId++, op, dtype, shape: Object.freeze([...shape]), src, arg, site: where });
   table.set(key, new WeakRef(node));
   registry.register(node, key);
   return node;

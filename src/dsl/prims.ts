@@ -45,13 +45,18 @@ export function bitcast(v: number, from: DType, to: DType): number {
   return f32u32.getUint32(0, true);
 }
 
-/** WGSL's float -> integer conversion: truncate toward zero, saturate to the target range, NaN -> 0. */
+/**
+ * WGSL's f32 -> integer conversion: truncate toward zero, then clamp to the largest range that is
+ * representable in the source type, i.e. [-2^31, 2^31 - 128] for i32 and [0, 2^32 - 256] for u32 (WGSL spec,
+ * "conversion of floating point to integer"; Tint clamps to 2147483520 / 4294967040, as lavapipe shows).
+ * NaN is indeterminate in WGSL (lavapipe gives the low bound); octet pins it to 0 in the emitted cast.
+ */
 export function floatToInt(v: number, to: DType): number {
   if (Number.isNaN(v)) return 0;
   const t = Math.trunc(v);
-  if (to === "i32") return Math.max(-2147483648, Math.min(2147483647, t)) | 0; // f32 can't hold 2^31-1: clamp as WGSL
-  const u = Math.max(0, Math.min(4294967295, t)) >>> 0;
-  return to === "u8" ? u & 255 : u;
+  if (to === "i32") return Math.max(-2147483648, Math.min(2147483520, t)) | 0;
+  const u = Math.max(0, Math.min(4294967040, t)) >>> 0;
+  return to === "u8" ? u & 255 : u; // u8 keeps the low 8 bits of the u32 conversion (wraps, no saturation)
 }
 
 const halfEven = (x: number): number => {
@@ -72,9 +77,14 @@ function same(args: DType[], pred: (d: DType) => boolean, what: string): DType |
 const floatT = (a: DType[]) => same(a, (d) => DTYPES[d].float, "float (f32 or f16)");
 const numT = (a: DType[]) => same(a, isNum, "numeric");
 const signedT = (a: DType[]) => same(a, (d) => d === "f32" || d === "f16" || d === "i32", "signed (f32, f16, i32)");
-const cmpT = (a: DType[]) => {
+const eqT = (a: DType[]) => {
   const t = same(a, () => true, "");
   return t === u8msg || (typeof t === "string" && t.startsWith("operands")) ? t : "bool";
+};
+// WGSL orders only numbers: `bool < bool` does not compile, so the ordering comparisons refuse bool here.
+const cmpT = (a: DType[]) => {
+  const t = same(a, isNum, "numeric");
+  return DTYPES[t as DType] ? "bool" : t;
 };
 const logicT = (a: DType[]) => same(a, (d) => d === "bool" || isInt(d), "bool or integer");
 const intT = (a: DType[]) => same(a, isInt, "integer (i32, u32)");
@@ -135,7 +145,9 @@ export const PRIMS: Record<PrimName, PrimRule> = {
   mod: {
     arity: 2,
     type: numT,
-    eval: (a, o) => (isInt(o) ? intMod(a[0], a[1], o) : roundTo(o, a[0] % a[1])),
+    // WGSL defines float % as x - y * trunc(x / y), each step rounded: unlike JS's exact fmod, x % Inf is
+    // NaN (Inf * 0) and 1 % 1e-40 is -Inf (1 / 1e-40 overflows f32). lavapipe computes exactly this.
+    eval: (a, o) => (isInt(o) ? intMod(a[0], a[1], o) : roundTo(o, a[0] - roundTo(o, a[1] * Math.trunc(roundTo(o, a[0] / a[1]))))),
     wgsl: infix("%"),
   },
   // WGSL's pow is exp2(y*log2(x)): NaN for x < 0, and pow(0, 0) is not pinned down; octet pins x^0 = 1.
@@ -146,14 +158,20 @@ export const PRIMS: Record<PrimName, PrimRule> = {
     wgsl: (a, e, o) => `select(pow(${a[0]}, ${a[1]}), ${e.ty(o)}(1), ${a[1]} == ${e.ty(o)}(0))`,
   },
   atan2: { arity: 2, type: floatT, eval: f(Math.atan2), wgsl: call("atan2") },
-  min: { arity: 2, type: numT, eval: f((x, y) => (Number.isNaN(x) ? y : Number.isNaN(y) ? x : Math.min(x, y))), wgsl: call("min") },
-  max: { arity: 2, type: numT, eval: f((x, y) => (Number.isNaN(x) ? y : Number.isNaN(y) ? x : Math.max(x, y))), wgsl: call("max") },
+  // WGSL leaves min/max of NaN and the sign of min(0, -0) indeterminate. These evaluations follow what
+  // lavapipe does: a NaN operand yields the other operand (IEEE minNum), and equal operands yield the
+  // second one (min(0, -0) = -0 but min(-0, 0) = 0), where Math.min would always pick -0.
+  min: { arity: 2, type: numT, eval: f((x, y) => (Number.isNaN(x) ? y : Number.isNaN(y) ? x : x < y ? x : y)), wgsl: call("min") },
+  max: { arity: 2, type: numT, eval: f((x, y) => (Number.isNaN(x) ? y : Number.isNaN(y) ? x : x > y ? x : y)), wgsl: call("max") },
   lt: { arity: 2, type: cmpT, eval: (a) => +(a[0] < a[1]), wgsl: infix("<") },
   le: { arity: 2, type: cmpT, eval: (a) => +(a[0] <= a[1]), wgsl: infix("<=") },
   gt: { arity: 2, type: cmpT, eval: (a) => +(a[0] > a[1]), wgsl: infix(">") },
   ge: { arity: 2, type: cmpT, eval: (a) => +(a[0] >= a[1]), wgsl: infix(">=") },
-  eq: { arity: 2, type: cmpT, eval: (a) => +(a[0] === a[1]), wgsl: infix("==") },
-  ne: { arity: 2, type: cmpT, eval: (a) => +(a[0] !== a[1]), wgsl: infix("!=") },
+  eq: { arity: 2, type: eqT, eval: (a) => +(a[0] === a[1]), wgsl: infix("==") },
+  // A comparison with a NaN operand is indeterminate in WGSL (compilers may assume floats are finite), and
+  // Dawn's Vulkan path compiles `!=` as an ordered compare: NaN != x is false on lavapipe, as it is here.
+  // Never detect NaN with x.ne(x): Tensor.isnan tests the exponent bits instead.
+  ne: { arity: 2, type: eqT, eval: (a) => +(a[0] !== a[1] && a[0] === a[0] && a[1] === a[1]), wgsl: infix("!=") },
   and: { arity: 2, type: logicT, eval: (a, o) => roundTo(o, a[0] & a[1]), wgsl: infix("&") },
   or: { arity: 2, type: logicT, eval: (a, o) => roundTo(o, a[0] | a[1]), wgsl: infix("|") },
   xor: { arity: 2, type: logicT, eval: (a, o) => roundTo(o, a[0] ^ a[1]), wgsl: (a, _e, o) => (o === "bool" ? `(${a[0]} != ${a[1]})` : `(${a[0]} ^ ${a[1]})`) },
@@ -186,7 +204,17 @@ export function evalCast(v: number, from: DType, to: DType): number {
 }
 
 export function wgslCast(a: string, e: Emit, from: DType, to: DType): string {
-  if (to === "bool") return `(${a} != ${e.ty(from)}(0))`;
-  if (to === "u8") return `(${e.ty("u32")}(${a}) & ${e.ty("u32")}(255u))`;
-  return `${e.ty(to)}(${a})`;
+  const U = e.ty("u32");
+  // A float's bits, for tests that must not depend on NaN comparisons (indeterminate in WGSL; `x != 0` is
+  // false for NaN on Dawn's Vulkan path). f16 widens to f32 first, which keeps NaN and zero.
+  const bits = () => `bitcast<${U}>(${from === "f16" ? `${e.ty("f32")}(${a})` : a})`;
+  if (to === "bool") {
+    if (!DTYPES[from].float) return `(${a} != ${e.ty(from)}(0))`;
+    return `((${bits()} << ${U}(1u)) != ${U}(0u))`; // true unless +-0 (dropping the sign bit), so NaN -> true
+  }
+  const conv = to === "u8" ? `(${U}(${a}) & ${U}(255u))` : `${e.ty(to)}(${a})`;
+  if (DTYPES[to].float || !DTYPES[from].float) return conv;
+  // float -> integer: WGSL leaves NaN indeterminate (lavapipe gives the clamp's low bound, -2^31 for i32);
+  // pin it to 0 as floatToInt does.
+  return `select(${conv}, ${e.ty(to)}(0), (${bits()} & ${U}(0x7fffffffu)) > ${U}(0x7f800000u))`;
 }

@@ -17,13 +17,24 @@ function literalOf(n: Node): string | undefined {
   while (x.op === "reshape" || x.op === "expand") x = x.src[0];
   if (x.op !== "const") return undefined;
   const v = x.arg as number;
-  return x.dtype === "f32" ? String(v) : x.dtype === "bool" ? String(!!v) : `${v}${x.dtype === "u32" ? "u" : x.dtype === "i32" ? "i" : ""}`;
+  return x.dtype === "f32" ? shortF32(v) : x.dtype === "bool" ? String(!!v) : `${v}${x.dtype === "u32" ? "u" : x.dtype === "i32" ? "i" : ""}`;
+}
+
+/** The shortest decimal that reads back as the same f32 (1e-5, not 0.000009999999747378752). */
+function shortF32(v: number): string {
+  if (!Number.isFinite(v) || Object.is(v, -0)) return Object.is(v, -0) ? "-0" : String(v);
+  for (let p = 1; p < 9; p++) {
+    const s = String(Number(v.toPrecision(p)));
+    if (Math.fround(Number(s)) === v) return s;
+  }
+  return String(v);
 }
 
 export function printGraph(roots: readonly Node[], outNames: string[] = []): string {
   const order = toposort(roots);
   const ids = new Map<number, string>();
   const lines: string[] = [];
+  let next = 0; // numbers only the printed lines (literals take none), so the listing counts %0, %1, %2, ...
   for (const n of order) {
     // Literals and their broadcasts print inline (`mul %3 2`), keeping the listing about the computation.
     const lit = literalOf(n);
@@ -32,7 +43,7 @@ export function printGraph(roots: readonly Node[], outNames: string[] = []): str
       continue;
     }
     const nm = nodeName(n);
-    const id = `%${ids.size}${nm ? `_${nm}` : ""}`;
+    const id = `%${next++}${nm ? `_${nm}` : ""}`;
     ids.set(n.id, id);
     const srcs = n.src.map((s) => ids.get(s.id)).join(" ");
     lines.push(`  ${id}:${n.dtype}${shapeStr(n.shape)} = ${n.op}${argText(n)}${srcs ? " " + srcs : ""}`);

@@ -71,16 +71,16 @@ export class Tensor {
   /** A literal, baked into the kernel. Use `uniform` for values that change between runs. */
   static const(value: Scalar, dtype: DType = typeof value === "boolean" ? "bool" : "f32"): Tensor {
     const v = typeof value === "boolean" ? +value : value;
-    return new Tensor(mk("const", dtype, [], [], dtype === "f32" ? Math.fround(v) : v));
+    return new Tensor(mk("const", dtype, [], [], dtype === "f32" ? Math.fround(v) : v, callSite));
   }
   /** A named runtime scalar: its value is bound when the program runs, so changing it never recompiles. */
   static uniform(name: string, dtype: DType = "f32"): Tensor {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new DslError("uniform", `name "${name}" is not an identifier`);
-    return new Tensor(mk("uniform", dtype, [], [], name));
+    return new Tensor(mk("uniform", dtype, [], [], name, callSite));
   }
   /** A placeholder for a buffer bound when a traced program runs. */
   static input(slot: number, name: string, shape: Shape, dtype: DType = "f32"): Tensor {
-    return new Tensor(mk("input", dtype, shape, [], { slot, name }));
+    return new Tensor(mk("input", dtype, shape, [], { slot, name }, callSite));
   }
   /** The index of each element along `axis` of `shape` (i32 unless given). */
   static iota(shape: Shape, axis: number, dtype: DType = "i32"): Tensor {
@@ -89,7 +89,7 @@ export class Tensor {
     // Only the last axis and the flattened leading axes ("rows") are addressable by a kernel.
     if (ax !== shape.length - 1 && ax !== shape.length - 2)
       throw new DslError("iota", "only the last two axes are supported");
-    return new Tensor(mk("iota", dtype, shape, [], ax === shape.length - 1 ? 1 : 0));
+    return new Tensor(mk("iota", dtype, shape, [], ax === shape.length - 1 ? 1 : 0, callSite));
   }
 
   private lift(x: TensorLike): Tensor {
@@ -107,7 +107,7 @@ export class Tensor {
     if (numel(full) !== this.numel || full.some((d) => !Number.isInteger(d) || d < 0))
       throw new DslError("reshape", `cannot reshape ${shapeStr(this.shape)} (${this.numel} elements) to ${shapeStr(s)}`);
     if (sameShape(full, this.shape)) return this;
-    return new Tensor(mk("reshape", this.dtype, full, [this.node], undefined));
+    return new Tensor(mk("reshape", this.dtype, full, [this.node], undefined, callSite));
   }
   flatten(): Tensor {
     return this.reshape([this.numel]);
@@ -117,7 +117,7 @@ export class Tensor {
     const out = broadcastShapes("expand", this.shape, shape);
     if (!sameShape(out, shape)) throw new DslError("expand", `cannot expand ${shapeStr(this.shape)} to ${shapeStr(shape)}`);
     const padded = this.shape.length < shape.length ? this.reshape([...Array(shape.length - this.shape.length).fill(1), ...this.shape]) : this;
-    return new Tensor(mk("expand", this.dtype, shape, [padded.node], undefined));
+    return new Tensor(mk("expand", this.dtype, shape, [padded.node], undefined, callSite));
   }
 
   // --- elementwise ----------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ export class Tensor {
       throw new DslError(op, `${desc}: ${dt}`);
     }
     const srcs = args.map((a) => a.expand(shape).node);
-    return new Tensor(mk(op, dt as DType, shape, srcs, undefined));
+    return new Tensor(mk(op, dt as DType, shape, srcs, undefined, callSite));
   }
   add(o: TensorLike) { return this.prim("add", [o]); }
   sub(o: TensorLike) { return this.prim("sub", [o]); }
@@ -182,14 +182,14 @@ export class Tensor {
     if (dtype === "f16" || this.dtype === "f16") {
       // fine: the runtime refuses f16 kernels on devices without shader-f16
     }
-    return new Tensor(mk("cast", dtype, this.shape, [this.node], dtype));
+    return new Tensor(mk("cast", dtype, this.shape, [this.node], dtype, callSite));
   }
   bitcast(dtype: DType): Tensor {
     const ok = ["f32", "i32", "u32"];
     if (!ok.includes(dtype) || !ok.includes(this.dtype))
       throw new DslError("bitcast", `only between f32, i32 and u32, not ${this.dtype} -> ${dtype}`);
     if (dtype === this.dtype) return this;
-    return new Tensor(mk("bitcast", dtype, this.shape, [this.node], dtype));
+    return new Tensor(mk("bitcast", dtype, this.shape, [this.node], dtype, callSite));
   }
 
   // --- derived elementwise ops (one-liners over primitives) -------------------------------------------
@@ -197,7 +197,8 @@ export class Tensor {
   /** this + (end - this) * w: the exponential-moving-average update m <- b m + (1 - b) g as m.lerp(g, 1 - b). */
   lerp(end: TensorLike, w: TensorLike) { return this.mul(this.lift(1).sub(w)).add(this.lift(end).mul(w)); }
   clamp(lo: TensorLike, hi: TensorLike) { return this.maximum(lo).minimum(hi); }
-  isnan() { return this.ne(this); }
+  /** NaN, decided on the f32 bits: WGSL leaves x != x indeterminate, and Dawn's Vulkan path says false. */
+  isnan() { return this.cast("f32").bitcast("u32").and(0x7fffffff).gt(0x7f800000); }
   /** Not NaN and not ±Inf, decided on the f32 exponent bits: WGSL lets a compiler assume floats are finite. */
   isfinite() { return this.cast("f32").bitcast("u32").and(0x7f800000).ne(0x7f800000); }
 
@@ -206,7 +207,7 @@ export class Tensor {
     if (this.ndim === 0) throw new DslError(name, "cannot reduce a scalar");
     if (this.dtype === "bool" || this.dtype === "u8") throw new DslError(name, `cannot reduce ${this.dtype}; cast first`);
     const kept = [...this.shape.slice(0, -1), 1];
-    const r = new Tensor(mk("reduce", this.dtype, kept, [this.node], op));
+    const r = new Tensor(mk("reduce", this.dtype, kept, [this.node], op, callSite));
     return keepdim ? r : r.reshape(this.shape.slice(0, -1));
   }
   sum(keepdim = true) { return this.reduce("sum", "sum", keepdim); }
@@ -220,7 +221,7 @@ export class Tensor {
       throw new DslError("gather", `index must be i32 or u32, got ${index.dtype}`);
     if (this.ndim < 1 || this.ndim > 2) throw new DslError("gather", `table must be 1-D or 2-D, got ${shapeStr(this.shape)}`);
     const shape = [...index.shape, ...this.shape.slice(1)];
-    return new Tensor(mk("gather", this.dtype, shape, [this.node, index.node], undefined));
+    return new Tensor(mk("gather", this.dtype, shape, [this.node, index.node], undefined, callSite));
   }
 
   // --- results ------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ function adamDef(name: "adam" | "lamb") {
       return { p: bad.where(p, p1), m: bad.where(0, m1), v: bad.where(0, v1) };
     },
     // The trust ratio needs whole-tensor norms: one tensor per kernel (32-bit LAMB only, as bnb).
-    perTensor: (hp) => name === "lamb" && hp.optimBits === 32 && hp.maxUnorm > 0,
+    // `bits` is the resolved state precision: LAMB8bit keeps f32 state (and the trust ratio) below min8bitSize.
+    perTensor: (hp, bits) => name === "lamb" && bits === 32 && hp.maxUnorm > 0,
     check: (hp, bits) => (name === "lamb" && bits === 8 && hp.maxUnorm !== 1 ? "LAMB8bit does not implement maxUnorm (bnb #1998); leave it at 1.0" : undefined),
   });
 }

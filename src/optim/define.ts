@@ -33,8 +33,11 @@ export interface OptimizerDef<H extends Hyper = Hyper> {
   scalars(hp: H, t: number): Record<string, number>;
   /** The update: p, g and the states in, new p and states out (all f32 tensors of one shape). */
   update(x: Record<string, Tensor>, s: Record<string, Tensor>, ctx: UpdateContext): Record<string, Tensor>;
-  /** Options that need a whole-tensor norm (LAMB/LARS maxUnorm) run one tensor per kernel. */
-  perTensor?(hp: H): boolean;
+  /**
+   * Options that need a whole-tensor norm (LAMB/LARS maxUnorm) run one tensor per kernel. `bits` is the state
+   * precision this parameter actually gets (32 below min8bitSize even in a *8bit class), not hp.optimBits.
+   */
+  perTensor?(hp: H, bits: 8 | 32): boolean;
   /** Extra validation across keys (e.g. "Lion8bit does not support maxUnorm"); returns an error or undefined. */
   check?(hp: H, bits: 8 | 32): string | undefined;
 }

@@ -29,7 +29,8 @@ function momentumDef(name: "momentum" | "lars") {
       }
       return { p: p.sub(lr.mul(buf1)), buf: buf1 };
     },
-    perTensor: (hp) => name === "lars" && hp.optimBits === 32 && hp.maxUnorm > 0,
+    // `bits` is the resolved state precision: LARS8bit keeps f32 state (and the trust ratio) below min8bitSize.
+    perTensor: (hp, bits) => name === "lars" && bits === 32 && hp.maxUnorm > 0,
   });
 }
 

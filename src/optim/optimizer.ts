@@ -84,7 +84,8 @@ export class Optimizer<H extends Options = Options> {
       const { params: ps, ...rest } = g;
       if (!Array.isArray(ps) || ps.length === 0) throw new Error(`${className}: param group ${i} has no params`);
       check(rest, ` param group ${i}`);
-      Object.assign(g, { ...defaults, ...options, ...rest, ...forced });
+      // Cloned: the class defaults' and the caller's arrays (betas) must not be shared with the live groups.
+      Object.assign(g, structuredClone({ ...defaults, ...options, ...rest, ...forced }));
     });
     const seen = new Set<Parameter>();
     for (const g of groups) for (const p of g.params) {
@@ -130,7 +131,8 @@ export class Optimizer<H extends Options = Options> {
       const err = this.def.check?.(hp, bits);
       if (err) throw new Error(`${this.className}: ${err}`);
       const format = FORMATS[bits === 8 ? ((hp.stateFormat as "dynamic8" | "linear8") ?? "dynamic8") : "f32"];
-      const per = this.def.perTensor?.(hp) ? `#${p.id}` : "";
+      // `bits` (not hp.optimBits): a *8bit class keeps 32-bit state for small tensors, and those need the norm too.
+      const per = this.def.perTensor?.(hp, bits) ? `#${p.id}` : "";
       const key = `${format.name}${per}`;
       if (!groups.has(key)) groups.set(key, { format, items: [] });
       groups.get(key)!.items.push({ p, g });
@@ -161,7 +163,7 @@ export class Optimizer<H extends Options = Options> {
     });
     dev.queue.submit([enc.finish()]);
     params.forEach((p, i) => {
-      p.data.node = bufferNode(view(pArena.buffer, blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape);
+      p.data.node = bufferNode(view(pArena, blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape);
     });
     const states: Record<string, StateStore> = {};
     for (const st of this.def.states) {
@@ -304,9 +306,10 @@ export class Optimizer<H extends Options = Options> {
         state[index.get(p)!] = entry;
       });
     }
+    // Deep copies: a state dict is a snapshot; editing it (or the live groups) must not reach the other.
     const paramGroups = this.paramGroups.map((g) => {
       const { params, ...rest } = g;
-      return { ...rest, params: params.map((p) => index.get(p)!) };
+      return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
     });
     return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: this.mapChecksums(), optimizer: this.def.name } };
   }
@@ -325,6 +328,15 @@ export class Optimizer<H extends Options = Options> {
     sd.paramGroups.forEach((g, i) => {
       const n = (g.params as unknown[] | undefined)?.length;
       if (n !== this.paramGroups[i].params.length) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${this.paramGroups[i].params.length}`);
+    });
+    // The groups' hyper-parameters are validated as the constructor validates options (a dict is data that may
+    // have been edited); they are installed only after every other check passed.
+    const groupSchema = (this.def.schema as unknown as z.ZodObject<z.ZodRawShape>).partial().strict();
+    const groupsIn = sd.paramGroups.map((g, i) => {
+      const { params: _p, ...rest } = g;
+      const r = groupSchema.safeParse(rest);
+      if (!r.success) throw new Error(formatZodError(`${who}: param group ${i}`, r.error));
+      return structuredClone(rest);
     });
     const buckets = await this.ensureBuckets();
     const where = new Map<Parameter, { b: Bucket; i: number }>();
@@ -354,28 +366,46 @@ export class Optimizer<H extends Options = Options> {
         specs.forEach((sp, part) => {
           const s = b.states[sp.name];
           const e0 = b.blockStart[i] * BLOCK;
+          // The whole block span is written: the kernels read the last block's padded lanes too (they take part
+          // in the new absmax, §2.3), so those lanes get the state a normal step leaves there, exactly 0: the
+          // map's zero code (127 signed, 0 unsigned). Padding them with byte 0 (as before) put the signed
+          // map's code[0] = -0.993·absmax into those lanes after a load.
           if (b.format.quantized) {
-            const codes = (v as Uint8Array).slice(part * n, (part + 1) * n);
+            const span = new Uint8Array(nb * BLOCK).fill(b.format.map(sp.signed)!.indexOf(0));
+            span.set((v as Uint8Array).subarray(part * n, (part + 1) * n));
             const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
             writes.push(() => {
-              const padded = new Uint8Array(Math.ceil(n / 4) * 4);
-              padded.set(codes);
-              dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, padded);
+              dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, span);
               dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs);
             });
           } else {
-            const vals = (v as Float32Array).slice(part * n, (part + 1) * n);
-            writes.push(() => dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, vals));
+            const span = new Float32Array(nb * BLOCK);
+            span.set((v as Float32Array).subarray(part * n, (part + 1) * n));
+            writes.push(() => dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, span));
           }
         });
       }
     }
+    // A parameter without state in the dict has not stepped there: it restarts from a fresh state (zero codes
+    // and absmax, or zero f32), as in a new optimizer. Keeping its old GPU state would feed stale moments into
+    // its next "first" step.
+    for (const b of buckets) b.params.forEach((p, i) => {
+      if (newSteps.has(p)) return;
+      const e0 = b.blockStart[i] * BLOCK;
+      const nb = blocksOf(p.numel);
+      for (const st of this.def.states) {
+        const s = b.states[st.name];
+        writes.push(() => {
+          if (b.format.quantized) {
+            dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, new Uint8Array(nb * BLOCK));
+            dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
+          } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * BLOCK));
+        });
+      }
+    });
     for (const w of writes) w();
     this.steps = newSteps;
-    sd.paramGroups.forEach((g, i) => {
-      const { params: _p, ...rest } = g;
-      Object.assign(this.paramGroups[i], rest);
-    });
+    groupsIn.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }
 }
 

@@ -18,6 +18,8 @@ export class Storage {
     readonly numel: number,
     public category: Category,
     readonly owned: boolean, // true when this Storage owns `buffer` (returns it to the pool when collected)
+    /** For a view: the owning storage, kept alive by the view so its buffer is not recycled under it. */
+    readonly parent?: Storage,
   ) {}
 }
 
@@ -78,10 +80,10 @@ export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Ca
   return s;
 }
 
-/** A window of an existing buffer (for arenas); offset must be 256-byte aligned. */
-export function view(buffer: GPUBuffer, offset: number, dtype: DType, n: number, category: Category): Storage {
+/** A window of an existing storage (for arenas); offset (bytes, from the parent's start) must be 256-byte aligned. */
+export function view(parent: Storage, offset: number, dtype: DType, n: number, category: Category): Storage {
   if (offset % 256) throw new Error(`octet: storage views must start 256-byte aligned (got ${offset})`);
-  return new Storage(buffer, offset, paddedBytes(dtype, n), dtype, n, category, false);
+  return new Storage(parent.buffer, parent.offset + offset, paddedBytes(dtype, n), dtype, n, category, false, parent);
 }
 
 export function recategorize(s: Storage, c: Category): void {
