@@ -12,6 +12,7 @@ export type HostArray = ArrayLike<number> & { [i: number]: number };
 
 /** Evaluates one kernel over `rows` rows, reading and writing `slots` (host arrays by program slot). */
 export function interpretKernel(k: Kernel, rows: number, slots: HostArray[], uniforms: Record<string, number>): void {
+  if (k.kind === "matmul") return interpretMatmul(k, rows, slots, uniforms);
   const L = k.L;
   const pending: { slot: number; index: number; value: number }[] = [];
   for (let r = 0; r < rows; r++) {
@@ -78,6 +79,22 @@ export function interpretKernel(k: Kernel, rows: number, slots: HostArray[], uni
   for (const p of pending) slots[p.slot][p.index] = p.value;
 }
 
+function interpretMatmul(k: Kernel, batch: number, slots: HostArray[], u: Record<string, number>): void {
+  const [A, B, C] = k.bindings.map((b) => slots[b.slot]);
+  const { ta, tb } = k.matmul!;
+  for (let z = 0; z < batch; z++)
+    for (let m = 0; m < u.M; m++)
+      for (let n = 0; n < u.N; n++) {
+        let acc = 0;
+        for (let kk = 0; kk < u.K; kk++) {
+          const a = A[z * u.stride_a + (ta ? kk * u.M + m : m * u.K + kk)];
+          const b = B[z * u.stride_b + (tb ? n * u.K + kk : kk * u.N + n)];
+          acc = Math.fround(acc + Math.fround(a * b));
+        }
+        C[z * u.stride_c + m * u.N + n] = acc;
+      }
+}
+
 /** Evaluates a whole schedule; `inputs[slot]` for input slots; returns every slot's host array. */
 export function interpretSchedule(s: Schedule, inputs: (HostArray | undefined)[], uniforms: Record<string, number>): HostArray[] {
   const slots: HostArray[] = s.slots.map((sl, i) => {
@@ -85,6 +102,6 @@ export function interpretSchedule(s: Schedule, inputs: (HostArray | undefined)[]
     if (sl.kind === "input") return Array.from(inputs[i]!) as HostArray;
     return (DTYPES[sl.dtype].float ? new Array<number>(n).fill(0) : new Array<number>(n).fill(0)) as HostArray;
   });
-  for (const { kernel, rows } of s.kernels) interpretKernel(kernel, rows, slots, uniforms);
+  for (const { kernel, rows, consts } of s.kernels) interpretKernel(kernel, rows, slots, consts ? { ...uniforms, ...consts } : uniforms);
   return slots;
 }

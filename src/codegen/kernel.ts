@@ -32,7 +32,7 @@ export interface KernelOutput {
 
 export interface Kernel {
   name: string;
-  kind: "map" | "row";
+  kind: "map" | "row" | "matmul";
   L: number;
   vec: 1 | 4;
   bindings: Binding[];
@@ -40,6 +40,8 @@ export interface Kernel {
   outputs: KernelOutput[];
   /** The traced graph this kernel came from (printGraph text), for the WGSL header and inspection. */
   source: string;
+  /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
+  matmul?: { ta: boolean; tb: boolean };
   /** Hash of everything above except `source`: the pipeline-cache key. */
   key: string;
 }

@@ -7,10 +7,11 @@
 // own into a temporary buffer first. Elementwise nodes are never materialized: recomputing them is cheaper
 // than a round trip through memory.
 import { DslError } from "../dsl/tensor.ts";
-import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
+import { mk, numel, sameShape, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
 import type { DType } from "../dsl/dtype.ts";
+import { lowerMatmul } from "./matmul.ts";
 import { MAX_ROW_STEPS, rowGeometry, type Binding, type Kernel, type KernelOutput } from "./kernel.ts";
 
 export interface SlotInfo {
@@ -24,6 +25,10 @@ export interface ScheduledKernel {
   kernel: Kernel;
   /** Rows of the domain for this program's shapes (the runtime part, not in the kernel key). */
   rows: number;
+  /** Uniform values fixed by this program's shapes (matmul sizes), merged into the run's uniforms. */
+  consts?: Record<string, number>;
+  /** A fixed dispatch grid (matmul); others are derived from rows. */
+  grid?: [number, number, number];
 }
 
 export interface Target {
@@ -53,8 +58,12 @@ interface Domain {
  */
 function domainOf(n: Node): Domain & { rowOutput: boolean } {
   const s = n.shape;
-  if (s.length && s[s.length - 1] === 1) {
-    const red = toposort([n]).find((x) => x.op === "reduce" && numel(x.shape) === numel(n.shape));
+  // Per-row shapes: [..., 1] as reductions keep it, or the same leading axes without the 1 (keepdim=false);
+  // otherwise x.sum(false) would be computed in a temporary and copied by a second kernel.
+  const perRow = (red: Node) =>
+    numel(red.shape) === numel(s) && ((s.length > 0 && s[s.length - 1] === 1) || sameShape(s, red.shape.slice(0, -1)));
+  if (s.length) {
+    const red = toposort([n]).find((x) => x.op === "reduce" && perRow(x));
     if (red) {
       const xs = red.src[0].shape;
       const L = xs[xs.length - 1];
@@ -90,16 +99,35 @@ export function schedule(targets: Target[], programName: string): Schedule {
     return slot;
   };
 
+  // A buffer holding n's elements in order: reshapes are free views of the same slot.
+  const slotOf = (n: Node): number => {
+    let x = n;
+    while (x.op === "reshape") x = x.src[0];
+    return x.op === "input" ? (x.arg as { slot: number }).slot : materialize(x.op === "contiguous" ? x.src[0] : x);
+  };
   const emitKernel = (group: { node: Node; name: string; slot: number }[]): void => {
+    if (group[0].node.op === "matmul") {
+      const n = group[0].node;
+      const [a, b] = [slotOf(n.src[0]), slotOf(n.src[1])];
+      out.push(lowerMatmul(n, a, b, group[0].slot, slots, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`));
+      for (const extra of group.slice(1)) emitKernel([extra]);
+      return;
+    }
     const dom = domainOf(group[0].node);
-    const k = lowerKernel(group, dom, slots, materialize, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`);
-    out.push(k);
+    const k = lowerKernel(group, dom, slots, materialize, slotOf, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`);
+    if (k) out.push(k);
+    else {
+      // Too many outputs and inputs for one kernel: halve the group.
+      const mid = Math.ceil(group.length / 2);
+      emitKernel(group.slice(0, mid));
+      emitKernel(group.slice(mid));
+    }
   };
 
   // Group targets by domain; targets that write into inputs go last, so other kernels read old values.
   const results: number[] = [];
   const groups = new Map<string, { node: Node; name: string; slot: number }[]>();
-  for (const t of targets) {
+  for (let t of targets) {
     let slot: number;
     if (t.into !== undefined) {
       const s = slots[t.into];
@@ -109,8 +137,9 @@ export function schedule(targets: Target[], programName: string): Schedule {
       slot = t.into;
     } else slot = slots.push({ kind: "output", name: t.name, dtype: t.node.dtype, shape: t.node.shape }) - 1;
     results.push(slot);
+    if (t.node.op === "contiguous") t = { ...t, node: t.node.src[0] };
     const d = domainOf(t.node);
-    const key = `${d.R}x${d.L}`;
+    const key = t.node.op === "matmul" ? `matmul${t.node.id}` : `${d.R}x${d.L}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ node: t.node, name: t.name, slot });
   }
@@ -118,7 +147,7 @@ export function schedule(targets: Target[], programName: string): Schedule {
   for (const g of ordered) emitKernel(g);
   checkHazards(out, slots);
 
-  const uniforms = [...new Set(out.flatMap((k) => k.kernel.uniforms.map((u) => u.name)))].sort();
+  const uniforms = [...new Set(out.flatMap((k) => k.kernel.uniforms.map((u) => u.name).filter((u) => !k.consts || !(u in k.consts))))].sort();
   return { slots, kernels: out, results, uniforms };
 }
 
@@ -141,8 +170,9 @@ function lowerKernel(
   dom: Domain,
   slots: SlotInfo[],
   materialize: (n: Node) => number,
+  slotOf: (n: Node) => number,
   name: string,
-): ScheduledKernel {
+): ScheduledKernel | undefined {
   const bindings: Binding[] = [];
   const bindingOf = (slot: number, mode: LoadMode, write: boolean, tableWidth?: number): number => {
     let i = bindings.findIndex((b) => b.slot === slot && b.mode === mode && b.tableWidth === tableWidth);
@@ -171,11 +201,12 @@ function lowerKernel(
     : mode === "col" ? cIdx
     : u32(0);
 
+  const forced = new Set<number>(); // nodes computed by a kernel of their own to stay within the binding limit
   const rewrite = (n: Node, mode: LoadMode): Node => {
     const key = `${n.id}:${mode}`;
     const hit = memo.get(key);
     if (hit) return hit;
-    const r = rewriteUncached(n, mode);
+    const r = forced.has(n.id) ? load(materialize(n), mode, n.dtype) : rewriteUncached(n, mode);
     const nm = n.op === "input" ? undefined : nodeName(n);
     if (nm) nameNode(r, nm); // DSL names survive into the kernel (and so into WGSL)
     memo.set(key, r);
@@ -224,9 +255,13 @@ function lowerKernel(
           return mk("reduce", n.dtype, scalarShape, [rewrite(x, "elem")], n.arg);
         return load(materialize(n), mode, n.dtype);
       }
+      case "matmul":
+        return load(materialize(n), mode, n.dtype);
+      case "contiguous":
+        return n.src[0].op === "input" ? rewrite(n.src[0], mode) : load(materialize(n.src[0]), mode, n.dtype);
       case "gather": {
         const [table, index] = n.src;
-        const tslot = table.op === "input" ? (table.arg as { slot: number }).slot : materialize(table);
+        const tslot = slotOf(table);
         if (table.shape.length === 1) return load(tslot, "table", n.dtype, rewrite(index, mode), 1);
         const D = table.shape[1];
         if (mode === "elem" && D === L) return load(tslot, "table", n.dtype, rewrite(index, "row"), D);
@@ -238,11 +273,22 @@ function lowerKernel(
   };
   const castTo = (v: Node, d: DType): Node => (d === "u32" ? v : mk("cast", d, scalarShape, [v], d));
 
-  const outputs: KernelOutput[] = [];
-  for (const t of group) {
-    const mode: LoadMode = domainOf(t.node).rowOutput ? "row" : "elem";
-    const node = rewrite(t.node, mode);
-    outputs.push({ binding: bindingOf(t.slot, mode, true), node });
+  let outputs: KernelOutput[] = [];
+  for (;;) {
+    outputs = [];
+    for (const t of group) {
+      const mode: LoadMode = domainOf(t.node).rowOutput ? "row" : "elem";
+      const node = rewrite(t.node, mode);
+      outputs.push({ binding: bindingOf(t.slot, mode, true), node });
+    }
+    if (bindings.length <= MAX_STORAGE_BINDINGS) break;
+    // Too many buffers for one kernel: split off the fused subexpression that reads the most of them.
+    const pick = widestSubexpression(group.map((g) => g.node), forced);
+    if (!pick && group.length > 1) return undefined; // the caller splits the targets over several kernels
+    if (!pick) throw new Error(`octet: ${name} needs ${bindings.length} storage bindings (limit ${MAX_STORAGE_BINDINGS}) and cannot be split`);
+    forced.add(pick.id);
+    bindings.length = 0;
+    memo.clear();
   }
   for (const b of bindings) {
     if (!b.write) continue;
@@ -276,6 +322,29 @@ function lowerKernel(
   const kernel: Kernel = { name, kind: hasReduce ? "row" : "map", L: kL, vec: kvec, bindings, uniforms, outputs, source, key: "" };
   kernel.key = kernelKey(kernel);
   return { kernel, rows: kR };
+}
+
+/** Storage buffers one kernel may bind: WebGPU's default limit is 8; lavapipe and desktop GPUs give 16+. */
+export const MAX_STORAGE_BINDINGS = 12;
+
+const BOUNDARY = new Set(["input", "matmul", "contiguous", "gather", "reduce"]);
+/** The elementwise node (not a target, not yet forced) whose fused subtree reads the most distinct buffers. */
+function widestSubexpression(roots: Node[], forced: Set<number>): Node | undefined {
+  const reads = new Map<number, Set<number>>();
+  let best: Node | undefined;
+  let bestSize = 1;
+  for (const n of toposort(roots)) {
+    const own = new Set<number>();
+    if (BOUNDARY.has(n.op) || forced.has(n.id)) own.add(n.id);
+    if (n.op !== "input" && !forced.has(n.id)) for (const s of n.src) for (const r of reads.get(s.id)!) own.add(r);
+    reads.set(n.id, own);
+    const elementwise = !BOUNDARY.has(n.op) && !["const", "uniform", "iota", "reshape", "expand"].includes(n.op);
+    if (elementwise && !roots.includes(n) && !forced.has(n.id) && own.size > bestSize) {
+      best = n;
+      bestSize = own.size;
+    }
+  }
+  return best;
 }
 
 /** A stable hash of a kernel's structure (graph, bindings, geometry), not of any size. */

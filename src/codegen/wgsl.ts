@@ -7,6 +7,7 @@ import { DTYPES, type DType } from "../dsl/dtype.ts";
 import { nodeName } from "../dsl/names.ts";
 import { toposort, type LoadMode, type Node, type ReduceOp } from "../dsl/node.ts";
 import { PRIMS, isPrim, wgslCast, type Emit } from "../dsl/prims.ts";
+import { emitMatmulWgsl } from "./matmul.ts";
 import { MAP_WORKGROUP, rowGeometry, type Binding, type Kernel } from "./kernel.ts";
 
 const RESERVED = new Set(
@@ -40,11 +41,27 @@ export function uniformLayout(k: Kernel): { name: string; dtype: DType; offset: 
 }
 
 export function workgroupSize(k: Kernel): number {
+  if (k.kind === "matmul") return 64;
   return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec).wg;
 }
 
 export function emitWgsl(k: Kernel): string {
+  if (k.kind === "matmul") return emitMatmulWgsl(k, matmulHeader(k), bindingNames(k));
   return new Emitter(k).emit();
+}
+
+function matmulHeader(k: Kernel): string {
+  const names = bindingNames(k);
+  return [
+    `// octet kernel: ${k.name}`,
+    `// key: ${k.key}`,
+    `// matmul kernel: C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
+    `// bindings:`,
+    `//   @binding(0) params: uniform (M, N, K, batch strides)`,
+    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
+    `// source graph:`,
+    ...k.source.split("\n").map((l) => `//   ${l}`),
+  ].join("\n");
 }
 
 class Emitter implements Emit {

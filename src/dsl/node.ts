@@ -20,6 +20,8 @@ export type Op =
   | "expand"
   | "reduce"
   | "gather"
+  | "matmul"
+  | "contiguous"
   | "cast"
   | "bitcast"
   | "load" // kernel IR only: a read of binding `arg.binding` at the element's position (see codegen/kernel.ts)
@@ -42,7 +44,8 @@ export type Arg =
   | string // uniform name; reduce op; cast/bitcast target
   | { slot: number; name: string } // input
   | { storage: object; name: string } // buffer (identity of the storage object)
-  | { binding: number; mode: LoadMode }; // load (kernel IR)
+  | { binding: number; mode: LoadMode } // load (kernel IR)
+  | { ta: boolean; tb: boolean }; // matmul
 
 /** How a kernel over an [R, L] domain reads a binding at element (r, c): see codegen/kernel.ts. */
 export type LoadMode = "elem" | "row" | "col" | "scalar" | "table";
@@ -79,6 +82,7 @@ function argKey(arg: Arg): string {
   if (typeof arg === "string") return arg;
   if ("slot" in arg) return `slot${arg.slot}`;
   if ("binding" in arg) return `b${arg.binding}:${arg.mode}`;
+  if ("ta" in arg) return `${+arg.ta}${+arg.tb}`;
   let sid = storageIds.get(arg.storage);
   if (sid === undefined) storageIds.set(arg.storage, (sid = nextStorageId++));
   return `buf${sid}`;

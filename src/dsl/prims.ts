@@ -46,16 +46,17 @@ export function bitcast(v: number, from: DType, to: DType): number {
 }
 
 /**
- * WGSL's f32 -> integer conversion: truncate toward zero, then clamp to the largest range that is
- * representable in the source type, i.e. [-2^31, 2^31 - 128] for i32 and [0, 2^32 - 256] for u32 (WGSL spec,
- * "conversion of floating point to integer"; Tint clamps to 2147483520 / 4294967040, as lavapipe shows).
+ * WGSL's float -> integer conversion: truncate toward zero, then clamp to the part of the target's range
+ * that the source type can represent: from f32, [-2^31, 2^31 - 128] for i32 and [0, 2^32 - 256] for u32;
+ * from f16, +-65504 (so f16 Inf -> 65504). This is WGSL's rule, and what Tint emits and lavapipe runs.
  * NaN is indeterminate in WGSL (lavapipe gives the low bound); octet pins it to 0 in the emitted cast.
  */
-export function floatToInt(v: number, to: DType): number {
+export function floatToInt(v: number, to: DType, from: DType = "f32"): number {
   if (Number.isNaN(v)) return 0;
   const t = Math.trunc(v);
-  if (to === "i32") return Math.max(-2147483648, Math.min(2147483520, t)) | 0;
-  const u = Math.max(0, Math.min(4294967040, t)) >>> 0;
+  const top = from === "f16" ? 65504 : to === "i32" ? 2147483520 : 4294967040;
+  if (to === "i32") return Math.max(from === "f16" ? -65504 : -2147483648, Math.min(top, t)) | 0;
+  const u = Math.max(0, Math.min(top, t)) >>> 0;
   return to === "u8" ? u & 255 : u; // u8 keeps the low 8 bits of the u32 conversion (wraps, no saturation)
 }
 
@@ -199,7 +200,7 @@ export const isPrim = (op: string): op is PrimName => op in PRIMS;
 export function evalCast(v: number, from: DType, to: DType): number {
   if (to === "bool") return v !== 0 ? 1 : 0;
   if (DTYPES[to].float) return roundTo(to, v);
-  if (DTYPES[from].float) return floatToInt(v, to);
+  if (DTYPES[from].float) return floatToInt(v, to, from);
   return roundTo(to, v);
 }
 

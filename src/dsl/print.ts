@@ -9,6 +9,7 @@ function argText(n: Node): string {
   if (typeof a === "number" || typeof a === "string") return ` ${typeof a === "number" ? String(a) : a}`;
   if ("slot" in a) return ` #${a.slot}`;
   if ("binding" in a) return ` b${a.binding}.${a.mode}`;
+  if ("ta" in a) return `${a.ta ? " A^T" : ""}${a.tb ? " B^T" : ""}`;
   return " <buffer>";
 }
 

@@ -215,6 +215,37 @@ export class Tensor {
   min(keepdim = true) { return this.reduce("min", "min", keepdim); }
   mean(keepdim = true) { return this.sum(keepdim).div(this.shape[this.ndim - 1]); }
 
+  /**
+   * Matrix product over the last two axes, batched over the leading ones: [..., M, K] @ [..., K, N] ->
+   * [..., M, N]. A 2-D right operand is shared by every batch (a weight). `transA` / `transB` read an operand
+   * transposed without materializing the transpose.
+   */
+  matmul(b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+    const ta = !!opts.transA, tb = !!opts.transB;
+    if (this.ndim < 2 || b.ndim < 2) throw new DslError("matmul", `operands need at least 2 dims, got ${shapeStr(this.shape)} and ${shapeStr(b.shape)}`);
+    if (this.dtype !== b.dtype || !DTYPES[this.dtype].float) throw new DslError("matmul", `needs two float operands of one dtype, got ${this.dtype} and ${b.dtype}`);
+    const as = this.shape, bs = b.shape;
+    const M = ta ? as[as.length - 1] : as[as.length - 2];
+    const K = ta ? as[as.length - 2] : as[as.length - 1];
+    const Kb = tb ? bs[bs.length - 1] : bs[bs.length - 2];
+    const N = tb ? bs[bs.length - 2] : bs[bs.length - 1];
+    if (K !== Kb) throw new DslError("matmul", `inner dimensions differ: ${shapeStr(as)}${ta ? "^T" : ""} @ ${shapeStr(bs)}${tb ? "^T" : ""} (${K} vs ${Kb})`);
+    const lead = as.slice(0, -2);
+    const blead = bs.slice(0, -2);
+    if (blead.length && !sameShape(blead, lead)) throw new DslError("matmul", `batch dims differ: ${shapeStr(as)} @ ${shapeStr(bs)}`);
+    return new Tensor(mk("matmul", this.dtype, [...lead, M, N], [this.node, b.node], { ta, tb }));
+  }
+
+  /**
+   * A scheduling barrier: the value is computed into its own buffer once, instead of being recomputed inside
+   * every kernel that reads it (fusion's default for elementwise work). Use it where a long elementwise chain
+   * feeds many kernels, e.g. a residual stream.
+   */
+  contiguous(): Tensor {
+    if (this.node.op === "input" || this.node.op === "buffer" || this.node.op === "contiguous") return this;
+    return new Tensor(mk("contiguous", this.dtype, this.shape, [this.node], undefined));
+  }
+
   /** Rows of this table picked by integer indices: table [V, ...rest], index [...I] -> [...I, ...rest]. */
   gather(index: Tensor): Tensor {
     if (index.dtype !== "i32" && index.dtype !== "u32")

@@ -1,2 +1,6 @@
 export { Module } from "./module.ts";
 export { Parameter } from "./parameter.ts";
+export { Linear, LayerNorm, Embedding, StableEmbedding } from "./layers.ts";
+export { GPT, type GPTConfig, replaceEmbeddings } from "./gpt.ts";
+export * as functional from "./functional.ts";
+export { leaf, constant, backward, Var } from "../autograd/var.ts";

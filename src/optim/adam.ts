@@ -19,15 +19,20 @@ function adamDef(name: "adam" | "lamb") {
       { name: "m", signed: true, key: "state1" },
       { name: "v", signed: false, key: "state2" },
     ],
-    scalars: ({ lr, betas: [b1, b2], eps, weightDecay, maxUnorm }, t) => {
+    scalars: ({ lr: lr64, betas: [b1, b2], eps: eps64, weightDecay, maxUnorm }, t) => {
+      // bnb passes every hyper-parameter as a C float (§3.1): round lr, eps, wd to f32 BEFORE using them. With the
+      // f64 values, -lr·c2 and lr·wd round differently (lr = 1e-3: stepSize off by one ulp at t = 2).
+      const [lr, eps, wd] = [fl(lr64), fl(eps64), fl(weightDecay)];
       const c1 = fl(1 - powBeta(b1, t));
       const c2 = fl(Math.sqrt(fl(1 - powBeta(b2, t))));
       return {
         b1: fl(b1), b2: fl(b2), a1: fl(1 - fl(b1)), a2: fl(1 - fl(b2)),
         stepSize: fl(fl(-lr * c2) / c1), // negative: p + stepSize * m / (sqrt(v) + eps c2)
         epsC2: fl(eps * c2),
-        decay: fl(1 - fl(lr * weightDecay)),
-        c1, c2sq: fl(1 - powBeta(b2, t)), eps: fl(eps), maxUnorm: fl(maxUnorm),
+        decay: fl(1 - fl(lr * wd)),
+        // LAMB's norm kernel multiplies by the corrections' reciprocals, as bnb's kPreconditionOptimizer32bit2State
+        // (correction = 1 / (1 - beta^t); s *= correction), not divides.
+        inv1: fl(1 / c1), inv2: fl(1 / fl(1 - powBeta(b2, t))), eps: fl(eps), maxUnorm: fl(maxUnorm),
       };
     },
     update: ({ p, g, m, v }, s, { quantized }) => {
@@ -52,7 +57,7 @@ function adamDef(name: "adam" | "lamb") {
 /** bnb's LAMB scale min(1, maxUnorm ||p|| / ||u||), u the bias-corrected Adam direction (§3.7). */
 function trustRatio(p: Tensor, m1: Tensor, v1: Tensor, s: Record<string, Tensor>): Tensor {
   const pNorm = sumAll(p.mul(p)).sqrt(); //                        before the step
-  const u = m1.div(s.c1).div(v1.div(s.c2sq).sqrt().add(s.eps));
+  const u = m1.mul(s.inv1).div(v1.mul(s.inv2).sqrt().add(s.eps)); // m̂ = m·fl(1/c1), v̂ = v·fl(1/c2), as bnb
   const uNorm = sumAll(u.mul(u)).sqrt();
   const limit = s.maxUnorm.mul(pNorm);
   return uNorm.gt(limit).and(s.maxUnorm.gt(0)).where(limit.div(uNorm), 1).named("update_scale");

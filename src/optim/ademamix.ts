@@ -35,7 +35,8 @@ export const ademamix = defineOptimizer<AdemamixHP>({
     return {
       b1: fl(b1), a1: fl(1 - fl(b1)), b2: fl(b2), a2: fl(1 - fl(b2)), b3: fl(beta3), a3: fl(1 - fl(beta3)),
       c1: fl(1 - powBeta(b1, t)), c2: fl(Math.sqrt(fl(1 - powBeta(b2, t)))),
-      alpha: fl(alpha), lr: fl(hp.lr), eps: fl(hp.eps), decay: fl(1 - fl(hp.lr * hp.weightDecay)),
+      // lr·wd of the f32-rounded values: bnb passes hyper-parameters as C floats (§3.1)
+      alpha: fl(alpha), lr: fl(hp.lr), eps: fl(hp.eps), decay: fl(1 - fl(fl(hp.lr) * fl(hp.weightDecay))),
     };
   },
   update: ({ p, g, m1, m2, nu }, s, { quantized }) => {

@@ -13,7 +13,8 @@ export const lion = defineOptimizer<LionHP>({
   name: "lion",
   schema,
   states: [{ name: "m", signed: true, key: "state1" }],
-  scalars: ({ lr, betas: [b1, b2], weightDecay }) => ({ lr: fl(lr), b1: fl(b1), a1: fl(1 - fl(b1)), b2: fl(b2), a2: fl(1 - fl(b2)), decay: fl(1 - fl(lr * weightDecay)) }),
+  // Hyper-parameters are C floats in bnb (§3.1): lr·wd is the product of the f32-rounded values.
+  scalars: ({ lr, betas: [b1, b2], weightDecay }) => ({ lr: fl(lr), b1: fl(b1), a1: fl(1 - fl(b1)), b2: fl(b2), a2: fl(1 - fl(b2)), decay: fl(1 - fl(fl(lr) * fl(weightDecay))) }),
   update: ({ p, g, m }, s) => {
     const pd = p.mul(s.decay).named("p_decayed");
     const c = m.mul(s.b1).add(g.mul(s.a1)).named("interp");

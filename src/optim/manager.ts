@@ -77,7 +77,12 @@ export class GlobalOptimManager {
     const mine = new Set(params);
     for (const { module, name, config } of this.moduleOverrides) {
       const p = (module as unknown as Record<string, Parameter>)[name];
-      if (mine.has(p)) this.byParam.set(p, { ...config });
+      if (!mine.has(p)) continue;
+      const c = { ...config };
+      this.byParam.set(p, c);
+      // bnb sets index2config[(g, i)] to the same dict: a positional override recorded by registerParameters
+      // is replaced too (it used to survive and leak its keys, e.g. lr, under the module override).
+      this.registered.forEach((g, gi) => g.forEach((q, pi) => q === p && this.byIndex.set(`${gi},${pi}`, c)));
     }
   }
 

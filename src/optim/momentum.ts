@@ -19,15 +19,18 @@ function momentumDef(name: "momentum" | "lars") {
     update: ({ p, g, buf }, s, { quantized }) => {
       const gd = g.add(p.mul(s.wd)).named("g_decayed"); //                 coupled weight decay
       const buf1 = s.first.gt(0).where(gd, buf.mul(s.beta).add(gd)).named("buf1");
-      let lr: Tensor = s.lr;
+      let step: Tensor = s.lr.mul(buf1); //                                 lr·buf
       if (name === "lars" && !quantized) {
         // LARS: the norm of the buffer computed without weight decay (bnb's precondition kernel).
         const raw = s.first.gt(0).where(g, buf.mul(s.beta).add(g));
         const uNorm = sumAll(raw.mul(raw)).sqrt();
         const limit = s.maxUnorm.mul(sumAll(p.mul(p)).sqrt()).add(s.eps);
-        lr = uNorm.gt(limit).and(s.maxUnorm.gt(0)).where(limit.div(uNorm), 1).named("update_scale").mul(lr);
+        // bnb's 32-bit kernel: p + update_scale·(-lr·buf), i.e. the scale multiplies the rounded lr·buf
+        // (§3.3). Scaling lr first, (scale·lr)·buf, rounds differently (measured: 1 ulp of p).
+        const scale = uNorm.gt(limit).and(s.maxUnorm.gt(0)).where(limit.div(uNorm), 1).named("update_scale");
+        step = scale.mul(step);
       }
-      return { p: p.sub(lr.mul(buf1)), buf: buf1 };
+      return { p: p.sub(step), buf: buf1 };
     },
     // `bits` is the resolved state precision: LARS8bit keeps f32 state (and the trust ratio) below min8bitSize.
     perTensor: (hp, bits) => name === "lars" && bits === 32 && hp.maxUnorm > 0,

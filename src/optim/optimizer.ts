@@ -12,7 +12,7 @@ import { device } from "../runtime/device.ts";
 import { allocateOn, download, readBytes, view, type Storage } from "../runtime/storage.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
+import { BLOCK, FORMATS, type FormatName, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
 import { formatZodError, type Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
@@ -52,7 +52,14 @@ interface Bucket {
 export interface OptimizerStateDict {
   state: Record<number, Record<string, number | Float32Array | Uint8Array>>;
   paramGroups: Record<string, unknown>[];
-  format: { version: number; blockSize: number; mapChecksum: Record<string, string>; optimizer: string };
+  format: {
+    version: number;
+    blockSize: number;
+    mapChecksum: Record<string, string>;
+    optimizer: string;
+    /** Storage format of each saved parameter's state: two 8-bit formats (dynamic / linear map) share dtypes and sizes. */
+    stateFormats: Record<number, FormatName>;
+  };
 }
 
 const blocksOf = (n: number) => Math.max(1, Math.ceil(n / BLOCK));
@@ -236,7 +243,8 @@ export class Optimizer<H extends Options = Options> {
   }
 
   zeroGrad(setToNone = true): void {
-    for (const g of this.paramGroups) for (const p of g.params) p.grad = setToNone || !p.grad ? null : p.grad.mul(0);
+    // setToNone = false keeps a gradient of zeros (torch's grad.zero_()); not grad.mul(0), which keeps NaN/Inf.
+    for (const g of this.paramGroups) for (const p of g.params) p.grad = setToNone || !p.grad ? null : Tensor.const(0, p.grad.dtype).expand(p.grad.shape);
   }
 
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */
@@ -283,6 +291,7 @@ export class Optimizer<H extends Options = Options> {
     const buckets = await this.ensureBuckets();
     const index = new Map(this.allParams().map((x, i) => [x.p, i]));
     const state: OptimizerStateDict["state"] = {};
+    const stateFormats: Record<number, FormatName> = {};
     for (const b of buckets) {
       const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
       for (const st of this.def.states) {
@@ -304,6 +313,7 @@ export class Optimizer<H extends Options = Options> {
           } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
         }
         state[index.get(p)!] = entry;
+        stateFormats[index.get(p)!] = b.format.name;
       });
     }
     // Deep copies: a state dict is a snapshot; editing it (or the live groups) must not reach the other.
@@ -311,7 +321,7 @@ export class Optimizer<H extends Options = Options> {
       const { params, ...rest } = g;
       return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
     });
-    return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: this.mapChecksums(), optimizer: this.def.name } };
+    return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: this.mapChecksums(), optimizer: this.def.name, stateFormats } };
   }
 
   /** Restores a state dict exactly; refuses (changing nothing) one that does not match this optimizer. */
@@ -351,6 +361,9 @@ export class Optimizer<H extends Options = Options> {
       if (!item) throw new Error(`${who}: state for parameter ${k}, but the optimizer has ${all.length}`);
       const { b, i } = where.get(item.p)!;
       const n = item.p.numel;
+      // dynamic8 and linear8 codes have the same dtype and length: only this record tells them apart.
+      const saved = sd.format.stateFormats?.[idx];
+      if (saved !== b.format.name) throw new Error(`${who}: parameter ${k} was saved with ${saved ?? "unrecorded"} state, this optimizer keeps ${b.format.name} state for it`);
       if (!Number.isInteger(entry.step) || (entry.step as number) < 1) throw new Error(`${who}: parameter ${k}: bad step ${entry.step}`);
       newSteps.set(item.p, entry.step as number);
       for (const { key, specs } of this.stateKeys()) {

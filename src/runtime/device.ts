@@ -91,6 +91,12 @@ export function device(): Promise<GPUDevice> {
   return devicePromise;
 }
 
+/** The device if it has been acquired, for synchronous constructors (modules); throws a clear error otherwise. */
+export function deviceNow(): GPUDevice {
+  if (!current) throw new Error("octet: the GPU device is not acquired yet; `await octet.device()` once before building modules");
+  return current.device;
+}
+
 /** Limits and features of the acquired device; call after `await device()`. */
 export function deviceInfo(): DeviceInfo {
   if (!current) throw new Error("octet: deviceInfo() called before the device was acquired (await octet.device())");

@@ -20,6 +20,8 @@ interface Dispatch {
   rowBase: number;
   count: number;
   groups: [number, number];
+  z?: number;
+  consts?: Record<string, number>;
 }
 
 export class Program {
@@ -40,8 +42,13 @@ export class Program {
     const maxBind = storageBindingLimit();
     const maxDim = deviceInfo().maxWorkgroupsPerDimension;
     const out: Dispatch[] = [];
-    this.schedule.kernels.forEach(({ kernel: k, rows }, i) => {
+    this.schedule.kernels.forEach(({ kernel: k, rows, consts, grid }, i) => {
       const ck = this.compiled[i];
+      if (grid) {
+        if (grid[2] > maxDim || grid[0] > maxDim || grid[1] > maxDim) throw new Error(`octet: ${k.name}: grid ${grid.join("x")} exceeds ${maxDim} workgroups per dimension`);
+        out.push({ ck, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts });
+        return;
+      }
       const chunk = chunkRows(k, rows, maxBind);
       for (let base = 0; base < rows || (rows === 0 && base === 0); base += chunk) {
         const n = Math.min(chunk, rows - base);
@@ -78,13 +85,13 @@ export class Program {
     const timed = debugLevel() >= 2;
     const validate = validateEnabled();
     const before = validate ? await snapshotInputs(all, this.schedule) : undefined;
-    dispatches.forEach((d, i) => writeParams(params, i * UNIFORM_STRIDE, d, uniforms));
+    dispatches.forEach((d, i) => writeParams(params, i * UNIFORM_STRIDE, d, d.consts ? { ...uniforms, ...d.consts } : uniforms));
     dev.queue.writeBuffer(this.uniformBuf!, 0, params);
     const encodeOne = (e: GPUCommandEncoder, d: Dispatch, i: number) => {
       const pass = e.beginComputePass();
       pass.setPipeline(d.ck.pipeline);
       pass.setBindGroup(0, this.bindGroup(dev, d, i, all));
-      pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+      pass.dispatchWorkgroups(d.groups[0], d.groups[1], d.z ?? 1);
       pass.end();
     };
     if (!timed) {
@@ -151,6 +158,7 @@ const bytesFor = (dtype: DType, n: number) => paddedBytes(dtype, n);
 
 /** The part of a storage one dispatch chunk binds. */
 function window(k: Kernel, mode: string, dtype: DType, st: Storage, d: Dispatch): { offset: number; size: number } {
+  if (k.kind === "matmul") return { offset: st.offset, size: st.bytes };
   if (mode === "elem" || mode === "row") {
     const perRow = mode === "elem" ? k.L : 1;
     const startEl = d.rowBase * perRow;

@@ -6,9 +6,18 @@ import { mk, numel, substitute, toposort, type Node, type Shape } from "../dsl/n
 import { installRuntime, Tensor } from "../dsl/tensor.ts";
 import { schedule } from "../codegen/schedule.ts";
 import { Program } from "./execute.ts";
-import { allocate, download, upload, type Category, Storage } from "./storage.ts";
+import { allocate, allocateOn, download, toBytes, upload, type Category, Storage } from "./storage.ts";
+import { deviceNow } from "./device.ts";
 
-const programs = new Map<string, Program>();
+// Programs by canonical graph (the ids of its root nodes). Each entry holds its roots: hash-consed nodes
+// live only while referenced, and if they were collected the next equal graph would get new ids, so every GC
+// would schedule a new Program (and leak the old one's uniform buffer and bind groups here).
+const programs = new Map<string, { prog: Program; roots: Node[] }>();
+
+/** How many lazy-graph programs are cached (one per distinct graph). */
+export function programCacheSize(): number {
+  return programs.size;
+}
 
 export function bufferNode(storage: Storage, shape: Shape, name = ""): Node {
   return mk("buffer", storage.dtype, shape, [], { storage, name });
@@ -55,11 +64,11 @@ export async function realize(ts: Tensor[]): Promise<void> {
     },
   );
   const key = canon.map((n) => n.id).join(",");
-  let prog = programs.get(key);
+  let prog = programs.get(key)?.prog;
   if (!prog) {
     const name = programName(canon);
     prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name), name);
-    programs.set(key, prog);
+    programs.set(key, { prog, roots: canon });
   }
   const all = await prog.run([...storages], {});
   todo.forEach((t, i) => (t.node = bufferNode(all[prog!.schedule.results[i]], t.shape)));
@@ -101,6 +110,16 @@ export async function tensor(data: ArrayLike<number> | Nested[], shape?: number[
   const st = await allocate(dtype, flat.length, opts.category ?? "temporaries");
   await upload(st, flat);
   return new Tensor(bufferNode(st, s, opts.name));
+}
+
+/** Synchronous upload, for module constructors: needs the device acquired (`await octet.device()`). */
+export function tensorNow(data: Float32Array, shape: number[], opts: TensorOptions = {}): Tensor {
+  if (numel(shape) !== data.length) throw new Error(`octet.tensorNow: ${data.length} values do not fill shape [${shape.join(",")}]`);
+  const dev = deviceNow();
+  const st = allocateOn(dev, "f32", data.length, opts.category ?? "temporaries");
+  const bytes = toBytes("f32", data);
+  dev.queue.writeBuffer(st.buffer, st.offset, bytes, 0, Math.min(bytes.byteLength, st.bytes));
+  return new Tensor(bufferNode(st, shape, opts.name));
 }
 
 /** A realized tensor of zeros. */

@@ -1,0 +1,117 @@
+// Matrix multiply: the one kernel that is not elementwise-with-row-reductions. C[b] = op(A[b]) @ op(B[b]),
+// op = optional transpose, batched over leading dims (B may be shared by every batch: a weight). It is always
+// its own kernel, tiled through workgroup memory: each 8x8 workgroup computes a 32x32 tile of C, each thread
+// a 4x4 block, stepping K in slices of 32. M, N, K and the batch strides are uniforms, so one pipeline
+// serves every size; only the transposes are part of the key.
+import { DTYPES } from "../dsl/dtype.ts";
+import { numel, type Node } from "../dsl/node.ts";
+import { printGraph } from "../dsl/print.ts";
+import type { Binding, Kernel } from "./kernel.ts";
+import type { ScheduledKernel, SlotInfo } from "./schedule.ts";
+
+export interface MatmulArg {
+  ta: boolean;
+  tb: boolean;
+}
+
+export const MM_TILE = 32;
+
+/** Shapes of a matmul node's operands: batch count, M, N, K, and whether B is shared across the batch. */
+export function matmulDims(n: Node): { batch: number; M: number; N: number; K: number; sharedB: boolean } {
+  const [a, b] = n.src;
+  const { ta, tb } = n.arg as unknown as MatmulArg;
+  const as = a.shape, bs = b.shape;
+  const M = ta ? as[as.length - 1] : as[as.length - 2];
+  const K = ta ? as[as.length - 2] : as[as.length - 1];
+  const N = tb ? bs[bs.length - 2] : bs[bs.length - 1];
+  const batch = numel(as.slice(0, -2));
+  const sharedB = bs.length === 2 && batch !== 1 ? true : numel(bs.slice(0, -2)) === 1 && batch > 1;
+  return { batch, M, N, K, sharedB };
+}
+
+export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string): ScheduledKernel {
+  const { ta, tb } = n.arg as unknown as MatmulArg;
+  const { batch, M, N, K, sharedB } = matmulDims(n);
+  const bind = (slot: number, read: boolean): Binding => ({ name: slots[slot].name, slot, dtype: slots[slot].dtype, mode: "scalar", read, write: !read });
+  const kernel: Kernel = {
+    name,
+    kind: "matmul",
+    L: 1,
+    vec: 1,
+    bindings: [bind(aSlot, true), bind(bSlot, true), bind(outSlot, false)],
+    uniforms: ["M", "N", "K", "stride_a", "stride_b", "stride_c"].map((u) => ({ name: u, dtype: "u32" as const })),
+    outputs: [],
+    source: printGraph([n], [slots[outSlot].name]),
+    key: "",
+    matmul: { ta, tb },
+  };
+  kernel.key = Bun.hash(`matmul|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}|${name}`).toString(16).padStart(16, "0");
+  const consts = { M, N, K, stride_a: M * K, stride_b: sharedB ? 0 : K * N, stride_c: M * N };
+  return { kernel, rows: batch, consts, grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch] };
+}
+
+export function emitMatmulWgsl(k: Kernel, header: string, names: string[]): string {
+  const { ta, tb } = k.matmul!;
+  const [A, B, C] = names;
+  const t = DTYPES[k.bindings[0].dtype].wgsl;
+  const aAt = ta ? "a_base + gk * params.M + gm" : "a_base + gm * params.K + gk";
+  const bAt = tb ? "b_base + gn * params.K + gk" : "b_base + gk * params.N + gn";
+  return `${header}
+struct Params {
+  rows: u32,
+  row_base: u32,
+  count: u32,
+  zero: u32,
+${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
+@group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
+@group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
+var<workgroup> a_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [m][k] of this K slice
+var<workgroup> b_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [k][n]
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let batch = wid.z;
+  let a_base = batch * params.stride_a;
+  let b_base = batch * params.stride_b;
+  let m0 = wid.y * ${MM_TILE}u;
+  let n0 = wid.x * ${MM_TILE}u;
+  let tm = tid.y * 4u; // this thread's 4x4 block inside the tile
+  let tn = tid.x * 4u;
+  var acc: array<vec4<${t}>, 4>;
+  for (var k0 = 0u; k0 < params.K; k0 += ${MM_TILE}u) {
+    // 64 threads stage a 32x32 slice of ${A} and of ${B}: 16 elements each (out-of-range ones are 0).
+    for (var i = 0u; i < 16u; i++) {
+      let idx = lid + i * 64u;
+      let r = idx / ${MM_TILE}u;
+      let c = idx % ${MM_TILE}u;
+      let gm = m0 + r;
+      var gk = k0 + c;
+      a_tile[idx] = select(${t}(0), ${A}[min(${aAt}, arrayLength(&${A}) - 1u)], gm < params.M && gk < params.K);
+      gk = k0 + r;
+      let gn = n0 + c;
+      b_tile[idx] = select(${t}(0), ${B}[min(${bAt}, arrayLength(&${B}) - 1u)], gk < params.K && gn < params.N);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${MM_TILE}u; k++) {
+      let b = vec4<${t}>(b_tile[k * ${MM_TILE}u + tn], b_tile[k * ${MM_TILE}u + tn + 1u], b_tile[k * ${MM_TILE}u + tn + 2u], b_tile[k * ${MM_TILE}u + tn + 3u]);
+      for (var i = 0u; i < 4u; i++) {
+        acc[i] = acc[i] + a_tile[(tm + i) * ${MM_TILE}u + k] * b;
+      }
+    }
+    workgroupBarrier();
+  }
+  let c_base = batch * params.stride_c;
+  for (var i = 0u; i < 4u; i++) {
+    let gm = m0 + tm + i;
+    if (gm >= params.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let gn = n0 + tn + j;
+      if (gn < params.N) { ${C}[c_base + gm * params.N + gn] = acc[i][j]; }
+    }
+  }
+}
+`;
+}

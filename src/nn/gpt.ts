@@ -1,0 +1,97 @@
+// A small GPT (GPT-2 layout, pre-norm blocks) built from octet's differentiable ops. The token embedding is
+// a plain `Embedding`, a `StableEmbedding` (layer norm after the lookup) or its AdaNorm variant.
+import { Tensor } from "../dsl/tensor.ts";
+import { leaf, type Var } from "../autograd/var.ts";
+import { tensorNow } from "../runtime/realize.ts";
+import * as F from "./functional.ts";
+import { Embedding, LayerNorm, Linear, StableEmbedding } from "./layers.ts";
+import { Module } from "./module.ts";
+import { Parameter } from "./parameter.ts";
+import { normalInit } from "./init.ts";
+
+export interface GPTConfig {
+  vocabSize: number;
+  contextLength: number;
+  layers: number;
+  heads: number;
+  width: number;
+  embedding: "plain" | "stable" | "adanorm";
+  seed: number;
+}
+
+class Block extends Module {
+  readonly ln1: LayerNorm;
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly ln2: LayerNorm;
+  readonly fc: Linear;
+  readonly fcProj: Linear;
+  constructor(C: number, readonly heads: number, seed: number, name: string, layers: number) {
+    super();
+    const resid = 0.02 / Math.sqrt(2 * layers); // GPT-2's scaled init of residual projections
+    this.ln1 = new LayerNorm(C);
+    this.qkv = new Linear(C, 3 * C, { seed, name: `${name}.qkv` });
+    this.proj = new Linear(C, C, { seed, name: `${name}.proj`, std: resid });
+    this.ln2 = new LayerNorm(C);
+    this.fc = new Linear(C, 4 * C, { seed, name: `${name}.fc` });
+    this.fcProj = new Linear(4 * C, C, { seed, name: `${name}.fcProj`, std: resid });
+  }
+  forward(x: Var, B: number, T: number): Var {
+    const a = this.proj.forward(F.causalSelfAttention(this.qkv.forward(this.ln1.forward(x)), B, T, this.heads));
+    const h = F.contiguous(F.add(x, a));
+    const m = this.fcProj.forward(F.gelu(this.fc.forward(this.ln2.forward(h))));
+    return F.contiguous(F.add(h, m));
+  }
+}
+
+export class GPT extends Module {
+  tokens: Embedding;
+  readonly positions: Parameter;
+  readonly blocks: Block[];
+  readonly lnF: LayerNorm;
+  readonly head: Linear;
+  constructor(readonly config: GPTConfig) {
+    super();
+    const { vocabSize: V, contextLength: T, width: C, layers, heads, seed } = config;
+    if (C % heads) throw new Error(`GPT: width ${C} is not divisible by heads ${heads}`);
+    this.tokens = config.embedding === "plain" ? new Embedding(V, C, { seed, name: "tokens" }) : new StableEmbedding(V, C, { seed, name: "tokens", norm: config.embedding === "adanorm" ? "adanorm" : "layernorm" });
+    this.positions = new Parameter(tensorNow(normalInit(T * C, 0.01, seed, "positions"), [T, C], { category: "parameters" }));
+    this.blocks = Array.from({ length: layers }, (_, i) => new Block(C, heads, seed, `blocks.${i}`, layers));
+    this.lnF = new LayerNorm(C);
+    this.head = new Linear(C, V, { seed, name: "head", bias: false });
+  }
+
+  /** Logits [B*T, V] for token ids idx (i32 [B, T]). */
+  forward(idx: Tensor, B: number, T: number): Var {
+    if (T > this.config.contextLength) throw new Error(`GPT: sequence of ${T} exceeds the context length ${this.config.contextLength}`);
+    const tok = this.tokens.forward(idx.reshape([B * T]));
+    const posIdx = Tensor.iota([B * T], 0).mod(T);
+    const pos = F.embedding(leaf(this.positions), posIdx);
+    let x = F.contiguous(F.add(tok, pos));
+    for (const b of this.blocks) x = b.forward(x, B, T);
+    return this.head.forward(this.lnF.forward(x));
+  }
+
+  /** Mean next-token cross entropy. */
+  loss(idx: Tensor, targets: Tensor, B: number, T: number): Var {
+    return F.crossEntropy(this.forward(idx, B, T), targets.reshape([B * T]));
+  }
+}
+
+/**
+ * Turns every plain `Embedding` of a built model into a `StableEmbedding` (or its AdaNorm variant) that reuses
+ * the existing weight Parameter: the table is never copied, so no second copy is ever alive (the litgpt
+ * review concern). Returns how many were replaced.
+ */
+export function replaceEmbeddings(model: Module, opts: { kind: "stable" | "adanorm" }): number {
+  let n = 0;
+  for (const m of model.modules()) {
+    for (const [k, v] of Object.entries(m)) {
+      if (!(v instanceof Embedding) || v instanceof StableEmbedding) continue;
+      const swapped = new StableEmbedding(v.numEmbeddings, v.embeddingDim, { weight: v.weight, paddingIdx: v.paddingIdx, norm: opts.kind === "adanorm" ? "adanorm" : "layernorm" });
+      (m as unknown as Record<string, unknown>)[k] = swapped;
+      n++;
+    }
+  }
+  return n;
+}
