@@ -1,107 +1,63 @@
-// `bun run train`: the main job. Until the GPT of the training issue lands, it trains a character bigram
-// language model (logits = W[previous char], W a [V, V] parameter) on the State of the Union corpus with any
-// optimizer, e.g. AdamW8bit vs AdamW 32-bit. Forward, loss and gradient are one fused DSL kernel each step:
-//   grad W[v] = (rows_v * softmax(W[v]) - counts[v]) / N,   loss = sum_v rows_v * logsumexp(W[v]) - counts[v] . W[v]
+// `bun run train`: trains the small GPT on the State of the Union corpus (the README's main job).
+//   --optim adamw_8bit|adamw_torch|lion_8bit|...  --embedding plain|stable|adanorm  --steps N  --lr X
+//   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
 import { parseArgs } from "node:util";
-import { z } from "zod";
-import * as octet from "../index.ts";
-import { loadSotuCorpus } from "../data/corpus.ts";
-import { sampleBatch } from "../data/batches.ts";
-import { optimizerByName } from "../optim/names.ts";
+import { runTraining } from "../train/trainer.ts";
+import { progress } from "./progress.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  strict: true,
-  options: { optim: { type: "string" }, steps: { type: "string" }, lr: { type: "string" }, batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" } },
-});
-const Flags = z.object({
-  optim: z.string().default("adamw_8bit"),
-  steps: z.coerce.number().int().positive().default(300),
-  lr: z.coerce.number().positive().default(0.05),
-  batch: z.coerce.number().int().positive().default(32),
-  seq: z.coerce.number().int().positive().default(128),
-  seed: z.coerce.number().int().nonnegative().default(0),
-});
-const parsed = Flags.safeParse(values);
-if (!parsed.success) {
-  console.error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
+const opts = {
+  optim: { type: "string" }, embedding: { type: "string" }, steps: { type: "string" }, lr: { type: "string" },
+  batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, layers: { type: "string" },
+  heads: { type: "string" }, width: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" },
+  "eval-every": { type: "string" }, "checkpoint-every": { type: "string" }, "state-format": { type: "string" },
+} as const;
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  values = parseArgs({ args: process.argv.slice(2), options: opts, strict: true, allowPositionals: false }).values;
+} catch (e) {
+  console.error(`train: ${(e as Error).message}\nflags: ${Object.keys(opts).map((k) => `--${k}`).join(" ")}`);
   process.exit(2);
 }
-const flags = parsed.data;
-const Optim = (() => {
-  try {
-    return optimizerByName(flags.optim);
-  } catch (e) {
-    console.error((e as Error).message);
+const num = (k: string) => (values[k] === undefined ? undefined : Number(values[k]));
+if (values.resume && !values.out) {
+  console.error("train: --resume needs --out DIR (where the checkpoint is)");
+  process.exit(2);
+}
+if (values.out && !values.resume) {
+  const { existsSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  if (existsSync(join(String(values.out), "model.safetensors"))) {
+    console.error(`train: ${values.out} already holds a checkpoint; pass --resume to continue it or choose another --out`);
     process.exit(2);
   }
-})();
-
-const corpus = loadSotuCorpus();
-const V = corpus.tokenizer.vocabSize;
-function counts(inputs: ArrayLike<number>, targets: ArrayLike<number>): { c: Float32Array; rows: Float32Array } {
-  const c = new Float32Array(V * V);
-  const rows = new Float32Array(V);
-  for (let i = 0; i < inputs.length; i++) {
-    c[inputs[i] * V + targets[i]]++;
-    rows[inputs[i]]++;
-  }
-  return { c, rows };
 }
+const config = Object.fromEntries(
+  Object.entries({
+    optim: values.optim ?? "adamw_8bit", embedding: values.embedding, steps: num("steps"), lr: num("lr"), batch: num("batch"),
+    seq: num("seq"), seed: num("seed"), layers: num("layers"), heads: num("heads"), width: num("width"), out: values.out,
+    evalEvery: num("eval-every"), checkpointEvery: num("checkpoint-every"), stateFormat: values["state-format"],
+  }).filter(([, v]) => v !== undefined),
+) as { optim: string };
 
-class Bigram extends octet.nn.Module {
-  constructor(readonly weight: octet.nn.Parameter) {
-    super();
-  }
+let bar: ReturnType<typeof progress> | undefined;
+try {
+  const r = await runTraining(config, {
+    log: (l) => console.log(l),
+    onStep: (rec, cfg, ms) => {
+      bar ??= progress(cfg.steps, { label: `${cfg.optim} ${cfg.embedding}` });
+      bar.update(rec.step, { loss: rec.trainLoss, tokensPerSec: (rec.step * cfg.batch * cfg.seq) / (ms / 1000) });
+      if (rec.evalLoss !== undefined)
+        console.log(`${process.stdout.isTTY ? "\n" : ""}step ${rec.step}: train loss ${rec.trainLoss.toFixed(4)}, held-out loss ${rec.evalLoss.toFixed(4)}`);
+    },
+  });
+  bar?.stop();
+  console.log(
+    `done: ${r.history.length} steps (from ${r.resumedFrom}), final eval loss ${r.finalEval.toFixed(4)}, ${r.msPerStep.toFixed(0)} ms/step, ` +
+      `${r.tokensPerSec.toFixed(0)} tok/s, ${r.parameterCount} parameters, optimizer state ${(r.optimizerStateBytes / 1024).toFixed(1)} KiB`,
+  );
+  process.exit(0);
+} catch (e) {
+  console.error(`train: ${(e as Error).message}`);
+  process.exit(1);
 }
-const model = new Bigram(new octet.nn.Parameter(await octet.tensor(new Float32Array(V * V), [V, V])));
-const opt = new Optim(model.parameters(), { lr: flags.lr });
-
-/** Mean loss and gradient of the bigram model for a count matrix. */
-function lossAndGrad(W: octet.Tensor, c: octet.Tensor, rows: octet.Tensor, n: number) {
-  const m = W.max();
-  const z = W.sub(m).exp();
-  const s = z.sum();
-  const lse = m.add(s.log());
-  const grad = z.div(s).mul(rows).sub(c).div(n);
-  const lossRows = rows.mul(lse).sub(c.mul(W).sum());
-  return { grad, lossRows };
-}
-
-const val = counts(corpus.val.subarray(0, -1), corpus.val.subarray(1));
-const valC = await octet.tensor(val.c, [V, V]);
-const valRows = await octet.tensor(val.rows, [V, 1]);
-const valN = corpus.val.length - 1;
-async function evalLoss(): Promise<number> {
-  const { lossRows } = lossAndGrad(model.weight.data, valC, valRows, valN);
-  const r = await lossRows.toArray();
-  let t = 0;
-  for (let i = 0; i < r.length; i++) t += r[i];
-  return t / valN;
-}
-
-console.log(`octet train: bigram LM on ${corpus.trainDocs.length} SOTU addresses (${corpus.train.length} chars), vocab ${V}, ${flags.optim} (${Optim.name}), lr ${flags.lr}, ${flags.steps} steps of ${flags.batch}x${flags.seq}`);
-console.log(`step 0: val loss ${(await evalLoss()).toFixed(4)} (uniform = ${Math.log(V).toFixed(4)})`);
-const t0 = performance.now();
-let lastLoss = NaN;
-for (let step = 1; step <= flags.steps; step++) {
-  const b = sampleBatch(corpus.train, step, { batchSize: flags.batch, seqLen: flags.seq, seed: flags.seed });
-  const { c, rows } = counts(b.inputs, b.targets);
-  const n = b.inputs.length;
-  const { grad, lossRows } = lossAndGrad(model.weight.data, await octet.tensor(c, [V, V]), await octet.tensor(rows, [V, 1]), n);
-  model.weight.grad = grad;
-  const logNow = step % Math.max(1, Math.floor(flags.steps / 10)) === 0 || step === flags.steps;
-  if (logNow) {
-    const r = await lossRows.toArray();
-    lastLoss = 0;
-    for (let i = 0; i < r.length; i++) lastLoss += r[i] / n;
-  }
-  await opt.step();
-  opt.zeroGrad();
-  if (logNow) {
-    const sec = (performance.now() - t0) / 1000;
-    console.log(`step ${step}/${flags.steps}: train loss ${lastLoss.toFixed(4)}, ${((step * n) / sec).toFixed(0)} tokens/s, ${(sec / step * (flags.steps - step)).toFixed(0)} s left`);
-  }
-}
-console.log(`final val loss ${(await evalLoss()).toFixed(4)} after ${((performance.now() - t0) / 1000).toFixed(1)} s; optimizer kernels: ${opt.kernels().map((k) => k.name).join(", ")}`);
-process.exit(0);

@@ -41,7 +41,7 @@ export interface Kernel {
   /** The traced graph this kernel came from (printGraph text), for the WGSL header and inspection. */
   source: string;
   /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
-  matmul?: { ta: boolean; tb: boolean };
+  matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
   /** Hash of everything above except `source`: the pipeline-cache key. */
   key: string;
 }

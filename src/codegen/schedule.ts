@@ -7,7 +7,7 @@
 // own into a temporary buffer first. Elementwise nodes are never materialized: recomputing them is cheaper
 // than a round trip through memory.
 import { DslError } from "../dsl/tensor.ts";
-import { mk, numel, sameShape, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
+import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
 import type { DType } from "../dsl/dtype.ts";
@@ -53,22 +53,21 @@ interface Domain {
 
 /**
  * The domain a target is computed over, and whether it is written per element or per row. A per-row
- * target ([..., 1]) that is (a function of) a reduction runs in the reduction's domain, so that
+ * target (one element per row) that is (a function of) a reduction runs in the reduction's domain, so that
  * `active.where(x.abs().max(), old)` lives in the same kernel as the elementwise work over x.
  */
 function domainOf(n: Node): Domain & { rowOutput: boolean } {
   const s = n.shape;
-  // Per-row shapes: [..., 1] as reductions keep it, or the same leading axes without the 1 (keepdim=false);
-  // otherwise x.sum(false) would be computed in a temporary and copied by a second kernel.
-  const perRow = (red: Node) =>
-    numel(red.shape) === numel(s) && ((s.length > 0 && s[s.length - 1] === 1) || sameShape(s, red.shape.slice(0, -1)));
-  if (s.length) {
-    const red = toposort([n]).find((x) => x.op === "reduce" && perRow(x));
-    if (red) {
-      const xs = red.src[0].shape;
-      const L = xs[xs.length - 1];
-      return { R: numel(xs) / L, L, rowOutput: true };
-    }
+  // Any shape with one element per row is per-row: [..., 1] as reductions keep it, but also [...] after
+  // keepdim=false or a reshape (elementwise ops and reshapes keep the flat order, so element i is row i);
+  // otherwise x.sum(false) would be computed in a temporary and copied by a second kernel. The reduction
+  // nearest the root decides: a reduction over a broadcast of another one (in rows of another length) must
+  // run in its own domain, or materializing it would schedule it into the inner one's domain forever.
+  const red = toposort([n]).filter((x) => x.op === "reduce" && numel(x.shape) === numel(s)).pop();
+  if (red) {
+    const xs = red.src[0].shape;
+    const L = xs[xs.length - 1];
+    return { R: numel(xs) / L, L, rowOutput: true };
   }
   const L = s.length ? s[s.length - 1] : 1;
   return { R: L === 0 ? 0 : numel(s) / L, L, rowOutput: false };
@@ -324,8 +323,14 @@ function lowerKernel(
   return { kernel, rows: kR };
 }
 
-/** Storage buffers one kernel may bind: WebGPU's default limit is 8; lavapipe and desktop GPUs give 16+. */
-export const MAX_STORAGE_BINDINGS = 12;
+/**
+ * Storage buffers one kernel may bind. WebGPU's default is 8; octet requests the adapter's own limit (16 on
+ * lavapipe and typical desktop GPUs) and the runtime sets it here when the device is acquired.
+ */
+let MAX_STORAGE_BINDINGS = 16;
+export function setMaxStorageBindings(n: number): void {
+  MAX_STORAGE_BINDINGS = n;
+}
 
 const BOUNDARY = new Set(["input", "matmul", "contiguous", "gather", "reduce"]);
 /** The elementwise node (not a target, not yet forced) whose fused subtree reads the most distinct buffers. */

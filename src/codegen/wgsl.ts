@@ -40,6 +40,14 @@ export function uniformLayout(k: Kernel): { name: string; dtype: DType; offset: 
   return [...fixed, ...k.uniforms.map((u, i) => ({ name: u.name, dtype: u.dtype, offset: (fixed.length + i) * 4 }))];
 }
 
+/**
+ * WGSL type of a uniform's field in Params: every field is one 4-byte slot. bool is not host-shareable, so
+ * it travels as a u32 (0 or 1); f16 travels as f32 (the host writes f32; the kernel converts).
+ */
+function paramType(d: DType): string {
+  return d === "f16" ? "f32" : d === "bool" ? "u32" : DTYPES[d].wgsl;
+}
+
 export function workgroupSize(k: Kernel): number {
   if (k.kind === "matmul") return 64;
   return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec).wg;
@@ -55,7 +63,7 @@ function matmulHeader(k: Kernel): string {
   return [
     `// octet kernel: ${k.name}`,
     `// key: ${k.key}`,
-    `// matmul kernel: C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
+    `// matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
     `// bindings:`,
     `//   @binding(0) params: uniform (M, N, K, batch strides)`,
     ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
@@ -137,9 +145,11 @@ class Emitter implements Emit {
           const bits = Number.isNaN(v) ? "0x7fc00000u" : v > 0 ? "0x7f800000u" : "0xff800000u";
           return n.dtype === "f16" ? `f16(bitcast<f32>(${bits} | params.zero))` : `bitcast<f32>(${bits} | params.zero)`;
         }
-        if (Object.is(v, -0)) return `(-0.0${suf})`;
-        const s = String(v);
-        const lit = /[.e]/.test(s) ? `${s.replace("-", "")}${suf}` : `${Math.abs(v)}${suf}`;
+        // A -0.0 literal loses its sign on lavapipe (even through select): build it from the bits at runtime.
+        if (Object.is(v, -0)) return n.dtype === "f16" ? "f16(bitcast<f32>(0x80000000u | params.zero))" : "bitcast<f32>(0x80000000u | params.zero)";
+        // The magnitude's shortest round-trip decimal (String gives e.g. "1e-7"); the sign goes outside. (Taking
+        // the sign off the string instead would also strip an exponent's minus: 1e-7 became 1e7.)
+        const lit = `${String(Math.abs(v))}${suf}`;
         return v < 0 ? `(-${lit})` : lit;
       }
     }
@@ -161,7 +171,11 @@ class Emitter implements Emit {
   /** The name holding n's value in phase p (emitting its definition where it belongs). */
   private value(n: Node, lines: string[], p: number): string {
     if (n.op === "const") return this.literal(n);
-    if (n.op === "uniform") return `params.${n.arg as string}`;
+    if (n.op === "uniform") {
+      // Stored as paramType says: convert back to the uniform's dtype where the two differ.
+      const u = `params.${n.arg as string}`;
+      return n.dtype === "f16" ? `f16(${u})` : n.dtype === "bool" ? `(${u} != 0u)` : u;
+    }
     const elem = this.elemLevel.get(n.id)!;
     if (!elem) {
       const have = this.names.get(n.id);
@@ -339,7 +353,7 @@ class Emitter implements Emit {
     const k = this.k;
     const out: string[] = [];
     if (this.needsF16) out.push("enable f16;");
-    out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.name}: ${f.dtype === "f16" ? "f32" : DTYPES[f.dtype].wgsl},`), "}");
+    out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.name}: ${paramType(f.dtype)},`), "}");
     out.push("@group(0) @binding(0) var<uniform> params: Params;");
     k.bindings.forEach((b, i) => {
       const access = b.write ? "read_write" : "read";

@@ -80,7 +80,9 @@ function argKey(arg: Arg): string {
   if (arg === undefined) return "";
   if (typeof arg === "number") return Object.is(arg, -0) ? "-0" : String(arg); // NaN, Infinity print fine
   if (typeof arg === "string") return arg;
-  if ("slot" in arg) return `slot${arg.slot}`;
+  // An input's name is part of it: it names the WGSL binding (and so the kernel key). Keyed by slot alone,
+  // Tensor.input(1, "g") would be whichever input 1 was made first in the process (say a lazy graph's "x1").
+  if ("slot" in arg) return `slot${arg.slot}:${arg.name}`;
   if ("binding" in arg) return `b${arg.binding}:${arg.mode}`;
   if ("ta" in arg) return `${+arg.ta}${+arg.tb}`;
   let sid = storageIds.get(arg.storage);

@@ -3,7 +3,7 @@
 // `uniform` scalars. Broadcasting follows NumPy: shapes align on the right and size-1 axes stretch.
 import { DTYPES, type DType } from "./dtype.ts";
 import { mk, numel, sameShape, shapeStr, type Node, type PrimName, type ReduceOp, type Shape } from "./node.ts";
-import { PRIMS } from "./prims.ts";
+import { PRIMS, roundTo } from "./prims.ts";
 import { callSite } from "./site.ts";
 import { nameNode } from "./names.ts";
 
@@ -29,6 +29,19 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): Shape {
     out.push(da === 1 ? db : da);
   }
   return out;
+}
+
+/**
+ * A literal's value in its dtype, as the kernel will hold it: floats rounded (f16 70000 is Inf), integers
+ * wrapped to 32 bits (u32 -1 is 4294967295, so the interpreter and the GPU agree). A fraction or a number
+ * beyond 32 bits in an integer dtype is refused: WGSL would reject the literal.
+ */
+function constValue(value: Scalar, dtype: DType): number {
+  const v = typeof value === "boolean" ? +value : value;
+  if (DTYPES[dtype].float || dtype === "bool") return roundTo(dtype, v);
+  if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 32)
+    throw new DslError("const", `${v} is not a valid ${dtype} literal (integers in [-2^31, 2^32) wrap to 32 bits); cast the tensor to f32 first`);
+  return roundTo(dtype, v);
 }
 
 type Realizer = (t: Tensor[]) => Promise<void>;
@@ -70,8 +83,7 @@ export class Tensor {
   // --- leaves -------------------------------------------------------------------------------------------
   /** A literal, baked into the kernel. Use `uniform` for values that change between runs. */
   static const(value: Scalar, dtype: DType = typeof value === "boolean" ? "bool" : "f32"): Tensor {
-    const v = typeof value === "boolean" ? +value : value;
-    return new Tensor(mk("const", dtype, [], [], dtype === "f32" ? Math.fround(v) : v, callSite));
+    return new Tensor(mk("const", dtype, [], [], constValue(value, dtype), callSite));
   }
   /** A named runtime scalar: its value is bound when the program runs, so changing it never recompiles. */
   static uniform(name: string, dtype: DType = "f32"): Tensor {

@@ -189,7 +189,9 @@ export class Optimizer<H extends Options = Options> {
     const bt = new Uint32Array(blocks);
     params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel)));
     dev.queue.writeBuffer(blockTensor.buffer, 0, bt);
-    const scalarNames = ["active", ...Object.keys(this.def.scalars(this.defaults, 1))];
+    // Not "active": names become WGSL identifiers when the scheduler materializes a value, and `active` is a
+    // WGSL reserved word (a shader that failed to compile).
+    const scalarNames = ["is_active", ...Object.keys(this.def.scalars(this.defaults, 1))];
     const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
     const fn = traceUpdate(this.def, format, blocks, params.length, scalarNames, Object.keys(tableData));
     return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn };
@@ -465,7 +467,7 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       const tid = x.block_tensor;
       const s: Record<string, Tensor> = {};
       scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
-      const active = s.active.gt(0).named("active");
+      const active = s.is_active.gt(0).named("is_active");
       const tablesFor = (signed: boolean) => {
         const suffix = signed ? "_signed" : "_unsigned";
         const t: Record<string, Tensor> = {};

@@ -5,6 +5,8 @@
 // holds it for the life of the module (and so of the process).
 import { create, globals } from "webgpu";
 import { KNOBS } from "./env.ts";
+import { setMatmulVariant } from "../codegen/matmul.ts";
+import { setMaxStorageBindings } from "../codegen/schedule.ts";
 
 export const NO_ADAPTER_HELP = [
   "octet: Dawn found no WebGPU adapter.",
@@ -55,6 +57,10 @@ async function acquire(): Promise<GPUDevice> {
   };
   const device = await adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits });
   const info = adapter.info;
+  // CPU adapters (lavapipe/llvmpipe, SwiftShader) run barrier-free matmuls faster (codegen/matmul.ts).
+  const cpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
+  setMatmulVariant(cpu ? "direct" : "tiled");
+  setMaxStorageBindings(device.limits.maxStorageBuffersPerShaderStage);
   current = {
     device,
     info: {

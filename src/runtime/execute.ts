@@ -55,8 +55,7 @@ export class Program {
         if (n <= 0) break;
         const count = k.kind === "map" ? Math.ceil((n * k.L) / k.vec) : n;
         const wgs = k.kind === "map" ? Math.ceil(count / MAP_WORKGROUP) : n;
-        const x = Math.min(wgs, maxDim);
-        out.push({ ck, rows: n, rowBase: base, count, groups: [x, Math.ceil(wgs / x)] });
+        out.push({ ck, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, maxDim) });
       }
     });
     return out;
@@ -170,6 +169,17 @@ function window(k: Kernel, mode: string, dtype: DType, st: Storage, d: Dispatch)
   return { offset: st.offset, size: st.bytes };
 }
 const elemSize = (d: DType) => (d === "f16" ? 2 : d === "u8" ? 1 : 4);
+
+/**
+ * A 2-D grid of at least `workgroups` workgroups, neither side above the device's per-dimension limit
+ * (65535): kernels recover their linear index as wid.x + wid.y * nwg.x and return past the end.
+ */
+export function dispatchGrid(workgroups: number, maxDim: number): [number, number] {
+  // Balanced rather than [maxDim, ceil(n / maxDim)]: 65536 workgroups become 32768 x 2, not 65535 x 2
+  // (which would launch 65534 idle workgroups).
+  const y = Math.max(1, Math.ceil(workgroups / maxDim));
+  return [Math.ceil(workgroups / y), y];
+}
 
 /** Rows per dispatch so that every per-element and per-row binding fits the storage-binding limit. */
 export function chunkRows(k: Kernel, rows: number, maxBind: number): number {

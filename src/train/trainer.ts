@@ -1,0 +1,118 @@
+// The training loop shared by `bun run train` and `bun run compare`: a small GPT on the State of the Union
+// corpus, deterministic for a seed (batches are a pure function of (seed, step); every kernel is
+// deterministic), with held-out evaluation, atomic checkpoints and bit-identical resume.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as octet from "../index.ts";
+import { backward } from "../autograd/var.ts";
+import { evalBatches, sampleBatch } from "../data/batches.ts";
+import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
+import { CHECKPOINT_FILES, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { optimizerByName } from "../optim/names.ts";
+import { memoryStats } from "../runtime/storage.ts";
+import { TrainConfig } from "./config.ts";
+
+export interface StepRecord {
+  step: number;
+  trainLoss: number;
+  evalLoss?: number;
+}
+
+export interface TrainResult {
+  config: TrainConfig;
+  history: StepRecord[];
+  finalEval: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  optimizerStateBytes: number;
+  parameterCount: number;
+  resumedFrom: number;
+}
+
+export interface TrainHooks {
+  log?: (line: string) => void;
+  onStep?: (r: StepRecord, cfg: TrainConfig, elapsedMs: number) => void;
+  /** Stop after this step (to test resume); the checkpoint is still written. */
+  stopAfter?: number;
+  corpus?: Corpus;
+}
+
+let cachedCorpus: Corpus | undefined;
+
+export function buildModel(cfg: TrainConfig, vocab: number): octet.nn.GPT {
+  return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.seq, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
+}
+
+export async function runTraining(input: Partial<TrainConfig> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const parsed = TrainConfig.safeParse(input);
+  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
+  const cfg = parsed.data;
+  const log = hooks.log ?? (() => {});
+  await octet.device();
+  const corpus = hooks.corpus ?? (cachedCorpus ??= loadSotuCorpus());
+  const V = corpus.tokenizer.vocabSize;
+  octet.optim.GlobalOptimManager.getInstance().initialize();
+  const before = memoryStats().optimizer;
+  const model = buildModel(cfg, V);
+  const Optim = optimizerByName(cfg.optim);
+  const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
+  const B = cfg.batch, T = cfg.seq;
+
+  let start = 1;
+  if (cfg.out && existsSync(join(cfg.out, CHECKPOINT_FILES.model))) {
+    const info = await loadCheckpoint(cfg.out, { model, optimizer: opt });
+    const saved = info.config as TrainConfig;
+    for (const k of ["optim", "embedding", "layers", "heads", "width", "seq", "batch", "seed", "stateFormat"] as const)
+      if (saved[k] !== cfg[k]) throw new Error(`--resume: checkpoint in ${cfg.out} was trained with ${k}=${saved[k]}, not ${cfg[k]}`);
+    start = info.step + 1;
+    log(`resumed from ${cfg.out} at step ${info.step}`);
+  }
+
+  const evalSet = [...evalBatches(corpus.val, B, T)].slice(0, cfg.evalBatches);
+  const evaluate = async (): Promise<number> => {
+    let total = 0;
+    for (const b of evalSet) {
+      const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
+      const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
+      total += (await model.loss(idx, tgt, B, T).value.toArray())[0];
+    }
+    return total / evalSet.length;
+  };
+
+  const history: StepRecord[] = [];
+  let t0 = performance.now();
+  let timedSteps = 0;
+  for (let step = start; step <= cfg.steps; step++) {
+    const b = sampleBatch(corpus.train, step, { batchSize: B, seqLen: T, seed: cfg.seed });
+    const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
+    const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
+    const loss = model.loss(idx, tgt, B, T);
+    backward(loss);
+    await opt.step();
+    opt.zeroGrad();
+    const rec: StepRecord = { step, trainLoss: (await loss.value.toArray())[0] };
+    // The first step compiles every kernel: time the steady state from the second step on.
+    if (step === start) t0 = performance.now();
+    else timedSteps++;
+    if (step % cfg.evalEvery === 0 || step === cfg.steps) rec.evalLoss = await evaluate();
+    history.push(rec);
+    hooks.onStep?.(rec, cfg, performance.now() - t0);
+    const stopping = hooks.stopAfter === step;
+    if (cfg.out && ((cfg.checkpointEvery && step % cfg.checkpointEvery === 0) || step === cfg.steps || stopping))
+      await saveCheckpoint(cfg.out, { model, optimizer: opt, step, config: cfg });
+    if (stopping) break;
+  }
+  const elapsed = performance.now() - t0;
+  const finalEval = history.at(-1)?.evalLoss ?? (await evaluate());
+  return {
+    config: cfg,
+    history,
+    finalEval,
+    msPerStep: elapsed / Math.max(1, timedSteps),
+    tokensPerSec: (timedSteps * B * T) / (elapsed / 1000),
+    optimizerStateBytes: memoryStats().optimizer - before,
+    parameterCount: model.parameters().reduce((a, p) => a + p.numel, 0),
+    resumedFrom: start - 1,
+  };
+}
