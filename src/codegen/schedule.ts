@@ -56,14 +56,35 @@ interface Domain {
  * target (one element per row) that is (a function of) a reduction runs in the reduction's domain, so that
  * `active.where(x.abs().max(), old)` lives in the same kernel as the elementwise work over x.
  */
+/**
+ * The reduction whose rows a target's elements are, if any: the nearest one reached from the target through
+ * elementwise ops, reshapes and broadcasts only, with one value per element of the target. Those keep the
+ * flat order, so element i is row i: [..., 1] as reductions keep it, but also [...] after keepdim=false
+ * (else x.sum(false) would be computed in a temporary and copied by a second kernel). The search stops at
+ * any reduction (a reduction over a broadcast of another one, in rows of another length, runs in its own
+ * domain: taking the inner one made materializing the outer recurse forever) and at matmuls and gathers,
+ * which reorder elements (a [C] column sum by matmul is not per-row of a layer norm that has C rows).
+ */
+function rowReduction(n: Node): Node | undefined {
+  const seen = new Set<number>();
+  let level = [n];
+  while (level.length) {
+    const next: Node[] = [];
+    for (const x of level) {
+      if (seen.has(x.id)) continue;
+      seen.add(x.id);
+      if (x.op === "reduce") {
+        if (numel(x.shape) === numel(n.shape)) return x;
+      } else if (x.op !== "matmul" && x.op !== "gather" && x.op !== "contiguous") next.push(...x.src);
+    }
+    level = next;
+  }
+  return undefined;
+}
+
 function domainOf(n: Node): Domain & { rowOutput: boolean } {
   const s = n.shape;
-  // Any shape with one element per row is per-row: [..., 1] as reductions keep it, but also [...] after
-  // keepdim=false or a reshape (elementwise ops and reshapes keep the flat order, so element i is row i);
-  // otherwise x.sum(false) would be computed in a temporary and copied by a second kernel. The reduction
-  // nearest the root decides: a reduction over a broadcast of another one (in rows of another length) must
-  // run in its own domain, or materializing it would schedule it into the inner one's domain forever.
-  const red = toposort([n]).filter((x) => x.op === "reduce" && numel(x.shape) === numel(s)).pop();
+  const red = rowReduction(n);
   if (red) {
     const xs = red.src[0].shape;
     const L = xs[xs.length - 1];
@@ -73,8 +94,12 @@ function domainOf(n: Node): Domain & { rowOutput: boolean } {
   return { R: L === 0 ? 0 : numel(s) / L, L, rowOutput: false };
 }
 
-export function schedule(targets: Target[], programName: string): Schedule {
-  const slots: SlotInfo[] = [];
+/**
+ * `declared` lists every input slot of a traced function (a jit's inputs), used or not, so slot numbers of
+ * outputs and temporaries never collide with an input the graph happens not to read.
+ */
+export function schedule(targets: Target[], programName: string, declared: SlotInfo[] = []): Schedule {
+  const slots: SlotInfo[] = declared.map((d) => ({ ...d, kind: "input" as const }));
   const inputs = toposort(targets.map((t) => t.node)).filter((n) => n.op === "input");
   for (const n of inputs) {
     const a = n.arg as { slot: number; name: string };
@@ -142,7 +167,8 @@ export function schedule(targets: Target[], programName: string): Schedule {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ node: t.node, name: t.name, slot });
   }
-  const ordered = [...groups.values()].sort((a, b) => +a.some((t) => t.slot < inputs.length) - +b.some((t) => t.slot < inputs.length));
+  const isInput = (slot: number) => slots[slot].kind === "input";
+  const ordered = [...groups.values()].sort((a, b) => +a.some((t) => isInput(t.slot)) - +b.some((t) => isInput(t.slot)));
   for (const g of ordered) emitKernel(g);
   checkHazards(out, slots);
 

@@ -85,12 +85,18 @@ export class GPT extends Module {
  */
 export function replaceEmbeddings(model: Module, opts: { kind: "stable" | "adanorm" }): number {
   let n = 0;
+  const swap = (holder: Record<string | number, unknown>, k: string | number) => {
+    const v = holder[k];
+    if (!(v instanceof Embedding) || v instanceof StableEmbedding) return;
+    holder[k] = new StableEmbedding(v.numEmbeddings, v.embeddingDim, { weight: v.weight, paddingIdx: v.paddingIdx, norm: opts.kind === "adanorm" ? "adanorm" : "layernorm" });
+    n++;
+  };
   for (const m of model.modules()) {
     for (const [k, v] of Object.entries(m)) {
-      if (!(v instanceof Embedding) || v instanceof StableEmbedding) continue;
-      const swapped = new StableEmbedding(v.numEmbeddings, v.embeddingDim, { weight: v.weight, paddingIdx: v.paddingIdx, norm: opts.kind === "adanorm" ? "adanorm" : "layernorm" });
-      (m as unknown as Record<string, unknown>)[k] = swapped;
-      n++;
+      // Module.modules() and namedParameters() walk array fields too, so an embedding held in a list
+      // (e.g. one table per input stream) must be found there as well.
+      if (Array.isArray(v)) v.forEach((_, i) => swap(v as unknown as Record<number, unknown>, i));
+      else swap(m as unknown as Record<string, unknown>, k);
     }
   }
   return n;

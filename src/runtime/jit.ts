@@ -42,7 +42,7 @@ export class JitFunction<I extends string, O extends string> {
     });
     for (const t of targets) if (t.into === -1) throw new Error(`octet.jit(${name}): inPlace target of ${t.name} is not an input`);
     this.graph = printGraph(targets.map((t) => t.node), this.outputNames);
-    this.schedule = schedule(targets, name);
+    this.schedule = schedule(targets, name, this.inputNames.map((n) => ({ kind: "input", name: n, dtype: specs[n].dtype ?? "f32", shape: specs[n].shape })));
     this.program = new Program(this.schedule, name);
   }
 

@@ -4,7 +4,9 @@ import { HF_OPTIMIZERS } from "../optim/names.ts";
 
 export const TrainConfig = z
   .object({
-    optim: z.string().refine((s) => s in HF_OPTIMIZERS, (s) => ({ message: `unknown optimizer "${s}"; valid: ${Object.keys(HF_OPTIMIZERS).join(", ")}` })),
+    optim: z.string().superRefine((s, ctx) => {
+      if (!(s in HF_OPTIMIZERS)) ctx.addIssue({ code: "custom", message: `unknown optimizer "${s}"; valid: ${Object.keys(HF_OPTIMIZERS).join(", ")}` });
+    }),
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
     stateFormat: z.enum(["dynamic8", "linear8"]).default("dynamic8"),
     embedding: z.enum(["plain", "stable", "adanorm"]).default("stable"),

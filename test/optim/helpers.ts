@@ -28,7 +28,8 @@ export interface Family {
   refName: ref.OptimizerName;
   rule: (a: ref.StepArgs<any>) => ref.StepInfo;
   opts: Record<string, unknown>;
-  hp: Record<string, unknown>;
+  /** The oracle hyper-parameters (the rule's own Hp type). */
+  hp: any;
 }
 
 // Hyper-parameters: bnb's defaults, with weight decay switched on where a family has a decay path (coupled or

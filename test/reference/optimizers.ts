@@ -50,7 +50,18 @@ export interface StepArgs<H> {
   step: number;
   hp: H;
   bits: Bits;
+  /**
+   * The 8-bit code maps (default: bnb's dynamic maps, signed for state1 / AdEMAMix m2, unsigned for state2). Any
+   * strictly increasing 256-entry map works: the search is the same nearest-code rule with f32 midpoints (§1.3).
+   */
+  maps?: Maps;
 }
+
+export interface Maps {
+  signed: Float32Array;
+  unsigned: Float32Array;
+}
+const DYNAMIC_MAPS: Maps = { signed: SIGNED_DYNAMIC_MAP, unsigned: UNSIGNED_DYNAMIC_MAP };
 
 export interface StepInfo {
   /** The LAMB/LARS trust ratio min(1, maxUnorm·‖p‖/‖u‖) applied to the step; 1 when maxUnorm is off. */
@@ -266,10 +277,10 @@ function run8(p: Float32Array, g: Float32Array, slots: Slot[], rule: Rule): void
   }
 }
 
-const slot1 = (st: State8): Slot => ({
+const slot1 = (st: State8, maps: Maps): Slot => ({
   codes: st.state1,
   absmax: st.absmax1,
-  map: SIGNED_DYNAMIC_MAP,
+  map: maps.signed,
   signed: true,
   codeOffset: 0,
   rowOffset: 0,
@@ -279,12 +290,12 @@ const slot1 = (st: State8): Slot => ({
     l.s1 = v;
   },
 });
-const slot2 = (st: State8): Slot => {
+const slot2 = (st: State8, maps: Maps): Slot => {
   if (!st.state2 || !st.absmax2) throw new Error("reference: this optimizer needs state2 and absmax2");
   return {
     codes: st.state2,
     absmax: st.absmax2,
-    map: UNSIGNED_DYNAMIC_MAP,
+    map: maps.unsigned,
     signed: false,
     codeOffset: 0,
     rowOffset: 0,
@@ -296,8 +307,8 @@ const slot2 = (st: State8): Slot => {
   };
 };
 /** AdEMAMix's m2: second half of state1's codes, second row of absmax1, signed map, padded with 128. */
-const slot3 = (st: State8, n: number): Slot => ({
-  ...slot1(st),
+const slot3 = (st: State8, n: number, maps: Maps): Slot => ({
+  ...slot1(st, maps),
   codeOffset: n,
   rowOffset: Math.ceil(n / BLOCK),
   read: (l) => l.s3,
@@ -309,9 +320,10 @@ const slot3 = (st: State8, n: number): Slot => ({
 function run(a: StepArgs<unknown>, rule32: Rule, rule8: Rule, rows: 1 | 2, twoStates: boolean): void {
   checkArgs(a, rows, twoStates);
   if (!is8bit(a.state)) return run32(a.p, a.g, a.state, rule32);
-  const slots = [slot1(a.state)];
-  if (twoStates) slots.push(slot2(a.state));
-  if (rows === 2) slots.push(slot3(a.state, a.p.length));
+  const maps = a.maps ?? DYNAMIC_MAPS;
+  const slots = [slot1(a.state, maps)];
+  if (twoStates) slots.push(slot2(a.state, maps));
+  if (rows === 2) slots.push(slot3(a.state, a.p.length, maps));
   run8(a.p, a.g, slots, rule8);
 }
 

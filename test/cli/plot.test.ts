@@ -1,0 +1,56 @@
+// Loss charts (src/cli/plot.ts): vega-lite -> SVG headless, resvg -> PNG. No GPU.
+import { describe, expect, test } from "bun:test";
+import { lossChartSpec, lossChartSvg, svgToPng, type LossSeries } from "../../src/cli/plot.ts";
+
+const curve = (a: number, b: number) => Array.from({ length: 50 }, (_, i) => ({ step: i + 1, loss: a * Math.exp(-i / 10) + b }));
+const SERIES: LossSeries[] = [
+  { name: "adamw_torch (32-bit state)", points: curve(2, 1.5) },
+  { name: "adamw_8bit (AdamW8bit, blockwise 8-bit state with a long label)", points: curve(2, 1.55) },
+];
+
+/** Width and height from a PNG's IHDR chunk (big-endian u32s at bytes 16 and 20). */
+function pngSize(png: Uint8Array): { width: number; height: number } {
+  const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: dv.getUint32(16), height: dv.getUint32(20) };
+}
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+describe("lossChartSvg / svgToPng", () => {
+  test("the SVG names every series in full, has the title and axis titles", async () => {
+    const svg = await lossChartSvg(SERIES, "Training loss");
+    expect(svg.startsWith("<svg")).toBe(true);
+    for (const s of SERIES) expect(svg).toContain(s.name); // labelLimit 0: no ellipsis on the long one
+    expect(svg).not.toContain("…");
+    expect(svg).toContain("Training loss");
+    expect(svg).toContain(">step<");
+    expect(svg).toContain(">loss<");
+  });
+
+  test("the PNG has the PNG signature and a sane size; scale 2 doubles it", async () => {
+    const svg = await lossChartSvg(SERIES, "Training loss");
+    const png = svgToPng(svg);
+    expect(Array.from(png.subarray(0, 8))).toEqual(PNG_SIGNATURE);
+    const { width, height } = pngSize(png);
+    expect(width).toBeGreaterThan(600);
+    expect(width).toBeLessThan(1200);
+    expect(height).toBeGreaterThan(350);
+    expect(height).toBeLessThan(800);
+    expect(png.length).toBeGreaterThan(5_000); // something was drawn
+    const big = pngSize(svgToPng(svg, { scale: 2 }));
+    expect(big.width).toBe(2 * width);
+    expect(big.height).toBe(2 * height);
+  });
+
+  test("spec: linear y not forced to zero, legend labels never cut, series kept in the caller's order", () => {
+    const spec = lossChartSpec(SERIES, "t") as any;
+    expect(spec.encoding.y.scale).toEqual({ type: "linear", zero: false });
+    expect(spec.encoding.color.legend.labelLimit).toBe(0);
+    expect(spec.encoding.color.scale.domain).toEqual(SERIES.map((s) => s.name));
+  });
+
+  test("non-finite losses (a diverged run) are left out; duplicate names are refused", async () => {
+    const diverged = { name: "diverged", points: [{ step: 1, loss: 3 }, { step: 2, loss: Number.POSITIVE_INFINITY }, { step: 3, loss: Number.NaN }] };
+    expect((lossChartSpec([diverged], "t") as any).data.values).toEqual([{ series: "diverged", step: 1, loss: 3 }]);
+    await expect(lossChartSvg([SERIES[0], SERIES[0]], "t")).rejects.toThrow(/two series are named 'adamw_torch \(32-bit state\)'/);
+  });
+});
