@@ -12,7 +12,16 @@ import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
 import { compile, type CompiledKernel } from "./pipelines.ts";
 import { allocateOn, paddedBytes, type Category, type Storage } from "./storage.ts";
 
-const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment on every adapter we target
+const UNIFORM_STRIDE = 256;
+
+/**
+ * Per-dispatch timing for benchmarks: while active, every dispatch is submitted and awaited on its own and
+ * recorded (this serializes the GPU, so only use it to attribute time, not to measure throughput).
+ */
+export const profiler = {
+  active: false,
+  records: [] as { name: string; kind: string; rows: number; L: number; batched: boolean; ms: number }[],
+}; // minUniformBufferOffsetAlignment on every adapter we target
 
 interface Dispatch {
   ck: CompiledKernel;
@@ -81,7 +90,7 @@ export class Program {
     this.ensureUniforms(dev, dispatches.length);
     const params = new ArrayBuffer(dispatches.length * UNIFORM_STRIDE);
     const enc = dev.createCommandEncoder({ label: this.name });
-    const timed = debugLevel() >= 2;
+    const timed = debugLevel() >= 2 || profiler.active;
     const validate = validateEnabled();
     const before = validate ? await snapshotInputs(all, this.schedule) : undefined;
     dispatches.forEach((d, i) => writeParams(params, i * UNIFORM_STRIDE, d, d.consts ? { ...uniforms, ...d.consts } : uniforms));
@@ -98,6 +107,7 @@ export class Program {
       dev.queue.submit([enc.finish()]);
     } else {
       dev.queue.submit([enc.finish()]);
+      await dev.queue.onSubmittedWorkDone(); // earlier work must not be billed to the first dispatch
       for (const [i, d] of dispatches.entries()) {
         const e = dev.createCommandEncoder();
         encodeOne(e, d, i);
@@ -105,7 +115,8 @@ export class Program {
         dev.queue.submit([e.finish()]);
         await dev.queue.onSubmittedWorkDone();
         const ms = performance.now() - t0;
-        if (nameFilterMatches(d.ck.kernel.name)) {
+        if (profiler.active) profiler.records.push({ name: d.ck.kernel.name, kind: d.ck.kernel.kind, rows: d.rows, L: d.ck.kernel.L, batched: (d.z ?? 1) > 1, ms });
+        if (debugLevel() >= 2 && nameFilterMatches(d.ck.kernel.name)) {
           const bytes = d.ck.bytesPerElement * d.rows * d.ck.kernel.L;
           console.error(`octet: ${d.ck.kernel.name} rows=${d.rows} ${ms.toFixed(3)} ms ${(bytes / ms / 1e6).toFixed(2)} GB/s`);
         }

@@ -1,0 +1,79 @@
+// `bun run bench train`: training throughput of the default GPT (tokens/s, steady state) and where a step's
+// time goes: matmuls (linear layers), attention (batched matmuls over heads + softmax rows of the sequence
+// length), the optimizer step, and everything else (layer norms, GELU, embedding, loss: fused elementwise
+// and row kernels). The share breakdown times every dispatch on its own (serialized), so the throughput
+// figure comes from a separate, unprofiled run.
+import * as octet from "../src/index.ts";
+import { backward } from "../src/autograd/var.ts";
+import { sampleBatch } from "../src/data/batches.ts";
+import { loadSotuCorpus } from "../src/data/corpus.ts";
+import { profiler } from "../src/runtime/execute.ts";
+import { TrainConfig } from "../src/train/config.ts";
+import { buildModel } from "../src/train/trainer.ts";
+import { optimizerByName } from "../src/optim/names.ts";
+import { environment, formatEnvironment, formatTable, summarize } from "./harness.ts";
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes("--json");
+  const optimName = argv.find((a) => a.startsWith("--optim="))?.slice(8) ?? "adamw_8bit";
+  const steps = Number(argv.find((a) => a.startsWith("--steps="))?.slice(8) ?? 20);
+  const cfg = TrainConfig.parse({ optim: optimName });
+  await octet.device();
+  const env = await environment();
+  const corpus = loadSotuCorpus();
+  const model = buildModel(cfg, corpus.tokenizer.vocabSize);
+  const opt = new (optimizerByName(cfg.optim))(model.parameters(), { lr: cfg.lr });
+  const B = cfg.batch, T = cfg.seq;
+  const dev = await octet.device();
+  const step = async (s: number) => {
+    const b = sampleBatch(corpus.train, s, { batchSize: B, seqLen: T, seed: 0 });
+    const loss = model.loss(await octet.tensor(b.inputs, [B, T], { dtype: "i32" }), await octet.tensor(b.targets, [B * T], { dtype: "i32" }), B, T);
+    backward(loss);
+    await opt.step();
+    opt.zeroGrad();
+    await loss.value.toArray();
+  };
+  await step(1); // compiles everything
+  const times: number[] = [];
+  for (let s = 2; s < 2 + steps; s++) {
+    const t0 = performance.now();
+    await step(s);
+    await dev.queue.onSubmittedWorkDone();
+    times.push(performance.now() - t0);
+  }
+  const st = summarize(times);
+  // Attribution: one more step with every dispatch timed.
+  profiler.active = true;
+  profiler.records.length = 0;
+  await step(2 + steps);
+  profiler.active = false;
+  const optimKernels = new Set(opt.kernels().map((k) => k.name));
+  const cat = (r: (typeof profiler.records)[number]) =>
+    optimKernels.has(r.name) ? "optimizer" : r.kind === "matmul" ? (r.batched ? "attention" : "matmul") : r.kind === "row" && r.L === T ? "attention" : "other";
+  const total = profiler.records.reduce((a, r) => a + r.ms, 0);
+  const shares = ["matmul", "attention", "optimizer", "other"].map((c) => {
+    const ms = profiler.records.filter((r) => cat(r) === c).reduce((a, r) => a + r.ms, 0);
+    return { part: c, ms: +ms.toFixed(2), share: `${((ms / total) * 100).toFixed(1)}%`, dispatches: profiler.records.filter((r) => cat(r) === c).length };
+  });
+  const result = {
+    env,
+    model: { layers: cfg.layers, heads: cfg.heads, width: cfg.width, seq: T, batch: B, params: model.parameters().reduce((a, p) => a + p.numel, 0), optim: cfg.optim },
+    msPerStep: st,
+    tokensPerSec: +((B * T) / (st.medianMs / 1000)).toFixed(0),
+    profiledStepMs: +total.toFixed(2),
+    shares,
+  };
+  if (json) return void console.log(JSON.stringify(result));
+  console.log(formatEnvironment(env));
+  console.log(`model ${JSON.stringify(result.model)}`);
+  console.log(`step: median ${st.medianMs.toFixed(1)} ms (min ${st.minMs.toFixed(1)}, max ${st.maxMs.toFixed(1)}, n=${times.length}) -> ${result.tokensPerSec} tokens/s`);
+  console.log(formatTable(shares, [
+    { label: "part", value: (r) => r.part },
+    { label: "ms (serialized)", value: (r) => r.ms, digits: 2 },
+    { label: "share", value: (r) => r.share },
+    { label: "dispatches", value: (r) => String(r.dispatches) },
+  ]));
+  console.log(JSON.stringify(result));
+}
+
+if (import.meta.main) await main(process.argv.slice(2));
