@@ -2,7 +2,7 @@
 // Backward rules are written with DSL ops too, so the whole backward pass is one more lazy graph that the
 // scheduler fuses (and caches: every step has the same graph shape). Gradients land in Parameter.grad.
 import type { Shape } from "../dsl/node.ts";
-import type { Tensor } from "../dsl/tensor.ts";
+import { Tensor } from "../dsl/tensor.ts";
 import type { Parameter } from "../nn/parameter.ts";
 
 export type Vjp = (g: Tensor) => (Tensor | undefined)[];
@@ -47,7 +47,10 @@ export function backward(loss: Var, seed?: Tensor): Map<Parameter, Tensor> {
   };
   visit(loss);
   const grads = new Map<Var, Tensor>();
-  grads.set(loss, seed ?? loss.value.mul(0).add(1));
+  // A literal 1, not loss * 0 + 1: that tied the backward graph to the forward loss expression (a loss not
+  // yet realized was recomputed inside the backward program), and for an inf/NaN loss it is NaN in IEEE
+  // arithmetic (0 * inf) unless the WGSL compiler happens to fold x * 0.
+  grads.set(loss, seed ?? Tensor.const(1, loss.value.dtype).expand(loss.shape));
   const out = new Map<Parameter, Tensor>();
   for (let i = order.length - 1; i >= 0; i--) {
     const v = order[i];

@@ -28,12 +28,13 @@ const DEFS: Record<string, { def: OptimizerDef<any>; defaults: Record<string, un
 };
 
 function builtin(name: string): { graph: string; wgsl: string[] } {
-  const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit)$/);
+  const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit)(_multi)?$/);
+  const multi = !!m?.[3]; // the variant with per-tensor scalars from a table (tensors stepping differently)
   if (m && DEFS[m[1]]) {
     const { def, defaults } = DEFS[m[1]];
     const format = FORMATS[m[2] === "32bit" ? "f32" : m[2] === "8bit" ? "dynamic8" : "linear8"];
     const scalarNames = ["active", ...Object.keys(def.scalars(defaults, 1))];
-    const fn = traceUpdate(def, format, 64, 4, scalarNames, Object.keys(formatTables(def, format)));
+    const fn = traceUpdate(def, format, 64, 4, scalarNames, Object.keys(formatTables(def, format)), !multi);
     return { graph: fn.graph, wgsl: fn.wgsl() };
   }
   const graphs: Record<string, () => ReturnType<typeof jit>> = {

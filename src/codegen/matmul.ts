@@ -56,7 +56,7 @@ export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: numb
     key: "",
     matmul: { ta, tb, variant },
   };
-  kernel.key = Bun.hash(`matmul|${variant}|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}|${name}`).toString(16).padStart(16, "0");
+  kernel.key = Bun.hash(`matmul|${variant}|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}`).toString(16).padStart(16, "0");
   const consts = { M, N, K, stride_a: M * K, stride_b: sharedB ? 0 : K * N, stride_c: M * N };
   return { kernel, rows: batch, consts, grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch] };
 }

@@ -382,7 +382,9 @@ function widestSubexpression(roots: Node[], forced: Set<number>): Node | undefin
 export function kernelKey(k: Kernel): string {
   const order = toposort(k.outputs.map((o) => o.node));
   const local = new Map<number, number>();
-  const parts = [k.kind, k.L, k.vec, k.name];
+  // The name is left out: identical kernels from different programs share one pipeline (the WGSL header
+  // shows the name of the first program that compiled it).
+  const parts = [k.kind, k.L, k.vec];
   for (const b of k.bindings) parts.push(`${b.name}:${b.dtype}:${b.mode}:${b.tableWidth ?? ""}:${+b.read}${+b.write}`);
   for (const n of order) {
     local.set(n.id, local.size);

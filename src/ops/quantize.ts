@@ -75,14 +75,16 @@ export function encodeByMidpoints(x: Tensor, guess: Tensor, mids: Tensor): Tenso
   const oddGuess = guess.and(1).eq(1);
   const up = x.gt(m).or(x.eq(m).and(oddGuess));
   const q = guess.add(up.where(Tensor.const(1, "u32"), Tensor.const(0, "u32")));
-  return x.ne(x).where(Tensor.const(0, "u32"), q);
+  return x.isnan().where(Tensor.const(0, "u32"), q);
 }
 
 /** The optimizers' sign fix for signed maps (§1.3): keep a tiny negative state's sign, in uint8 arithmetic. */
-export function signFix(q: Tensor, state: Tensor, map: Tensor): Tensor {
+export function signFix(q: Tensor, state: Tensor): Tensor {
   const sBits = state.bitcast("u32");
   const sNeg = sBits.shr(31).eq(1);
-  const codeNeg = map.gather(q).lt(0);
+  // Both signed maps (dynamic and linear) hold their negative codes below index 127 (c[127] = +0), so the
+  // code's sign needs no lookup.
+  const codeNeg = q.lt(127);
   const sPositive = state.gt(0);
   const stepped = q.add(sPositive.where(Tensor.const(1, "u32"), Tensor.const(255, "u32"))).and(255);
   return codeNeg.eq(sNeg).where(q, stepped);

@@ -45,7 +45,7 @@ function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, ext
       const absmax = value.abs().max().named("absmax");
       const x = value.div(absmax).named("normed");
       let q = encode(x, t, signed);
-      if (signed) q = signFix(q, value, t.qmap);
+      if (signed) q = signFix(q, value);
       return { codes: q.cast("u8"), absmax };
     },
   };

@@ -47,6 +47,9 @@ interface Bucket {
   hyper: Storage;
   scalarNames: string[];
   fn: JitFunction<string, string>;
+  /** The same update with scalars as uniforms, for steps where every tensor has the same scalars. */
+  fnUniform?: JitFunction<string, string>;
+  tableNames: string[];
 }
 
 export interface OptimizerStateDict {
@@ -194,7 +197,8 @@ export class Optimizer<H extends Options = Options> {
     const scalarNames = ["is_active", ...Object.keys(this.def.scalars(this.defaults, 1))];
     const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
     const fn = traceUpdate(this.def, format, blocks, params.length, scalarNames, Object.keys(tableData));
-    return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn };
+    const tableNames = Object.keys(tableData);
+    return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn, tableNames };
   }
 
   /** One fused update of every parameter that has a gradient. */
@@ -225,9 +229,18 @@ export class Optimizer<H extends Options = Options> {
       if (steps.length) work.push({ b, table, steps });
     }
     dev.queue.submit([enc.finish()]);
-    for (const { b, table } of work) {
-      dev.queue.writeBuffer(b.hyper.buffer, b.hyper.offset, table);
-      await b.fn.runStorages(this.inputsOf(b), {});
+    for (const { b, table, steps } of work) {
+      const S = b.scalarNames.length;
+      const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
+      if (same) {
+        // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
+        b.fnUniform ??= traceUpdate(this.def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true);
+        const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
+        await b.fnUniform.runStorages(this.inputsOf(b), uniforms);
+      } else {
+        dev.queue.writeBuffer(b.hyper.buffer, b.hyper.offset, table);
+        await b.fn.runStorages(this.inputsOf(b), {});
+      }
     }
     for (const { steps } of work) for (const [p, t] of steps) this.steps.set(p, t);
   }
@@ -244,6 +257,19 @@ export class Optimizer<H extends Options = Options> {
     return out;
   }
 
+  /**
+   * A tensor viewing this parameter's slot in the optimizer's gradient arena. Writing gradients there (e.g.
+   * `p.grad = await opt.gradientSlot(p)` then filling it) saves step() the copy into the arena.
+   */
+  async gradientSlot(p: Parameter): Promise<Tensor> {
+    const buckets = await this.ensureBuckets();
+    for (const b of buckets) {
+      const i = b.params.indexOf(p);
+      if (i >= 0) return new Tensor(bufferNode(view(b.g, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "gradients"), p.shape));
+    }
+    throw new Error(`${this.className}.gradientSlot: the parameter is not in this optimizer`);
+  }
+
   zeroGrad(setToNone = true): void {
     // setToNone = false keeps a gradient of zeros (torch's grad.zero_()); not grad.mul(0), which keeps NaN/Inf.
     for (const g of this.paramGroups) for (const p of g.params) p.grad = setToNone || !p.grad ? null : Tensor.const(0, p.grad.dtype).expand(p.grad.shape);
@@ -251,13 +277,13 @@ export class Optimizer<H extends Options = Options> {
 
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */
   get dispatchCount(): number {
-    return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount, 0);
+    return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), 0);
   }
 
   /** The compiled kernels: name, key, WGSL, bindings, bytes moved per parameter. */
   kernels(): { name: string; key: string; wgsl: string; bindings: unknown; bytesPerElement: number; tensors: number }[] {
     return (this.buckets ?? []).flatMap((b) =>
-      b.fn.schedule.kernels.map(({ kernel }) => ({
+      [...(b.fnUniform ? [b.fnUniform] : []), ...(b.fn.dispatchCount || !b.fnUniform ? [b.fn] : [])].flatMap((fn) => fn.schedule.kernels).map(({ kernel }) => ({
         name: kernel.name,
         key: kernel.key,
         wgsl: emitWgsl(kernel),
@@ -446,7 +472,11 @@ function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: nu
 }
 
 /** Traces an update definition once into one fused kernel over [blocks, 256]. */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[]): JitFunction<string, string> {
+/**
+ * `uniformScalars`: the variant for the common step where every tensor of the bucket steps with the same
+ * scalars: they arrive as uniforms (no per-block table lookups) and no tensor is skipped.
+ */
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false): JitFunction<string, string> {
   const shape = [blocks, BLOCK];
   const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
   for (const st of def.states) {
@@ -459,14 +489,15 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   specs.block_tensor = { shape: [blocks, 1], dtype: "u32" };
   specs.hyper = { shape: [tensors * scalarNames.length] };
   const inPlace: Record<string, string> = { p: "p" };
-  const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}`;
+  const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
     specs,
     (x) => {
       const tid = x.block_tensor;
       const s: Record<string, Tensor> = {};
-      scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
+      if (uniformScalars) scalarNames.forEach((nm) => (s[nm] = nm === "is_active" ? Tensor.const(1) : Tensor.uniform(nm)));
+      else scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
       const active = s.is_active.gt(0).named("is_active");
       const tablesFor = (signed: boolean) => {
         const suffix = signed ? "_signed" : "_unsigned";

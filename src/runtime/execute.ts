@@ -24,7 +24,10 @@ export const profiler = {
 }; // minUniformBufferOffsetAlignment on every adapter we target
 
 interface Dispatch {
+  /** The pipeline; its `kernel` may come from another program with the same key, so slots are taken from `k`. */
   ck: CompiledKernel;
+  /** This program's kernel: its bindings say which of this program's slots each binding reads. */
+  k: Kernel;
   rows: number;
   rowBase: number;
   count: number;
@@ -37,6 +40,7 @@ export class Program {
   private compiled: CompiledKernel[] = [];
   private uniformBuf?: GPUBuffer;
   private bindGroups = new Map<string, GPUBindGroup>();
+  private temps: Storage[] = [];
   dispatchCount = 0;
 
   constructor(readonly schedule: Schedule, readonly name: string) {}
@@ -55,7 +59,7 @@ export class Program {
       const ck = this.compiled[i];
       if (grid) {
         if (grid[2] > maxDim || grid[0] > maxDim || grid[1] > maxDim) throw new Error(`octet: ${k.name}: grid ${grid.join("x")} exceeds ${maxDim} workgroups per dimension`);
-        out.push({ ck, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts });
+        out.push({ ck, k, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts });
         return;
       }
       const chunk = chunkRows(k, rows, maxBind);
@@ -64,7 +68,7 @@ export class Program {
         if (n <= 0) break;
         const count = k.kind === "map" ? Math.ceil((n * k.L) / k.vec) : n;
         const wgs = k.kind === "map" ? Math.ceil(count / MAP_WORKGROUP) : n;
-        out.push({ ck, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, maxDim) });
+        out.push({ ck, k, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, maxDim) });
       }
     });
     return out;
@@ -83,6 +87,10 @@ export class Program {
         if (!st) throw new Error(`octet: ${this.name}: no buffer bound to input ${s.name}`);
         if (st.dtype !== s.dtype || st.numel !== numel(s.shape))
           throw new Error(`octet: ${this.name}: input ${s.name} wants ${s.dtype}[${numel(s.shape)}], got ${st.dtype}[${st.numel}]`);
+      } else if (s.kind === "temp") {
+        // Temporaries never leave the program: one set, reused by every run (queue order serializes runs).
+        this.temps[i] ??= allocateOn(dev, s.dtype, numel(s.shape), "temporaries");
+        storages[i] = this.temps[i];
       } else storages[i] ??= allocateOn(dev, s.dtype, numel(s.shape), category);
     });
     const all = storages as Storage[];
@@ -115,10 +123,10 @@ export class Program {
         dev.queue.submit([e.finish()]);
         await dev.queue.onSubmittedWorkDone();
         const ms = performance.now() - t0;
-        if (profiler.active) profiler.records.push({ name: d.ck.kernel.name, kind: d.ck.kernel.kind, rows: d.rows, L: d.ck.kernel.L, batched: (d.z ?? 1) > 1, ms });
-        if (debugLevel() >= 2 && nameFilterMatches(d.ck.kernel.name)) {
-          const bytes = d.ck.bytesPerElement * d.rows * d.ck.kernel.L;
-          console.error(`octet: ${d.ck.kernel.name} rows=${d.rows} ${ms.toFixed(3)} ms ${(bytes / ms / 1e6).toFixed(2)} GB/s`);
+        if (profiler.active) profiler.records.push({ name: d.k.name, kind: d.k.kind, rows: d.rows, L: d.k.L, batched: (d.z ?? 1) > 1, ms });
+        if (debugLevel() >= 2 && nameFilterMatches(d.k.name)) {
+          const bytes = d.ck.bytesPerElement * d.rows * d.k.L;
+          console.error(`octet: ${d.k.name} rows=${d.rows} ${ms.toFixed(3)} ms ${(bytes / ms / 1e6).toFixed(2)} GB/s`);
         }
       }
     }
@@ -136,7 +144,7 @@ export class Program {
   }
 
   private bindGroup(dev: GPUDevice, d: Dispatch, i: number, storages: Storage[]): GPUBindGroup {
-    const k = d.ck.kernel;
+    const k = d.k;
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuf!, offset: i * UNIFORM_STRIDE, size: UNIFORM_STRIDE } }];
     const keyParts: (string | number)[] = [d.ck.kernel.key, i];
     k.bindings.forEach((b, j) => {
@@ -208,7 +216,7 @@ export function chunkRows(k: Kernel, rows: number, maxBind: number): number {
 
 function writeParams(buf: ArrayBuffer, at: number, d: Dispatch, uniforms: Record<string, number>): void {
   const dv = new DataView(buf, at, UNIFORM_STRIDE);
-  for (const f of uniformLayout(d.ck.kernel)) {
+  for (const f of uniformLayout(d.k)) {
     const v = f.name === "rows" ? d.rows : f.name === "row_base" ? d.rowBase : f.name === "count" ? d.count : f.name === "zero" ? 0 : uniforms[f.name];
     if (f.dtype === "f32" || f.dtype === "f16") dv.setFloat32(f.offset, v, true);
     else if (f.dtype === "i32") dv.setInt32(f.offset, v, true);

@@ -56,9 +56,20 @@ export async function allocate(dtype: DType, n: number, category: Category, zero
   return allocateOn(dev, dtype, n, category, zero);
 }
 
+// GPU buffers are freed when their Storage is collected, but the JS heap barely grows while GPU memory does,
+// so the collector may not run for a long time (a training run reached 23 GB on lavapipe, where GPU memory is
+// host memory). After this many bytes of fresh allocations, force a collection so finalizers recycle them.
+const GC_EVERY_BYTES = 256 * 1024 * 1024;
+let allocatedSinceGc = 0;
+
 export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Category, zero = false): Storage {
   const bytes = paddedBytes(dtype, n);
   const size = sizeClass(bytes);
+  allocatedSinceGc += size;
+  if (allocatedSinceGc > GC_EVERY_BYTES) {
+    allocatedSinceGc = 0;
+    Bun.gc(true);
+  }
   const reused = pool.get(size)?.pop();
   let buffer: GPUBuffer;
   if (reused) {

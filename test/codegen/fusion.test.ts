@@ -173,13 +173,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 });
 
 describe("layer norm", () => {
-  // D = 37: scalar rows; D = 64: vec4 rows; D = 999 and 2052: more than a workgroup's width, so each thread
-  // keeps several steps of its row (scalar and vec4) between the phases.
+  // D = 37: scalar rows; D = 64: vec4 rows; D = 300: wider than a workgroup (256), so each thread keeps two
+  // steps of its row between the phases.
   for (const [rows, D] of [
     [13, 37],
     [7, 64],
-    [3, 999],
-    [2, 2052],
+    [3, 300],
   ]) {
     test(`[${rows}, ${D}] is one row kernel and matches plain TS`, async () => {
       const f = jit(`layer_norm_${D}`, { x: { shape: [rows, D] }, g: { shape: [D] }, b: { shape: [D] } }, ({ x, g, b }) => ({

@@ -8,13 +8,14 @@
 // Each case runs twice: as a flat vec4 map kernel, and as a scalar (vec1) kernel over rows of 3 (an iota
 // condition that selects the value either way makes the kernel non-flat), so both renderings are covered.
 // Run with MESA_SHADER_CACHE_DISABLE=true to time it cold: lavapipe JIT-compiles each new pipeline
-// (about 25 ms, f16 more) at its first dispatch.
+// (about 25 ms, f16 more) at its first dispatch, so primitives of one arity and dtype share kernels.
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { DType } from "../../src/dsl/dtype.ts";
 import type { PrimName } from "../../src/dsl/node.ts";
 import { PRIMS, PRIM_NAMES } from "../../src/dsl/prims.ts";
 import { Tensor } from "../../src/dsl/tensor.ts";
 import { tensor } from "../../src/runtime/realize.ts";
+import { jit } from "../../src/runtime/jit.ts";
 import { device, deviceInfo } from "../../src/runtime/device.ts";
 
 await device();
@@ -309,6 +310,54 @@ describe("the primitive table", () => {
   });
 });
 
+/** Operands of every primitive of one arity over one dtype are the same columns. */
+const groupOf = (p: PrimName, d: DType) => `${PRIMS[p].arity}:${d}`;
+const groups = new Map<string, Promise<Map<PrimName, ArrayLike<number>[]>>>();
+
+/**
+ * GPU results of every primitive in p's group (same arity and dtype), [vec4 run, vec1 run] each. Up to
+ * ten primitives share a kernel (lavapipe compiles each new pipeline for ~25 ms at its first dispatch, so
+ * one kernel per primitive made this file slow); a compile error still names the primitive's WGSL line.
+ */
+function gpuResults(p: PrimName, d: DType): Promise<Map<PrimName, ArrayLike<number>[]>> {
+  const key = groupOf(p, d);
+  let hit = groups.get(key);
+  if (hit) return hit;
+  hit = (async () => {
+    const members = PRIM_NAMES.filter((q) => SPECS[q].dtypes.includes(d) && groupOf(q, d) === key);
+    const cols = operands(p, d);
+    const n = cols[0].length;
+    const dts: DType[] = p === "select" ? ["bool", d, d] : cols.map(() => d);
+    const specs = Object.fromEntries(cols.map((_, j) => [`a${j}`, { shape: [n], dtype: dts[j] }]));
+    const inputs = Object.fromEntries(await Promise.all(cols.map(async (c, j) => [`a${j}`, await tensor(c, [n], { dtype: dts[j] })])));
+    const out = new Map<PrimName, ArrayLike<number>[]>(members.map((q) => [q, []]));
+    for (let at = 0; at < members.length; at += 10) {
+      const batch = members.slice(at, at + 10);
+      const flat = jit(`prims_${d}_${PRIMS[p].arity}_${at}_vec4`, specs, (a) =>
+        Object.fromEntries(batch.map((q) => [`out_${q}`, apply(q, cols.map((_, j) => a[`a${j}`]))])),
+      );
+      // The same values as [n/3, 3]: selecting with an iota condition keeps the kernel off the flat path.
+      // (u8 results are written a word of four codes at a time: only the vec4 path can store them.)
+      const keep = Tensor.iota([n / 3, 3], 1).lt(3);
+      const rows = d === "u8" ? undefined : jit(`prims_${d}_${PRIMS[p].arity}_${at}_vec1`, specs, (a) =>
+        Object.fromEntries(
+          batch.map((q) => {
+            const y = apply(q, cols.map((_, j) => a[`a${j}`].reshape(n / 3, 3)));
+            return [`out_${q}`, keep.where(y, y).reshape(n)];
+          }),
+        ),
+      );
+      for (const f of rows ? [flat, rows] : [flat]) {
+        const res = await f.run(inputs);
+        for (const q of batch) out.get(q)!.push(await res[`out_${q}`].toArray());
+      }
+    }
+    return out;
+  })();
+  groups.set(key, hit);
+  return hit;
+}
+
 for (const p of PRIM_NAMES) {
   describe(`${p} on the GPU`, () => {
     for (const d of SPECS[p].dtypes) {
@@ -316,14 +365,7 @@ for (const p of PRIM_NAMES) {
         const cols = operands(p, d);
         const n = cols[0].length;
         const dts: DType[] = p === "select" ? ["bool", d, d] : cols.map(() => d);
-        const flat = await Promise.all(cols.map((c, j) => tensor(c, [n], { dtype: dts[j] })));
-        // The same values as [n/3, 3]: selecting with an iota condition keeps the kernel off the flat path.
-        const rows = flat.map((t) => t.reshape(n / 3, 3));
-        const keep = Tensor.iota([n / 3, 3], 1).lt(3);
-        const outs = [apply(p, flat)];
-        // (u8 results are written a word of four codes at a time: only the vec4 path can store them.)
-        if (d !== "u8") outs.push(keep.where(apply(p, rows), apply(p, rows)).reshape(n));
-        const results = await Promise.all(outs.map((t) => t.toArray()));
+        const results = (await gpuResults(p, d)).get(p)!;
         const bad: string[] = [];
         const evalBad: string[] = [];
         for (let i = 0; i < n; i++) {

@@ -62,6 +62,7 @@ async function check(name: string, c: Check): Promise<(Float32Array | undefined)
 
   const R = randn(out.value.numel, c.seed ?? 99);
   backward(out, await octet.tensor(R, [...out.shape]));
+  await octet.realize(params.flatMap((p) => (p?.grad ? [p.grad] : []))); // one program for every gradient
   const f = (c.linearized ?? (() => c.ref))(xs);
   const grads: (Float32Array | undefined)[] = [];
   const errs: number[] = [];
@@ -314,5 +315,15 @@ describe("backward", () => {
     for (let i = 0; i < 2; i++) backward(F.add(leaf(p), F.scale(leaf(p), 2)), await octet.tensor(R, [N, C]));
     const g = (await p.grad!.toArray()) as Float32Array;
     for (let i = 0; i < g.length; i++) expect(g[i]).toBeCloseTo(6 * R[i], 5);
+  });
+});
+
+describe("backward seed", () => {
+  test("the default seed is a literal 1, also when the loss overflows", async () => {
+    const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from([1e30]), [1]));
+    const y = F.mul(leaf(p), leaf(p)); // 1e60: +inf in f32
+    expect((await y.value.toArray())[0]).toBe(Infinity);
+    backward(y);
+    expect((await p.grad!.toArray())[0]).toBeCloseTo(2e30, -25); // d(x^2)/dx = 2x
   });
 });

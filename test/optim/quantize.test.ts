@@ -79,10 +79,10 @@ describe("GPU code search equals the brute-force nearest code", () => {
     const map = FORMATS.dynamic8.map(true)!;
     const states = Float32Array.from([...edgeInputs(map)].filter((v) => !Number.isNaN(v)));
     // q as the optimizers compute it (s / absmax with absmax 1, then the search), and the absmax-0 case q = 0
-    const got = await runKernel("sign_fix", states, true, ["thresholds", "qmap"], (v, t) => signFix(encodeDynamicFast(v, SIGNED_ENCODER, t.thresholds, true), v, t.qmap));
+    const got = await runKernel("sign_fix", states, true, ["thresholds", "qmap"], (v, t) => signFix(encodeDynamicFast(v, SIGNED_ENCODER, t.thresholds, true), v));
     expect(mismatches(states, got, (v) => refSignFix(quantizeNearest(v, map), v, map))).toEqual([]);
     const zeros = Float32Array.of(0, -0, 1e-3, -1e-3);
-    const got0 = await runKernel("sign_fix_q0", zeros, true, ["qmap"], (v, t) => signFix(v.mul(0).cast("u32"), v, t.qmap));
+    const got0 = await runKernel("sign_fix_q0", zeros, true, ["qmap"], (v, t) => signFix(v.mul(0).cast("u32"), v));
     expect(Array.from(got0)).toEqual([255, 0, 1, 0]);
   });
 

@@ -103,18 +103,23 @@ export function dot(a: Arr, b: Arr): number {
   return s;
 }
 
-/** d f / d x by central differences in float64: (f(x + h e_i) - f(x - h e_i)) / 2h, error O(h^2 f'''). */
-export function finiteDiff(f: (x: Float64Array) => number, x: Arr, h = 1e-5): Float64Array {
+/**
+ * d f / d x by central differences in float64: (f(x + h e_i) - f(x - h e_i)) / 2h, error O(h^2 f''').
+ * With `indices`, only those coordinates (the result is then indices.length long, in that order).
+ */
+export function finiteDiff(f: (x: Float64Array) => number, x: Arr, h = 1e-5, indices?: number[]): Float64Array {
   const xx = Float64Array.from(x);
-  const g = new Float64Array(xx.length);
-  for (let i = 0; i < xx.length; i++) {
+  const at = indices ?? Array.from(xx, (_, i) => i);
+  const g = new Float64Array(at.length);
+  for (let j = 0; j < at.length; j++) {
+    const i = at[j];
     const x0 = xx[i];
     xx[i] = x0 + h;
     const fp = f(xx);
     xx[i] = x0 - h;
     const fm = f(xx);
     xx[i] = x0;
-    g[i] = (fp - fm) / (2 * h);
+    g[j] = (fp - fm) / (2 * h);
   }
   return g;
 }
