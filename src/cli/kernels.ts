@@ -33,7 +33,7 @@ function builtin(name: string): { graph: string; wgsl: string[] } {
   if (m && DEFS[m[1]]) {
     const { def, defaults } = DEFS[m[1]];
     const format = FORMATS[m[2] === "32bit" ? "f32" : m[2] === "8bit" ? "dynamic8" : "linear8"];
-    const scalarNames = ["active", ...Object.keys(def.scalars(defaults, 1))];
+    const scalarNames = ["is_active", ...Object.keys(def.scalars(defaults, 1))];
     const fn = traceUpdate(def, format, 64, 4, scalarNames, Object.keys(formatTables(def, format)), !multi);
     return { graph: fn.graph, wgsl: fn.wgsl() };
   }

@@ -384,7 +384,7 @@ export function kernelKey(k: Kernel): string {
   const local = new Map<number, number>();
   // The name is left out: identical kernels from different programs share one pipeline (the WGSL header
   // shows the name of the first program that compiled it).
-  const parts = [k.kind, k.L, k.vec];
+  const parts: (string | number)[] = [k.kind, k.L, k.vec];
   for (const b of k.bindings) parts.push(`${b.name}:${b.dtype}:${b.mode}:${b.tableWidth ?? ""}:${+b.read}${+b.write}`);
   for (const n of order) {
     local.set(n.id, local.size);

@@ -16,6 +16,7 @@ function argText(n: Node): string {
 function literalOf(n: Node): string | undefined {
   let x = n;
   while (x.op === "reshape" || x.op === "expand") x = x.src[0];
+  if (x.op === "uniform" && x !== n) return `$${x.arg as string}`; // a broadcast runtime scalar reads as $lr
   if (x.op !== "const") return undefined;
   const v = x.arg as number;
   return x.dtype === "f32" ? shortF32(v) : x.dtype === "bool" ? String(!!v) : `${v}${x.dtype === "u32" ? "u" : x.dtype === "i32" ? "i" : ""}`;

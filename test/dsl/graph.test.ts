@@ -99,12 +99,10 @@ describe("printGraph", () => {
   %7:f32[2,6] = expand %6
   %8:f32[2,6] = mul %4_centered %7
   %9_lr:f32[] = uniform lr
-  %10:f32[1,1] = reshape %9_lr
-  %11:f32[2,6] = expand %10
-  %12:f32[2,6] = mul %8 %11
-  %13:f32[2,6] = add %12 0.00001
-  %14:f32[2] = reshape %1
-  return y=%13, total=%14
+  %10:f32[2,6] = mul %8 $lr
+  %11:f32[2,6] = add %10 0.00001
+  %12:f32[2] = reshape %1
+  return y=%11, total=%12
 }"
 `);
   });
