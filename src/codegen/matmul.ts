@@ -61,6 +61,23 @@ export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: numb
   return { kernel, rows: batch, consts, grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch] };
 }
 
+/** The uniform struct and the A, B, C bindings both matmul variants share. */
+function declarations(k: Kernel, [A, B, C]: string[]): string {
+  const t = DTYPES[k.bindings[0].dtype].wgsl;
+  return `struct Params {
+  rows: u32,
+  row_base: u32,
+  count: u32,
+  zero: u32,
+${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
+@group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
+@group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
+`;
+}
+
 /**
  * The same product without workgroup memory: each thread owns a 4x4 block of C and streams its rows of A and
  * columns of B straight from memory. On CPU devices (lavapipe) caches do the tiling and workgroup barriers
@@ -75,18 +92,7 @@ export function emitMatmulDirectWgsl(k: Kernel, header: string, names: string[])
   const clampA = (i: string) => `${A}[min(${i}, arrayLength(&${A}) - 1u)]`;
   const clampB = (i: string) => `${B}[min(${i}, arrayLength(&${B}) - 1u)]`;
   return `${header}
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
-@group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
-@group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
-
+${declarations(k, names)}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>) {
   let batch = wid.z;
@@ -126,18 +132,7 @@ export function emitMatmulWgsl(k: Kernel, header: string, names: string[]): stri
   const aAt = ta ? "a_base + gk * params.M + gm" : "a_base + gm * params.K + gk";
   const bAt = tb ? "b_base + gn * params.K + gk" : "b_base + gk * params.N + gn";
   return `${header}
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
-@group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
-@group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
-var<workgroup> a_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [m][k] of this K slice
+${declarations(k, names)}var<workgroup> a_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [m][k] of this K slice
 var<workgroup> b_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [k][n]
 
 @compute @workgroup_size(8, 8)

@@ -1,0 +1,57 @@
+// Both matmul kernels (tiled through workgroup memory for GPUs, direct for CPU adapters) against a plain-TS
+// product: odd sizes (tails in every tile dimension), every transpose combination, batched and shared B.
+import { afterAll, describe, expect, test } from "bun:test";
+import * as octet from "../../src/index.ts";
+import { setMatmulVariant, type MatmulVariant } from "../../src/codegen/matmul.ts";
+import { deviceInfo } from "../../src/runtime/device.ts";
+
+function rnd(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32 - 0.5));
+}
+
+function reference(a: Float32Array, b: Float32Array, M: number, K: number, N: number, ta: boolean, tb: boolean, batch: number, sharedB: boolean): Float64Array {
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++)
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        const bb = sharedB ? 0 : z * K * N;
+        for (let k = 0; k < K; k++) acc += a[z * M * K + (ta ? k * M + m : m * K + k)] * b[bb + (tb ? n * K + k : k * N + n)];
+        out[z * M * N + m * N + n] = acc;
+      }
+  return out;
+}
+
+const cases: [number, number, number, boolean, boolean, number, boolean][] = [
+  [5, 7, 3, false, false, 1, false],
+  [37, 65, 33, true, false, 1, false],
+  [33, 40, 70, false, true, 2, false],
+  [31, 33, 35, true, true, 3, false],
+  [20, 12, 9, false, false, 4, true], // a weight shared by every batch
+];
+
+let initial: MatmulVariant | undefined;
+afterAll(() => setMatmulVariant(initial ?? "tiled"));
+
+describe.each(["tiled", "direct"] as MatmulVariant[])("matmul (%s kernel)", (variant) => {
+  test.each(cases)("M=%i K=%i N=%i transA=%p transB=%p batch=%i sharedB=%p", async (M0, K, N, ta, tb, batch, sharedB) => {
+    // Programs are cached by graph: give each variant its own shapes so it is really lowered with that variant.
+    const M = M0 + (variant === "direct" ? 1 : 0);
+    await octet.device();
+    initial ??= /llvmpipe|lavapipe/i.test(deviceInfo().adapter) ? "direct" : "tiled";
+    setMatmulVariant(variant);
+    const a = rnd(batch * M * K, M * 7 + K);
+    const b = rnd((sharedB ? 1 : batch) * K * N, N * 13 + K);
+    const ash = ta ? [K, M] : [M, K], bsh = tb ? [N, K] : [K, N];
+    const A = await octet.tensor(a, batch > 1 ? [batch, ...ash] : ash);
+    const B = await octet.tensor(b, batch > 1 && !sharedB ? [batch, ...bsh] : bsh);
+    const got = await A.matmul(B, { transA: ta, transB: tb }).toArray();
+    const want = reference(a, b, M, K, N, ta, tb, batch, sharedB);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    expect(got.length).toBe(want.length);
+    expect(worst).toBeLessThan(1e-5 * Math.sqrt(K)); // f32 accumulation of K products of magnitude <= 0.25
+    expect(octet.compiledKernels().some((k) => k.wgsl.includes(`matmul kernel (${variant})`))).toBe(true);
+  });
+});
