@@ -43,9 +43,15 @@ for (const run of chosen) {
 
 const smooth = (xs: { step: number; trainLoss: number }[], k = 10) =>
   xs.map((x, i) => ({ step: x.step, loss: xs.slice(Math.max(0, i - k + 1), i + 1).reduce((a, y) => a + y.trainLoss, 0) / Math.min(k, i + 1) }));
-await saveLossChart(join(out, "loss.svg"), results.map((r) => ({ name: r.name, points: smooth(r.history) })), `Training loss (10-step mean), GPT ${results[0].parameterCount} params, seed ${seed}`);
-await saveLossChart(join(out, "loss.png"), results.map((r) => ({ name: r.name, points: smooth(r.history) })), `Training loss (10-step mean), GPT ${results[0].parameterCount} params, seed ${seed}`);
-await saveLossChart(join(out, "eval.png"), results.map((r) => ({ name: r.name, points: r.history.filter((h) => h.evalLoss !== undefined).map((h) => ({ step: h.step, loss: h.evalLoss! })) })), "Held-out loss");
+// The y axis stops a little above the loss of a uniform guess (ln V): a diverged run leaves the plot (and
+// says so in the legend) instead of flattening every other curve.
+const yMax = Math.log(96) + 0.5;
+const label = (r: TrainResult & { name: string }) => (r.finalEval > yMax ? `${r.name} (diverged: held-out loss ${r.finalEval.toFixed(0)})` : `${r.name} (held-out ${r.finalEval.toFixed(3)})`);
+const title = `Training loss (10-step mean), GPT ${results[0].parameterCount} params, ${steps} steps, seed ${seed}`;
+const curves = results.map((r) => ({ name: label(r), points: smooth(r.history) }));
+await saveLossChart(join(out, "loss.svg"), curves, title, { yMax });
+await saveLossChart(join(out, "loss.png"), curves, title, { yMax });
+await saveLossChart(join(out, "eval.png"), results.map((r) => ({ name: label(r), points: r.history.filter((h) => h.evalLoss !== undefined).map((h) => ({ step: h.step, loss: h.evalLoss! })) })), "Held-out loss", { yMax });
 
 const base = results.find((r) => r.name.startsWith("AdamW 32-bit, plain"));
 const rows = results.map((r) => ({

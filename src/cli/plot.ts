@@ -23,6 +23,8 @@ export interface LossChartOptions {
   height?: number;
   xTitle?: string;
   yTitle?: string;
+  /** Clip the y axis here, so a diverged run does not flatten every other curve (the line leaves the plot). */
+  yMax?: number;
 }
 
 /** The vega-lite spec of a loss chart: one line per series, linear axes, the legend in the series' order. */
@@ -46,7 +48,7 @@ export function lossChartSpec(series: LossSeries[], title: string, opts: LossCha
     encoding: {
       x: { field: "step", type: "quantitative", title: opts.xTitle ?? "step", axis: { tickMinStep: 1 } },
       // Linear, and not forced to include 0: differences between optimizers live near the curves' floor.
-      y: { field: "loss", type: "quantitative", title: opts.yTitle ?? "loss", scale: { type: "linear", zero: false } },
+      y: { field: "loss", type: "quantitative", title: opts.yTitle ?? "loss", scale: { type: "linear", zero: false, ...(opts.yMax !== undefined ? { domainMax: opts.yMax } : {}) } },
       color: {
         field: "series",
         type: "nominal",
