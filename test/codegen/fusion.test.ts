@@ -137,11 +137,9 @@ describe("elementwise fusion", () => {
 //     %0_x:f32[10] = input #0
 //     %1_g:f32[10] = input #1
 //     %2_lr:f32[] = uniform lr
-//     %3:f32[1] = reshape %2_lr
-//     %4:f32[10] = expand %3
-//     %5:f32[10] = mul %1_g %4
-//     %6_p_new:f32[10] = sub %0_x %5
-//     return p=%6_p_new
+//     %3:f32[10] = mul %1_g $lr
+//     %4_p_new:f32[10] = sub %0_x %3
+//     return p=%4_p_new
 //   }
 
 struct Params {
