@@ -8,7 +8,7 @@
 import { create, globals } from "webgpu";
 import { device } from "../src/runtime/device.ts";
 import { f32Buffer, fillF32, readF32, STREAM_ENTRY, STREAM_PROLOGUE, StreamKernel, wgslHeader, type StreamKernelSpec } from "./handwritten.ts";
-import { benchArgs, COMMON_USAGE, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Stats, type TimeOptions } from "./harness.ts";
+import { benchArgs, COMMON_USAGE, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Column, type Stats, type TimeOptions } from "./harness.ts";
 
 export interface AdamHyper {
   lr: number;
@@ -85,6 +85,18 @@ export interface StepTiming {
   stats: Stats;
   /** Implementation details that qualify the figure (device sharing, variable split). */
   detail: string;
+}
+
+/** The per-step figures every optimizer benchmark table shows (after impl and params). */
+export function stepColumns<R extends StepTiming>(): Column<R>[] {
+  return [
+    { label: "disp/step", value: (r) => r.dispatchesPerStep, digits: 0 },
+    { label: "ms/step", value: (r) => r.msPerStep, digits: 2 },
+    { label: "min ms", value: (r) => r.stats.minMs, digits: 2 },
+    { label: "spread", value: (r) => r.stats.spread, digits: 3 },
+    { label: "ns/param", value: (r) => r.nsPerParam, digits: 3 },
+    { label: "eff GB/s", value: (r) => r.effectiveGbps, digits: 2 },
+  ];
 }
 
 const timing = (impl: string, n: number, s: Stats, dispatches: number, detail: string): StepTiming => ({
@@ -352,12 +364,7 @@ export async function main(argv: string[]): Promise<void> {
     columns: [
       { label: "impl", value: (r) => r.impl },
       { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
-      { label: "disp/step", value: (r) => r.dispatchesPerStep, digits: 0 },
-      { label: "ms/step", value: (r) => r.msPerStep, digits: 2 },
-      { label: "min ms", value: (r) => r.stats.minMs, digits: 2 },
-      { label: "spread", value: (r) => r.stats.spread, digits: 3 },
-      { label: "ns/param", value: (r) => r.nsPerParam, digits: 3 },
-      { label: "eff GB/s", value: (r) => r.effectiveGbps, digits: 2 },
+      ...stepColumns<StepTiming & { vsHand: number }>(),
       { label: "speed vs hand", value: (r) => r.vsHand, digits: 3 },
       { label: "runs", value: (r) => r.stats.runs, digits: 0 },
       { label: "detail", value: (r) => r.detail },

@@ -6,7 +6,7 @@ import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { memoryStats } from "../src/runtime/storage.ts";
 import { benchArgs, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Stats } from "./harness.ts";
-import { ADAM_BYTES_PER_PARAM, checkHandAdam, checkTfjsAdam, setupTfjs, timeHandAdam, timeTfjsAdam, type StepTiming } from "./optim-baselines.ts";
+import { ADAM_BYTES_PER_PARAM, checkHandAdam, checkTfjsAdam, setupTfjs, stepColumns, timeHandAdam, timeTfjsAdam, type StepTiming } from "./optim-baselines.ts";
 
 const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N] [--no-tfjs] [--json] [--out FILE]";
 
@@ -79,11 +79,7 @@ export async function main(argv: string[]): Promise<void> {
     columns: [
       { label: "impl", value: (r) => r.impl },
       { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
-      { label: "disp/step", value: (r) => r.dispatchesPerStep, digits: 0 },
-      { label: "ms/step", value: (r) => r.msPerStep, digits: 2 },
-      { label: "spread", value: (r) => r.stats.spread, digits: 3 },
-      { label: "ns/param", value: (r) => r.nsPerParam, digits: 3 },
-      { label: "eff GB/s", value: (r) => r.effectiveGbps, digits: 2 },
+      ...stepColumns<Row & { timeVsHand: number }>(),
       { label: "time vs hand", value: (r) => r.timeVsHand, digits: 3 },
       { label: "detail", value: (r) => r.detail },
     ],
