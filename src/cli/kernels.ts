@@ -7,34 +7,24 @@ import { jit } from "../runtime/jit.ts";
 import { KNOBS } from "../runtime/env.ts";
 import { layerNorm } from "../ops/layernorm.ts";
 import { FORMATS } from "../optim/formats.ts";
-import { formatTables, traceUpdate } from "../optim/optimizer.ts";
-import { adam, lamb } from "../optim/adam.ts";
-import { lars, momentum } from "../optim/momentum.ts";
-import { adagrad, rmsprop } from "../optim/rmsprop.ts";
-import { lion } from "../optim/lion.ts";
-import { ademamix } from "../optim/ademamix.ts";
-import type { OptimizerDef } from "../optim/define.ts";
+import { formatTables, traceUpdate, updateScalarNames } from "../optim/optimizer.ts";
+import * as optim from "../optim/index.ts";
+import type { OptimizerClass } from "../optim/classes.ts";
 
-const DEFS: Record<string, { def: OptimizerDef<any>; defaults: Record<string, unknown> }> = {
-  adam: { def: adam, defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxUnorm: 0 } },
-  adamw: { def: adam, defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, maxUnorm: 0 } },
-  lamb: { def: lamb, defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxUnorm: 1 } },
-  sgd: { def: momentum, defaults: { lr: 1e-3, momentum: 0.9, weightDecay: 0, maxUnorm: 0, eps: 0 } },
-  lars: { def: lars, defaults: { lr: 1e-3, momentum: 0.9, weightDecay: 0, maxUnorm: 0.02, eps: 0 } },
-  rmsprop: { def: rmsprop, defaults: { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0 } },
-  adagrad: { def: adagrad, defaults: { lr: 1e-2, eps: 1e-10, weightDecay: 0 } },
-  lion: { def: lion, defaults: { lr: 1e-4, betas: [0.9, 0.99], weightDecay: 0 } },
-  ademamix: { def: ademamix, defaults: { lr: 1e-3, betas: [0.9, 0.999, 0.9999], alpha: 5, eps: 1e-8, weightDecay: 1e-2, tAlpha: null, tBeta3: null } },
+/** Family name in a kernel name -> the class whose definition and defaults are traced. */
+const FAMILIES: Record<string, OptimizerClass> = {
+  adam: optim.Adam, adamw: optim.AdamW, lamb: optim.LAMB, sgd: optim.SGD, lars: optim.LARS,
+  rmsprop: optim.RMSprop, adagrad: optim.Adagrad, lion: optim.Lion, ademamix: optim.AdEMAMix,
 };
 
 function builtin(name: string): { graph: string; wgsl: string[] } {
   const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit)(_multi)?$/);
   const multi = !!m?.[3]; // the variant with per-tensor scalars from a table (tensors stepping differently)
-  if (m && DEFS[m[1]]) {
-    const { def, defaults } = DEFS[m[1]];
+  const family = m ? FAMILIES[m[1]] : undefined;
+  if (m && family?.def && family.defaults) {
+    const { def, defaults } = family;
     const format = FORMATS[m[2] === "32bit" ? "f32" : m[2] === "8bit" ? "dynamic8" : "linear8"];
-    const scalarNames = ["is_active", ...Object.keys(def.scalars(defaults, 1))];
-    const fn = traceUpdate(def, format, 64, 4, scalarNames, Object.keys(formatTables(def, format)), !multi);
+    const fn = traceUpdate(def, format, 64, 4, updateScalarNames(def, defaults), Object.keys(formatTables(def, format)), !multi);
     return { graph: fn.graph, wgsl: fn.wgsl() };
   }
   const graphs: Record<string, () => ReturnType<typeof jit>> = {
@@ -49,7 +39,7 @@ function builtin(name: string): { graph: string; wgsl: string[] } {
 }
 
 function names(): string[] {
-  const opt = Object.keys(DEFS).flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
+  const opt = Object.keys(FAMILIES).flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
   return ["layernorm", "axpy", "copy", ...opt];
 }
 

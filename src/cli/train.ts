@@ -3,6 +3,7 @@
 //   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
 import { parseArgs } from "node:util";
 import { runTraining } from "../train/trainer.ts";
+import { CHECKPOINT_FILES } from "../io/checkpoint.ts";
 import { progress } from "./progress.ts";
 
 const opts = {
@@ -27,7 +28,7 @@ if (values.resume && !values.out) {
 if (values.out && !values.resume) {
   const { existsSync } = await import("node:fs");
   const { join } = await import("node:path");
-  if (existsSync(join(String(values.out), "model.safetensors"))) {
+  if (existsSync(join(String(values.out), CHECKPOINT_FILES.model))) {
     console.error(`train: ${values.out} already holds a checkpoint; pass --resume to continue it or choose another --out`);
     process.exit(2);
   }

@@ -4,11 +4,17 @@ import type { OptimizerDef, Hyper } from "./define.ts";
 import { Optimizer, type ParamsArg } from "./optimizer.ts";
 import type { Options } from "./config.ts";
 
-export type OptimizerClass = new (params: ParamsArg, options?: Options) => Optimizer;
+export type OptimizerClass = (new (params: ParamsArg, options?: Options) => Optimizer) & {
+  /** The update definition and the class's default options (what `bun run kernels` traces). */
+  readonly def?: OptimizerDef<Hyper>;
+  readonly defaults?: Hyper;
+};
 
 export function optimizerClasses<H extends Hyper>(def: OptimizerDef<H>, defaults: H, base: string): Record<string, OptimizerClass> {
   const make = (name: string, forced: Options): OptimizerClass => {
     const C = class extends Optimizer<H> {
+      static readonly def = def;
+      static readonly defaults = defaults;
       constructor(params: ParamsArg, options: Options = {}) {
         super(def, name, defaults, params, options, forced);
       }

@@ -194,7 +194,7 @@ export class Optimizer<H extends Options = Options> {
     dev.queue.writeBuffer(blockTensor.buffer, 0, bt);
     // Not "active": names become WGSL identifiers when the scheduler materializes a value, and `active` is a
     // WGSL reserved word (a shader that failed to compile).
-    const scalarNames = ["is_active", ...Object.keys(this.def.scalars(this.defaults, 1))];
+    const scalarNames = updateScalarNames(this.def, this.defaults);
     const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
     const fn = traceUpdate(this.def, format, blocks, params.length, scalarNames, Object.keys(tableData));
     const tableNames = Object.keys(tableData);
@@ -448,6 +448,11 @@ export class Optimizer<H extends Options = Options> {
     this.steps = newSteps;
     groupsIn.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }
+}
+
+/** The per-tensor scalars an update kernel reads: the active flag, then what `def.scalars` computes. */
+export function updateScalarNames(def: OptimizerDef<any>, defaults: Options): string[] {
+  return ["is_active", ...Object.keys(def.scalars(defaults, 1))];
 }
 
 /** The lookup tables a format's kernels bind for this optimizer's states, named `<table>_<signedness>`. */

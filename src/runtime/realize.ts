@@ -6,7 +6,7 @@ import { mk, numel, substitute, toposort, type Node, type Shape } from "../dsl/n
 import { installRuntime, Tensor } from "../dsl/tensor.ts";
 import { schedule } from "../codegen/schedule.ts";
 import { Program } from "./execute.ts";
-import { allocate, allocateOn, download, toBytes, upload, type Category, Storage } from "./storage.ts";
+import { allocate, allocateOn, download, upload, uploadOn, type Category, Storage } from "./storage.ts";
 import { deviceNow } from "./device.ts";
 
 // Programs by canonical graph (the ids of its root nodes). Each entry holds its roots: hash-consed nodes
@@ -117,8 +117,7 @@ export function tensorNow(data: Float32Array, shape: number[], opts: TensorOptio
   if (numel(shape) !== data.length) throw new Error(`octet.tensorNow: ${data.length} values do not fill shape [${shape.join(",")}]`);
   const dev = deviceNow();
   const st = allocateOn(dev, "f32", data.length, opts.category ?? "temporaries");
-  const bytes = toBytes("f32", data);
-  dev.queue.writeBuffer(st.buffer, st.offset, bytes, 0, Math.min(bytes.byteLength, st.bytes));
+  uploadOn(dev, st, data);
   return new Tensor(bufferNode(st, shape, opts.name));
 }
 

@@ -160,7 +160,11 @@ export function fromBytes(dtype: DType, bytes: Uint8Array, n: number): TypedArra
 }
 
 export async function upload(s: Storage, data: ArrayLike<number>): Promise<void> {
-  const dev = await device();
+  uploadOn(await device(), s, data);
+}
+
+/** Queues a write of host data into a storage (synchronous: the device is given). */
+export function uploadOn(dev: GPUDevice, s: Storage, data: ArrayLike<number>): void {
   if (data.length !== s.numel) throw new Error(`octet: upload of ${data.length} values into a tensor of ${s.numel}`);
   const bytes = toBytes(s.dtype, data);
   dev.queue.writeBuffer(s.buffer, s.offset, bytes, 0, Math.min(bytes.byteLength, s.bytes));
