@@ -7,7 +7,8 @@ import { jit } from "../runtime/jit.ts";
 import { KNOBS } from "../runtime/env.ts";
 import { layerNorm } from "../ops/layernorm.ts";
 import { FORMATS } from "../optim/formats.ts";
-import { formatTables, traceUpdate, updateScalarNames } from "../optim/optimizer.ts";
+import { formatTables, updateScalarNames } from "../optim/buckets.ts";
+import { traceUpdate } from "../optim/trace.ts";
 import * as optim from "../optim/index.ts";
 import type { OptimizerClass } from "../optim/classes.ts";
 

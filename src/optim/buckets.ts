@@ -1,0 +1,123 @@
+// Buckets: at the first step, parameters are grouped by state format (f32 / 8-bit dynamic / 8-bit linear);
+// each bucket keeps its parameters, gradients and states in flat arenas with every tensor starting on a
+// 256-element block, so ONE fused kernel dispatch updates every tensor of the bucket (a model of 200 small
+// tensors costs one dispatch, not 200). Per-tensor scalars live in a small table (`hyper`) indexed by each
+// block's tensor number (`block_tensor`). Parameters are adopted into the arena: their Tensor now views it.
+import { Tensor } from "../dsl/tensor.ts";
+import { bufferNode, realize, storageOf } from "../runtime/realize.ts";
+import { allocateOn, view, type Storage } from "../runtime/storage.ts";
+import type { Parameter } from "../nn/parameter.ts";
+import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
+import type { OptimizerDef } from "./define.ts";
+import type { Options } from "./config.ts";
+import { traceUpdate } from "./trace.ts";
+import { blocksOf, type Bucket, type StateStore } from "./types.ts";
+
+/** One parameter to place, with the config it steps with. */
+export interface Placement {
+  p: Parameter;
+  g: number;
+  hp: Options;
+}
+
+/** Groups parameters by bucket: one per state format, or one per tensor when the config needs a tensor norm. */
+export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; items: Placement[] }[] {
+  const groups = new Map<string, { format: StateFormat; items: Placement[] }>();
+  for (const it of items) {
+    const { p, hp } = it;
+    const bits = hp.optimBits === 8 && p.numel >= (hp.min8bitSize as number) ? 8 : 32;
+    const err = def.check?.(hp, bits);
+    if (err) throw new Error(`${className}: ${err}`);
+    const format = FORMATS[bits === 8 ? ((hp.stateFormat as "dynamic8" | "linear8") ?? "dynamic8") : "f32"];
+    // `bits` (not hp.optimBits): a *8bit class keeps 32-bit state for small tensors, and those need the norm too.
+    const per = def.perTensor?.(hp, bits) ? `#${p.id}` : "";
+    const key = `${format.name}${per}`;
+    if (!groups.has(key)) groups.set(key, { format, items: [] });
+    groups.get(key)!.items.push(it);
+  }
+  return [...groups.values()];
+}
+
+/** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, items: Placement[]): Promise<Bucket> {
+  const params = items.map((x) => x.p);
+  await realize(params.map((p) => p.data));
+  const blockStart: number[] = [];
+  let blocks = 0;
+  for (const p of params) {
+    if (p.dtype !== "f32") throw new Error(`${className}: only f32 parameters are supported (got ${p.dtype})`);
+    blockStart.push(blocks);
+    blocks += blocksOf(p.numel);
+  }
+  const n = blocks * BLOCK;
+  const pArena = allocateOn(dev, "f32", n, "parameters", true);
+  const gArena = allocateOn(dev, "f32", n, "gradients", true);
+  // Adopt the parameters: copy their values into the arena and make their tensors view it.
+  const enc = dev.createCommandEncoder();
+  params.forEach((p, i) => {
+    const src = storageOf(p.data);
+    enc.copyBufferToBuffer(src.buffer, src.offset, pArena.buffer, blockStart[i] * BLOCK * 4, p.numel * 4);
+  });
+  dev.queue.submit([enc.finish()]);
+  params.forEach((p, i) => {
+    p.data.node = bufferNode(view(pArena, blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape);
+  });
+  const states: Record<string, StateStore> = {};
+  for (const st of def.states) {
+    states[st.name] = format.quantized
+      ? { codes: allocateOn(dev, "u8", n, "optimizer", true), absmax: allocateOn(dev, "f32", blocks, "optimizer", true) }
+      : { value: allocateOn(dev, "f32", n, "optimizer", true) };
+  }
+  const tables: Record<string, Storage> = {};
+  const tableData = formatTables(def, format);
+  for (const [nm, t] of Object.entries(tableData)) {
+    const st = allocateOn(dev, t.dtype, t.data.length, "optimizer");
+    dev.queue.writeBuffer(st.buffer, st.offset, t.data);
+    tables[nm] = st;
+  }
+  const blockTensor = allocateOn(dev, "u32", blocks, "optimizer");
+  const bt = new Uint32Array(blocks);
+  params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel)));
+  dev.queue.writeBuffer(blockTensor.buffer, 0, bt);
+  const scalarNames = updateScalarNames(def, defaults);
+  const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, Object.keys(tableData));
+  const tableNames = Object.keys(tableData);
+  return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn, tableNames };
+}
+
+/** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */
+export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
+  const out: Storage[] = [b.p, b.g];
+  for (const st of def.states) {
+    const s = b.states[st.name];
+    if (b.format.quantized) out.push(s.codes!, s.absmax!);
+    else out.push(s.value!);
+  }
+  for (const t of Object.keys(b.tables)) out.push(b.tables[t]);
+  out.push(b.blockTensor, b.hyper);
+  return out;
+}
+
+/** A tensor viewing parameter i's slot in the bucket's gradient arena. */
+export function gradientView(b: Bucket, i: number): Tensor {
+  const p = b.params[i];
+  return new Tensor(bufferNode(view(b.g, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "gradients"), p.shape));
+}
+
+/** The per-tensor scalars an update kernel reads: the active flag, then what `def.scalars` computes. */
+// Not "active": names become WGSL identifiers when the scheduler materializes a value, and `active` is a
+// WGSL reserved word (a shader that failed to compile).
+export function updateScalarNames(def: OptimizerDef<any>, defaults: Options): string[] {
+  return ["is_active", ...Object.keys(def.scalars(defaults, 1))];
+}
+
+/** The lookup tables a format's kernels bind for this optimizer's states, named `<table>_<signedness>`. */
+export function formatTables(def: OptimizerDef<any>, format: StateFormat): Record<string, TableData> {
+  const out: Record<string, TableData> = {};
+  for (const signed of [true, false]) {
+    if (!def.states.some((s) => s.signed === signed)) continue;
+    for (const [nm, t] of Object.entries(format.tables(signed))) out[`${nm}_${signed ? "signed" : "unsigned"}`] = t;
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+// State dicts: bnb's layout (state1/state2, absmax1/absmax2, step) per parameter index, plus a format record
+// (version, block size, map checksums, each parameter's storage format) so a dict is refused rather than
+// misread by an optimizer that keeps its state differently.
+import type { Parameter } from "../nn/parameter.ts";
+import { download, readBytes } from "../runtime/storage.ts";
+import { formatZodError, type Options } from "./config.ts";
+import type { OptimizerDef, StateSpec } from "./define.ts";
+import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
+import { mapChecksum } from "./maps.ts";
+import { groupOptionsSchema } from "./options.ts";
+import { STATE_DICT_VERSION, blocksOf, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
+
+/** What the state dict code reads of an optimizer. */
+export interface StateOwner {
+  def: OptimizerDef<any>;
+  className: string;
+  paramGroups: ParamGroup[];
+  buckets: Bucket[];
+  /** every parameter in param-group order (its position is its state-dict index) */
+  all: ParamRef[];
+  steps: Map<Parameter, number>;
+}
+
+export function mapChecksums(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of Object.values(FORMATS)) {
+    if (!f.quantized) continue;
+    for (const signed of [true, false]) out[`${f.name}_${signed ? "signed" : "unsigned"}`] = mapChecksum(f.map(signed)!);
+  }
+  return out;
+}
+
+function stateKeys(def: OptimizerDef<any>): { key: "state1" | "state2"; specs: StateSpec[] }[] {
+  const keys: { key: "state1" | "state2"; specs: StateSpec[] }[] = [];
+  for (const st of def.states) {
+    let k = keys.find((x) => x.key === st.key);
+    if (!k) keys.push((k = { key: st.key, specs: [] }));
+    k.specs.push(st);
+  }
+  for (const k of keys) k.specs.sort((a, b) => (a.part ?? 0) - (b.part ?? 0));
+  return keys;
+}
+
+/** A snapshot of every stepped parameter's state, downloaded from the GPU. */
+export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
+  const { def, buckets, steps } = o;
+  const index = new Map(o.all.map((x, i) => [x.p, i]));
+  const state: OptimizerStateDict["state"] = {};
+  const stateFormats: Record<number, FormatName> = {};
+  for (const b of buckets) {
+    const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
+    for (const st of def.states) {
+      const s = b.states[st.name];
+      host[st.name] = b.format.quantized ? { codes: new Uint8Array(await readBytes(s.codes!)), absmax: (await download(s.absmax!)) as Float32Array } : { value: (await download(s.value!)) as Float32Array };
+    }
+    b.params.forEach((p, i) => {
+      const t = steps.get(p) ?? 0;
+      if (t === 0) return;
+      const n = p.numel;
+      const e0 = b.blockStart[i] * BLOCK;
+      const b0 = b.blockStart[i];
+      const nb = blocksOf(n);
+      const entry: Record<string, number | Float32Array | Uint8Array> = { step: t };
+      for (const { key, specs } of stateKeys(def)) {
+        if (b.format.quantized) {
+          entry[key] = concat(specs.map((sp) => host[sp.name].codes!.slice(e0, e0 + n)), Uint8Array);
+          entry[key.replace("state", "absmax")] = concat(specs.map((sp) => host[sp.name].absmax!.slice(b0, b0 + nb)), Float32Array);
+        } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
+      }
+      state[index.get(p)!] = entry;
+      stateFormats[index.get(p)!] = b.format.name;
+    });
+  }
+  // Deep copies: a state dict is a snapshot; editing it (or the live groups) must not reach the other.
+  const paramGroups = o.paramGroups.map((g) => {
+    const { params, ...rest } = g;
+    return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
+  });
+  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats } };
+}
+
+/** A validated load, not yet applied: `write` issues the GPU writes; the caller then installs steps and groups. */
+export interface PlannedLoad {
+  write(): void;
+  steps: Map<Parameter, number>;
+  groups: Options[];
+}
+
+/** Checks the header of a state dict against this optimizer (before its buckets exist). */
+export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGroups">, sd: OptimizerStateDict): Options[] {
+  const who = `${o.className}.loadStateDict`;
+  if (!sd || typeof sd !== "object" || !sd.format) throw new Error(`${who}: not an octet optimizer state dict (no format record)`);
+  if (sd.format.version !== STATE_DICT_VERSION) throw new Error(`${who}: format version ${sd.format.version}, this octet reads version ${STATE_DICT_VERSION}`);
+  if (sd.format.blockSize !== BLOCK) throw new Error(`${who}: block size ${sd.format.blockSize}, expected ${BLOCK}`);
+  if (sd.format.optimizer !== o.def.name) throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${o.def.name}`);
+  const mine = mapChecksums();
+  for (const [k, v] of Object.entries(mine)) if (sd.format.mapChecksum?.[k] !== v) throw new Error(`${who}: quantization map checksum mismatch for ${k} (${sd.format.mapChecksum?.[k]} vs ${v})`);
+  if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== o.paramGroups.length) throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${o.paramGroups.length}`);
+  sd.paramGroups.forEach((g, i) => {
+    const n = (g.params as unknown[] | undefined)?.length;
+    if (n !== o.paramGroups[i].params.length) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${o.paramGroups[i].params.length}`);
+  });
+  // The groups' hyper-parameters are validated as the constructor validates options (a dict is data that may
+  // have been edited); they are installed only after every other check passed.
+  const groupSchema = groupOptionsSchema(o.def);
+  return sd.paramGroups.map((g, i) => {
+    const { params: _p, ...rest } = g;
+    const r = groupSchema.safeParse(rest);
+    if (!r.success) throw new Error(formatZodError(`${who}: param group ${i}`, r.error));
+    return structuredClone(rest);
+  });
+}
+
+/** Validates a whole state dict against the optimizer's buckets; nothing is written until `write()`. */
+export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, groups: Options[]): PlannedLoad {
+  const { def, buckets, all } = o;
+  const who = `${o.className}.loadStateDict`;
+  const where = new Map<Parameter, { b: Bucket; i: number }>();
+  for (const b of buckets) b.params.forEach((p, i) => where.set(p, { b, i }));
+  const writes: (() => void)[] = [];
+  const newSteps = new Map<Parameter, number>();
+  for (const [k, entry] of Object.entries(sd.state ?? {})) {
+    const idx = Number(k);
+    const item = all[idx];
+    if (!item) throw new Error(`${who}: state for parameter ${k}, but the optimizer has ${all.length}`);
+    const { b, i } = where.get(item.p)!;
+    const n = item.p.numel;
+    // dynamic8 and linear8 codes have the same dtype and length: only this record tells them apart.
+    const saved = sd.format.stateFormats?.[idx];
+    if (saved !== b.format.name) throw new Error(`${who}: parameter ${k} was saved with ${saved ?? "unrecorded"} state, this optimizer keeps ${b.format.name} state for it`);
+    if (!Number.isInteger(entry.step) || (entry.step as number) < 1) throw new Error(`${who}: parameter ${k}: bad step ${entry.step}`);
+    newSteps.set(item.p, entry.step as number);
+    for (const { key, specs } of stateKeys(def)) {
+      const parts = specs.length;
+      const v = entry[key];
+      const want = b.format.quantized ? Uint8Array : Float32Array;
+      if (!(v instanceof want) || v.length !== n * parts)
+        throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${n * parts}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})`);
+      const nb = blocksOf(n);
+      const am = entry[key.replace("state", "absmax")];
+      if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== nb * parts))
+        throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${nb * parts}) (block size ${BLOCK})`);
+      specs.forEach((sp, part) => {
+        const s = b.states[sp.name];
+        const e0 = b.blockStart[i] * BLOCK;
+        // The whole block span is written: the kernels read the last block's padded lanes too (they take part
+        // in the new absmax, §2.3), so those lanes get the state a normal step leaves there, exactly 0: the
+        // map's zero code (127 signed, 0 unsigned). Padding them with byte 0 (as before) put the signed
+        // map's code[0] = -0.993·absmax into those lanes after a load.
+        if (b.format.quantized) {
+          const span = new Uint8Array(nb * BLOCK).fill(b.format.map(sp.signed)!.indexOf(0));
+          span.set((v as Uint8Array).subarray(part * n, (part + 1) * n));
+          const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
+          writes.push(() => {
+            dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, span);
+            dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs);
+          });
+        } else {
+          const span = new Float32Array(nb * BLOCK);
+          span.set((v as Float32Array).subarray(part * n, (part + 1) * n));
+          writes.push(() => dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, span));
+        }
+      });
+    }
+  }
+  // A parameter without state in the dict has not stepped there: it restarts from a fresh state (zero codes
+  // and absmax, or zero f32), as in a new optimizer. Keeping its old GPU state would feed stale moments into
+  // its next "first" step.
+  for (const b of buckets) b.params.forEach((p, i) => {
+    if (newSteps.has(p)) return;
+    const e0 = b.blockStart[i] * BLOCK;
+    const nb = blocksOf(p.numel);
+    for (const st of def.states) {
+      const s = b.states[st.name];
+      writes.push(() => {
+        if (b.format.quantized) {
+          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, new Uint8Array(nb * BLOCK));
+          dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
+        } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * BLOCK));
+      });
+    }
+  });
+  return { write: () => writes.forEach((w) => w()), steps: newSteps, groups };
+}
+
+function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
+  if (parts.length === 1) return parts[0];
+  const out = new C(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p as never, o);
+    o += p.length;
+  }
+  return out;
+}

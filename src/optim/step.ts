@@ -1,0 +1,58 @@
+// One step's host work: gradients into the arena, the per-tensor scalar table (bias corrections, lr, an
+// "active" flag for tensors without a gradient), and the bucket's dispatch.
+import type { Parameter } from "../nn/parameter.ts";
+import { storageOf } from "../runtime/realize.ts";
+import type { Options } from "./config.ts";
+import type { OptimizerDef } from "./define.ts";
+import { BLOCK } from "./formats.ts";
+import { inputsOf } from "./buckets.ts";
+import { traceUpdate } from "./trace.ts";
+import type { Bucket } from "./types.ts";
+
+/** What one bucket does this step: its scalar table and the step number each stepped parameter reaches. */
+export interface BucketWork {
+  b: Bucket;
+  table: Float32Array;
+  steps: [Parameter, number][];
+}
+
+/** Records copies of the bucket's realized gradients into its gradient arena (none for gradients already there). */
+export function copyGradients(enc: GPUCommandEncoder, b: Bucket): void {
+  b.params.forEach((p, i) => {
+    if (!p.grad) return;
+    const src = storageOf(p.grad);
+    const dst = b.blockStart[i] * BLOCK * 4;
+    if (src.buffer !== b.g.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.g.buffer, dst, p.numel * 4);
+  });
+}
+
+/** The scalar table of one bucket's step, or undefined when none of its parameters has a gradient. */
+export function bucketWork(def: OptimizerDef<any>, b: Bucket, stepOf: (p: Parameter) => number, configOf: (b: Bucket, i: number) => Options): BucketWork | undefined {
+  const S = b.scalarNames.length;
+  const table = new Float32Array(b.params.length * S);
+  const steps: [Parameter, number][] = [];
+  b.params.forEach((p, i) => {
+    if (!p.grad) return;
+    const t = stepOf(p) + 1;
+    steps.push([p, t]);
+    const sc = def.scalars(configOf(b, i), t);
+    table[i * S] = 1;
+    b.scalarNames.slice(1).forEach((nm, k) => (table[i * S + 1 + k] = sc[nm]));
+  });
+  return steps.length ? { b, table, steps } : undefined;
+}
+
+/** Dispatches one bucket's update. */
+export async function runBucket(dev: GPUDevice, def: OptimizerDef<any>, { b, table, steps }: BucketWork): Promise<void> {
+  const S = b.scalarNames.length;
+  const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
+  if (same) {
+    // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
+    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true);
+    const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
+    await b.fnUniform.runStorages(inputsOf(def, b), uniforms);
+  } else {
+    dev.queue.writeBuffer(b.hyper.buffer, b.hyper.offset, table);
+    await b.fn.runStorages(inputsOf(def, b), {});
+  }
+}

@@ -1,0 +1,67 @@
+// Types shared by the optimizer's parts (options, buckets, step, state dict, trace). The orchestrator
+// (optimizer.ts) imports the parts; the parts import only this file and each other's leaves, never the class.
+import type { JitFunction } from "../runtime/jit.ts";
+import type { Storage } from "../runtime/storage.ts";
+import type { Parameter } from "../nn/parameter.ts";
+import { BLOCK, type FormatName, type StateFormat } from "./formats.ts";
+import type { Options } from "./config.ts";
+
+export const STATE_DICT_VERSION = 1;
+
+export interface ParamGroup {
+  params: Parameter[];
+  [option: string]: unknown;
+}
+
+export type ParamsArg = Parameter[] | ({ params: Parameter[] } & Options)[];
+
+/** Where one parameter sits in the optimizer's param groups. */
+export interface ParamRef {
+  p: Parameter;
+  /** param group index */
+  g: number;
+  /** index inside the group */
+  i: number;
+}
+
+export interface StateStore {
+  value?: Storage; // f32 states
+  codes?: Storage; // 8-bit states
+  absmax?: Storage;
+}
+
+/** Parameters of one state format, with their parameters, gradients and states in flat block-aligned arenas. */
+export interface Bucket {
+  format: StateFormat;
+  params: Parameter[];
+  groupIndex: number[];
+  blockStart: number[];
+  blocks: number;
+  p: Storage;
+  g: Storage;
+  states: Record<string, StateStore>;
+  tables: Record<string, Storage>;
+  blockTensor: Storage;
+  hyper: Storage;
+  scalarNames: string[];
+  fn: JitFunction<string, string>;
+  /** The same update with scalars as uniforms, for steps where every tensor has the same scalars. */
+  fnUniform?: JitFunction<string, string>;
+  tableNames: string[];
+}
+
+export interface OptimizerStateDict {
+  state: Record<number, Record<string, number | Float32Array | Uint8Array>>;
+  paramGroups: Record<string, unknown>[];
+  format: {
+    version: number;
+    blockSize: number;
+    mapChecksum: Record<string, string>;
+    optimizer: string;
+    /** Storage format of each saved parameter's state: two 8-bit formats (dynamic / linear map) share dtypes and sizes. */
+    stateFormats: Record<number, FormatName>;
+  };
+}
+
+/** 256-element blocks a tensor of n elements occupies in an arena (at least one). */
+export const blocksOf = (n: number) => Math.max(1, Math.ceil(n / BLOCK));
