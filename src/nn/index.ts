@@ -4,3 +4,4 @@ export { Linear, LayerNorm, Embedding, StableEmbedding } from "./layers.ts";
 export { GPT, type GPTConfig, replaceEmbeddings } from "./gpt.ts";
 export * as functional from "./functional.ts";
 export { leaf, constant, backward, Var } from "../autograd/var.ts";
+export { clipGradNorm } from "./clip.ts";
