@@ -3,7 +3,6 @@
 //   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
 import { parseArgs } from "node:util";
 import { runTraining } from "../train/trainer.ts";
-import { CHECKPOINT_FILES } from "../io/checkpoint.ts";
 import { progress } from "./progress.ts";
 
 const opts = {
@@ -25,19 +24,14 @@ if (values.resume && !values.out) {
   console.error("train: --resume needs --out DIR (where the checkpoint is)");
   process.exit(2);
 }
-if (values.out && !values.resume) {
-  const { existsSync } = await import("node:fs");
-  const { join } = await import("node:path");
-  if (existsSync(join(String(values.out), CHECKPOINT_FILES.model))) {
-    console.error(`train: ${values.out} already holds a checkpoint; pass --resume to continue it or choose another --out`);
-    process.exit(2);
-  }
-}
+// --resume must find a checkpoint in --out, and without --resume --out must hold none (it would be overwritten):
+// runTraining checks both, naming the directory, before it builds or writes anything.
 const config = Object.fromEntries(
   Object.entries({
     optim: values.optim ?? "adamw_8bit", embedding: values.embedding, steps: num("steps"), lr: num("lr"), batch: num("batch"),
     seq: num("seq"), seed: num("seed"), layers: num("layers"), heads: num("heads"), width: num("width"), out: values.out,
     evalEvery: num("eval-every"), checkpointEvery: num("checkpoint-every"), stateFormat: values["state-format"],
+    resume: values.resume ?? false,
   }).filter(([, v]) => v !== undefined),
 ) as { optim: string };
 

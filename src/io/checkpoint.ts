@@ -212,6 +212,18 @@ export function decodeOptimizerState(file: Safetensors, where = "decodeOptimizer
 // --- loading ------------------------------------------------------------------------------------------------
 
 /**
+ * What `dir` holds: no directory, a directory without any checkpoint file, or a checkpoint (possibly a broken
+ * one: loadCheckpoint then says what is wrong). A save interrupted between its two renames is recovered first,
+ * as loadCheckpoint would, so a crash in that window does not read as "no checkpoint".
+ */
+export async function checkpointIn(dir: string): Promise<"no-directory" | "empty" | "checkpoint"> {
+  const target = resolve(dir);
+  await recoverInterruptedSave(target);
+  if (!existsSync(target)) return "no-directory";
+  return Object.values(CHECKPOINT_FILES).some((f) => existsSync(join(target, f))) ? "checkpoint" : "empty";
+}
+
+/**
  * Restore model parameters (and optimizer state) from `dir`. Validates the whole checkpoint against the model
  * and optimizer first; on any mismatch throws a CheckpointError naming the file and tensor, having changed
  * nothing. Returns the saved step, config and RNG state.

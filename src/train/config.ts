@@ -22,6 +22,11 @@ export const TrainConfig = z
     evalBatches: z.number().int().positive().default(4),
     checkpointEvery: z.number().int().nonnegative().default(0),
     out: z.string().optional(),
+    /**
+     * true: continue the checkpoint in `out` (an error when there is none); false: start fresh (an error when `out`
+     * already holds a checkpoint, which would be overwritten); unset (library callers): resume when one is there.
+     */
+    resume: z.boolean().optional(),
   })
   .strict();
 

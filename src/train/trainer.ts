@@ -1,13 +1,11 @@
 // The training loop shared by `bun run train` and `bun run compare`: a small GPT on the State of the Union
 // corpus, deterministic for a seed (batches are a pure function of (seed, step); every kernel is
 // deterministic), with held-out evaluation, atomic checkpoints and bit-identical resume.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import * as octet from "../index.ts";
 import { backward } from "../autograd/var.ts";
 import { evalBatches, sampleBatch } from "../data/batches.ts";
 import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
-import { CHECKPOINT_FILES, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
 import { memoryStats } from "../runtime/storage.ts";
@@ -44,11 +42,26 @@ export function buildModel(cfg: TrainConfig, vocab: number): octet.nn.GPT {
   return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.seq, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
 }
 
+/**
+ * Whether this run continues the checkpoint in `cfg.out`, decided before anything is built or written: an
+ * explicit resume that has nothing to resume from is an error naming the directory, never a fresh run.
+ */
+async function shouldResume(cfg: TrainConfig): Promise<boolean> {
+  if (cfg.resume && !cfg.out) throw new Error("--resume needs --out DIR (the directory holding the checkpoint)");
+  if (!cfg.out) return false;
+  const found = await checkpointIn(cfg.out);
+  if (cfg.resume === true && found === "no-directory") throw new Error(`--resume: ${cfg.out} does not exist (no such directory), so there is no checkpoint to resume`);
+  if (cfg.resume === true && found === "empty") throw new Error(`--resume: ${cfg.out} holds no checkpoint (none of model.safetensors, optimizer.safetensors, trainer.json)`);
+  if (cfg.resume === false && found === "checkpoint") throw new Error(`${cfg.out} already holds a checkpoint; pass --resume to continue it or choose another --out`);
+  return found === "checkpoint";
+}
+
 export async function runTraining(input: Partial<TrainConfig> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
   const parsed = TrainConfig.safeParse(input);
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
   const cfg = parsed.data;
   const log = hooks.log ?? (() => {});
+  const resuming = await shouldResume(cfg);
   await octet.device();
   const corpus = hooks.corpus ?? (cachedCorpus ??= loadSotuCorpus());
   const V = corpus.tokenizer.vocabSize;
@@ -60,8 +73,8 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
   const B = cfg.batch, T = cfg.seq;
 
   let start = 1;
-  if (cfg.out && existsSync(join(cfg.out, CHECKPOINT_FILES.model))) {
-    const info = await loadCheckpoint(cfg.out, { model, optimizer: opt });
+  if (resuming) {
+    const info = await loadCheckpoint(cfg.out!, { model, optimizer: opt });
     const saved = info.config as TrainConfig;
     for (const k of ["optim", "embedding", "layers", "heads", "width", "seq", "batch", "seed", "stateFormat"] as const)
       if (saved[k] !== cfg[k]) throw new Error(`--resume: checkpoint in ${cfg.out} was trained with ${k}=${saved[k]}, not ${cfg[k]}`);
