@@ -8,6 +8,7 @@ import type { OptimizerDef, StateSpec } from "./define.ts";
 import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
+import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
 import { STATE_DICT_VERSION, blocksOf, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
 
 /** What the state dict code reads of an optimizer. */
@@ -100,6 +101,8 @@ export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGrou
     const n = (g.params as unknown[] | undefined)?.length;
     if (n !== o.paramGroups[i].params.length) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${o.paramGroups[i].params.length}`);
   });
+  checkParamIndices(who, sd.paramGroups, o.paramGroups.map((g) => g.params.length));
+  if (sd.state === null || typeof sd.state !== "object" || Array.isArray(sd.state)) throw new Error(`${who}: state is ${sd.state === null ? "null" : typeof sd.state}, expected an object of per-parameter entries`);
   // The groups' hyper-parameters are validated as the constructor validates options (a dict is data that may
   // have been edited); they are installed only after every other check passed.
   const groupSchema = groupOptionsSchema(o.def);
@@ -119,17 +122,18 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   for (const b of buckets) b.params.forEach((p, i) => where.set(p, { b, i }));
   const writes: (() => void)[] = [];
   const newSteps = new Map<Parameter, number>();
-  for (const [k, entry] of Object.entries(sd.state ?? {})) {
+  for (const [k, entry] of Object.entries(sd.state)) {
     const idx = Number(k);
-    const item = all[idx];
-    if (!item) throw new Error(`${who}: state for parameter ${k}, but the optimizer has ${all.length}`);
+    const item = String(idx) === k ? all[idx] : undefined;
+    if (!item) throw new Error(`${who}: state[${k}]: state for parameter ${k}, but the optimizer has parameters 0..${all.length - 1}`);
     const { b, i } = where.get(item.p)!;
     const n = item.p.numel;
     // dynamic8 and linear8 codes have the same dtype and length: only this record tells them apart.
     const saved = sd.format.stateFormats?.[idx];
     if (saved !== b.format.name) throw new Error(`${who}: parameter ${k} was saved with ${saved ?? "unrecorded"} state, this optimizer keeps ${b.format.name} state for it`);
-    if (!Number.isInteger(entry.step) || (entry.step as number) < 1) throw new Error(`${who}: parameter ${k}: bad step ${entry.step}`);
-    newSteps.set(item.p, entry.step as number);
+    const keys = stateKeys(def).flatMap(({ key }) => (b.format.quantized ? [key, key.replace("state", "absmax")] : [key]));
+    checkEntryKeys(who, `state[${k}]`, entry, ["step", ...keys]);
+    newSteps.set(item.p, checkStep(who, `state[${k}]`, entry.step));
     for (const { key, specs } of stateKeys(def)) {
       const parts = specs.length;
       const v = entry[key];
@@ -140,6 +144,8 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
       const am = entry[key.replace("state", "absmax")];
       if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== nb * parts))
         throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${nb * parts}) (block size ${BLOCK})`);
+      if (b.format.quantized) checkValues(who, `state[${k}].${key.replace("state", "absmax")}`, am as Float32Array, true);
+      else checkValues(who, `state[${k}].${key}`, v as Float32Array, false);
       specs.forEach((sp, part) => {
         const s = b.states[sp.name];
         const e0 = b.blockStart[i] * BLOCK;
