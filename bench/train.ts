@@ -29,6 +29,8 @@ export async function main(argv: string[]): Promise<void> {
     const b = sampleBatch(corpus.train, s, { batchSize: B, seqLen: T, seed: 0 });
     const loss = model.loss(await octet.tensor(b.inputs, [B, T], { dtype: "i32" }), await octet.tensor(b.targets, [B * T], { dtype: "i32" }), B, T);
     backward(loss);
+    // Loss and gradients in one program, before the step overwrites the parameters the loss reads.
+    await octet.realize([loss.value, ...model.parameters().flatMap((p) => (p.grad ? [p.grad] : []))]);
     await opt.step();
     opt.zeroGrad();
     await loss.value.toArray();

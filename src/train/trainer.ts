@@ -102,6 +102,9 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
     const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
     const loss = model.loss(idx, tgt, B, T);
     backward(loss);
+    // The loss is realized with the gradients (one program) before the step overwrites the parameters that
+    // the loss graph reads: read after the step, it would be refused as a stale lazy value.
+    await octet.realize([loss.value, ...model.parameters().flatMap((p) => (p.grad ? [p.grad] : []))]);
     await opt.step();
     opt.zeroGrad();
     const rec: StepRecord = { step, trainLoss: (await loss.value.toArray())[0] };
