@@ -43,7 +43,7 @@ export type Arg =
   | number // const value; iota axis
   | string // uniform name; reduce op; cast/bitcast target
   | { slot: number; name: string } // input
-  | { storage: object; name: string } // buffer (identity of the storage object)
+  | { storage: object; name: string; version: number } // buffer: the storage object, and its version when captured
   | { binding: number; mode: LoadMode } // load (kernel IR)
   | { ta: boolean; tb: boolean }; // matmul
 
@@ -87,7 +87,9 @@ function argKey(arg: Arg): string {
   if ("ta" in arg) return `${+arg.ta}${+arg.tb}`;
   let sid = storageIds.get(arg.storage);
   if (sid === undefined) storageIds.set(arg.storage, (sid = nextStorageId++));
-  return `buf${sid}`;
+  // The version is part of the key: a leaf captured before an in-place write and one made after it are two
+  // nodes, so a graph built before the write keeps the old one and realize can tell (runtime/realize.ts).
+  return `buf${sid}@${arg.version}`;
 }
 
 /**

@@ -54,9 +54,60 @@ export function installRuntime(r: Realizer, rd: Reader): void {
   reader = rd;
 }
 
+/**
+ * How the runtime takes part in a tensor's life without the DSL knowing GPU code: `leaf` sees every read of a
+ * tensor that is a buffer leaf (it refuses a released buffer and refreshes a leaf whose storage was written
+ * in place since, so a bare realized tensor always stands for its storage's current contents); `dispose`
+ * releases what a disposed tensor owns.
+ */
+export interface MemoryHooks {
+  leaf(node: Node): Node;
+  dispose(t: Tensor, node: Node): void;
+}
+let memory: MemoryHooks | undefined;
+export function installMemory(h: MemoryHooks): void {
+  memory = h;
+}
+
+// `Symbol.dispose` where the runtime has it (explicit resource management, `using`); a registered symbol
+// elsewhere, so the method exists under one stable key.
+const DISPOSE: typeof Symbol.dispose = (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for("Symbol.dispose") as typeof Symbol.dispose);
+
 export class Tensor {
+  #node: Node;
+  #disposed = false;
+  constructor(node: Node) {
+    this.#node = node;
+  }
+
   /** The expression this tensor stands for; the runtime swaps it for a buffer leaf once computed. */
-  constructor(public node: Node) {}
+  get node(): Node {
+    if (this.#disposed) throw new Error(`octet: ${this.describe()} was disposed; it cannot be used any more`);
+    const n = this.#node;
+    if (n.op !== "buffer" || !memory) return n;
+    return (this.#node = memory.leaf(n));
+  }
+  set node(n: Node) {
+    if (this.#disposed) throw new Error(`octet: ${this.describe()} was disposed; it cannot be given a new value`);
+    this.#node = n;
+  }
+
+  /**
+   * Releases this tensor now instead of when it is collected: the buffer it owns goes back to the pool, and
+   * every later use throws. A tensor that only views another's buffer (a realized reshape, a parameter in an
+   * optimizer's arena) releases nothing. `using t = ...` calls this at the end of the block.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    memory?.dispose(this, this.#node);
+    this.#disposed = true;
+  }
+  [DISPOSE](): void {
+    this.dispose();
+  }
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
 
   /** Gives this value a name that generated WGSL and graph printouts use (the first name given wins). */
   named(name: string): this {
@@ -77,7 +128,12 @@ export class Tensor {
     return this.node.shape.length;
   }
   toString(): string {
-    return `Tensor(${this.dtype}${shapeStr(this.shape)}, ${this.node.op})`;
+    const n = this.#node;
+    return `Tensor(${n.dtype}${shapeStr(n.shape)}, ${this.#disposed ? "disposed" : n.op})`;
+  }
+  private describe(): string {
+    const n = this.#node;
+    return `a tensor ${n.dtype}${shapeStr(n.shape)}${n.site ? ` (made at ${n.site})` : ""}`;
   }
 
   // --- leaves -------------------------------------------------------------------------------------------

@@ -28,7 +28,21 @@ export const KNOBS = {
     "OCTET_MAX_BINDING",
     "cap the storage-binding size in bytes (below the adapter's limit) to exercise the chunked path",
   ),
+  programCache: knob(
+    "OCTET_PROGRAM_CACHE",
+    "most lazy-graph programs kept (least recently used evicted, freeing its buffers and bind groups); default 256",
+  ),
 } as const;
+
+export const DEFAULT_PROGRAM_CACHE = 256;
+
+export function programCacheLimit(): number {
+  const raw = KNOBS.programCache.read();
+  if (raw === undefined || raw === "") return DEFAULT_PROGRAM_CACHE;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`octet: OCTET_PROGRAM_CACHE=${raw} is not a positive integer`);
+  return v;
+}
 
 export function debugLevel(): number {
   const v = Number(KNOBS.debug.read() ?? 0);

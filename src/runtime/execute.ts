@@ -10,7 +10,8 @@ import { uniformLayout } from "../codegen/wgsl.ts";
 import { device, deviceInfo, storageBindingLimit } from "./device.ts";
 import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
 import { compile, type CompiledKernel } from "./pipelines.ts";
-import { allocateOn, paddedBytes, type Category, type Storage } from "./storage.ts";
+import { allocateOn, free, paddedBytes, view, type Category, type Storage } from "./storage.ts";
+import { planTemps } from "./temps.ts";
 
 const UNIFORM_STRIDE = 256;
 
@@ -41,9 +42,55 @@ export class Program {
   private uniformBuf?: GPUBuffer;
   private bindGroups = new Map<string, GPUBindGroup>();
   private temps: Storage[] = [];
+  /** The physical buffers the temps view (temps with disjoint lifetimes share one: temps.ts). */
+  private tempBuffers: Storage[] = [];
+  /** Input slots some kernel writes: each run bumps their storage's version (an in-place write). */
+  private readonly written: number[];
+  private running = 0;
+  private released = false;
   dispatchCount = 0;
 
-  constructor(readonly schedule: Schedule, readonly name: string) {}
+  constructor(readonly schedule: Schedule, readonly name: string) {
+    const w = new Set<number>();
+    for (const { kernel } of schedule.kernels) for (const b of kernel.bindings) if (b.write && schedule.slots[b.slot].kind === "input") w.add(b.slot);
+    this.written = [...w];
+  }
+
+  /** Bytes of this program's own temporaries (after sharing by liveness). */
+  get tempBytes(): number {
+    return this.tempBuffers.reduce((a, s) => a + s.bytes, 0);
+  }
+
+  /**
+   * Frees what the program owns (uniform buffer, bind groups, temporaries): an evicted cache entry. A run in
+   * flight keeps them until it has submitted; running the program again afterwards re-creates them.
+   */
+  release(): void {
+    if (this.running) {
+      this.released = true;
+      return;
+    }
+    this.released = false;
+    this.uniformBuf?.destroy(); // destruction waits for submitted work (WebGPU)
+    this.uniformBuf = undefined;
+    this.bindGroups.clear();
+    for (const t of this.tempBuffers) free(t);
+    this.tempBuffers = [];
+    this.temps = [];
+  }
+
+  /** Temp slot storages: views of physical buffers shared by liveness, made at the first run. */
+  private ensureTemps(dev: GPUDevice): void {
+    if (this.temps.length) return;
+    const { slots } = this.schedule;
+    const plan = planTemps(this.schedule);
+    this.tempBuffers = plan.bytes.map((b) => allocateOn(dev, "u8", b, "temporaries", false, false));
+    slots.forEach((s, i) => {
+      if (s.kind !== "temp") return;
+      const at = plan.bufferOf[i];
+      this.temps[i] = at === undefined ? allocateOn(dev, s.dtype, numel(s.shape), "temporaries", false, false) : view(this.tempBuffers[at], 0, s.dtype, numel(s.shape), "temporaries");
+    });
+  }
 
   async prepare(dev: GPUDevice): Promise<void> {
     if (this.compiled.length === this.schedule.kernels.length) return;
@@ -76,6 +123,15 @@ export class Program {
 
   /** Runs the program; `storages[slot]` gives inputs (and receives outputs/temps). */
   async run(storages: (Storage | undefined)[], uniforms: Record<string, number>, category: Category = "temporaries"): Promise<Storage[]> {
+    this.running++;
+    try {
+      return await this.runOnce(storages, uniforms, category);
+    } finally {
+      if (--this.running === 0 && this.released) this.release();
+    }
+  }
+
+  private async runOnce(storages: (Storage | undefined)[], uniforms: Record<string, number>, category: Category): Promise<Storage[]> {
     const dev = await device();
     await this.prepare(dev);
     const { slots } = this.schedule;
@@ -85,11 +141,12 @@ export class Program {
       if (s.kind === "input") {
         const st = storages[i];
         if (!st) throw new Error(`octet: ${this.name}: no buffer bound to input ${s.name}`);
+        if (st.freed) throw new Error(`octet: ${this.name}: input ${s.name} is a disposed tensor's buffer`);
         if (st.dtype !== s.dtype || st.numel !== numel(s.shape))
           throw new Error(`octet: ${this.name}: input ${s.name} wants ${s.dtype}[${numel(s.shape)}], got ${st.dtype}[${st.numel}]`);
       } else if (s.kind === "temp") {
         // Temporaries never leave the program: one set, reused by every run (queue order serializes runs).
-        this.temps[i] ??= allocateOn(dev, s.dtype, numel(s.shape), "temporaries");
+        this.ensureTemps(dev);
         storages[i] = this.temps[i];
       } else storages[i] ??= allocateOn(dev, s.dtype, numel(s.shape), category);
     });
@@ -131,6 +188,7 @@ export class Program {
       }
     }
     this.dispatchCount += dispatches.length;
+    for (const slot of this.written) all[slot].bump(this.name);
     if (before) await (await import("./validate.ts")).validateRun(this.schedule, before, all, uniforms);
     return all;
   }

@@ -9,6 +9,7 @@ import { schedule, type Schedule } from "../codegen/schedule.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
 import { Program } from "./execute.ts";
 import { bufferNode, storageOf } from "./realize.ts";
+import { own } from "./scope.ts";
 import type { Category, Storage } from "./storage.ts";
 
 export interface InputSpec {
@@ -62,7 +63,9 @@ export class JitFunction<I extends string, O extends string> {
     const out = {} as Record<O, Tensor>;
     this.outputNames.forEach((o, i) => {
       const slot = this.schedule.results[i];
-      out[o] = existing(slot) ?? new Tensor(bufferNode(all[slot], this.schedule.slots[slot].shape));
+      // An in-place output is the input tensor itself: its leaf now has an older version than its storage,
+      // and its next use picks up the new contents (Tensor.node); lazy values built on it before refuse to run.
+      out[o] = existing(slot) ?? own(new Tensor(bufferNode(all[slot], this.schedule.slots[slot].shape)), all[slot]);
     });
     return out;
   }

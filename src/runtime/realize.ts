@@ -8,10 +8,15 @@ import { schedule } from "../codegen/schedule.ts";
 import { Program } from "./execute.ts";
 import { allocate, allocateOn, download, upload, uploadOn, type Category, Storage } from "./storage.ts";
 import { deviceNow } from "./device.ts";
+import { programCacheLimit } from "./env.ts";
+import { installLeafRefresh, own } from "./scope.ts";
+import { nameNode, nodeName } from "../dsl/names.ts";
 
-// Programs by canonical graph (the ids of its root nodes). Each entry holds its roots: hash-consed nodes
-// live only while referenced, and if they were collected the next equal graph would get new ids, so every GC
-// would schedule a new Program (and leak the old one's uniform buffer and bind groups here).
+// Programs by canonical graph (the ids of its root nodes), least recently used first (a Map keeps insertion
+// order; a hit moves its entry to the end). Each entry holds its roots: hash-consed nodes live only while
+// referenced, and if they were collected the next equal graph would get new ids, so every GC would schedule
+// a new Program. Bounded: a process that builds ever new graph shapes (variable sequence lengths) evicts the
+// oldest, which releases its uniform buffer, bind groups and temporaries.
 const programs = new Map<string, { prog: Program; roots: Node[] }>();
 
 /** How many lazy-graph programs are cached (one per distinct graph). */
@@ -19,8 +24,55 @@ export function programCacheSize(): number {
   return programs.size;
 }
 
+function cachedProgram(key: string): Program | undefined {
+  const hit = programs.get(key);
+  if (!hit) return undefined;
+  programs.delete(key);
+  programs.set(key, hit);
+  return hit.prog;
+}
+
+function cacheProgram(key: string, prog: Program, roots: Node[]): void {
+  programs.set(key, { prog, roots });
+  const limit = programCacheLimit();
+  for (const [k, v] of programs) {
+    if (programs.size <= limit) break;
+    programs.delete(k);
+    v.prog.release();
+  }
+}
+
+/** A leaf over a storage, capturing the storage's current version (see Storage.version). */
 export function bufferNode(storage: Storage, shape: Shape, name = ""): Node {
-  return mk("buffer", storage.dtype, shape, [], { storage, name });
+  return mk("buffer", storage.dtype, shape, [], { storage, name, version: storage.root.version });
+}
+
+// A bare realized tensor whose storage was written in place since stands for the new contents (as PyTorch's
+// `.data`): its next use gets a leaf of the current version, keeping its name.
+installLeafRefresh((n) => {
+  const { storage, name } = n.arg as { storage: Storage; name: string };
+  const fresh = bufferNode(storage, n.shape, name);
+  const nm = nodeName(n);
+  if (nm) nameNode(fresh, nm);
+  return fresh;
+});
+
+/**
+ * A buffer leaf inside a lazy graph must be what the graph was built over: refuses a released buffer, and a
+ * leaf captured before an in-place write (realizing it now would compute with the new contents, silently).
+ */
+function checkLeaf(n: Node, root: Node): Storage {
+  const { storage: st, name, version } = n.arg as { storage: Storage; name: string; version: number };
+  const what = `${name || nodeName(n) || "a tensor"} (${st.dtype}[${n.shape.join(",")}], ${st.category})`;
+  const built = root.site ? ` (built at ${root.site})` : "";
+  if (st.freed) throw new Error(`octet: this lazy value${built} reads ${what}, whose buffer was released by dispose() or an octet.tidy scope; realize the value before releasing its inputs`);
+  const r = st.root;
+  if (version !== r.version)
+    throw new Error(
+      `octet: this lazy value${built} reads ${what}, which ${r.lastWriter} overwrote in place after the value was built; ` +
+        "realize it before that write (e.g. await octet.realize([value]) before opt.step()) or rebuild it from the current tensor",
+    );
+  return st;
 }
 
 export function storageOf(t: Tensor): Storage {
@@ -44,19 +96,24 @@ function programName(roots: Node[]): string {
 export async function realize(ts: Tensor[]): Promise<void> {
   const todo: Tensor[] = [];
   for (const t of ts) {
-    if (t.node.op === "buffer") continue;
-    const v = viewOf(t.node);
-    if (v) t.node = bufferNode(v, t.shape);
-    else if (!todo.includes(t)) todo.push(t);
+    const node = t.node;
+    if (node.op === "buffer") continue;
+    const v = viewOf(node);
+    if (v) {
+      for (const leaf of toposort([node])) if (leaf.op === "buffer") checkLeaf(leaf, node);
+      t.node = bufferNode(v, t.shape);
+    } else if (!todo.includes(t)) todo.push(t);
   }
   if (!todo.length) return;
   const storages: Storage[] = [];
   const slotOf = new Map<Storage, number>();
+  const roots = todo.map((t) => t.node);
+  const named = roots.find((r) => r.site) ?? roots[0];
   const canon = substitute(
-    todo.map((t) => t.node),
+    roots,
     (n) => {
       if (n.op !== "buffer") return undefined;
-      const st = (n.arg as { storage: Storage }).storage;
+      const st = checkLeaf(n, named);
       let slot = slotOf.get(st);
       if (slot === undefined) slotOf.set(st, (slot = storages.push(st) - 1));
       const name = (n.arg as { name: string }).name || `x${slot}`;
@@ -64,14 +121,18 @@ export async function realize(ts: Tensor[]): Promise<void> {
     },
   );
   const key = canon.map((n) => n.id).join(",");
-  let prog = programs.get(key)?.prog;
+  let prog = cachedProgram(key);
   if (!prog) {
     const name = programName(canon);
     prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name), name);
-    programs.set(key, { prog, roots: canon });
+    cacheProgram(key, prog, canon);
   }
   const all = await prog.run([...storages], {});
-  todo.forEach((t, i) => (t.node = bufferNode(all[prog!.schedule.results[i]], t.shape)));
+  todo.forEach((t, i) => {
+    const st = all[prog!.schedule.results[i]];
+    t.node = bufferNode(st, t.shape);
+    own(t, st);
+  });
 }
 
 export async function read(t: Tensor): Promise<TypedArray | Float16Array> {
@@ -109,7 +170,7 @@ export async function tensor(data: ArrayLike<number> | Nested[], shape?: number[
   if (!DTYPES[dtype]) throw new Error(`octet.tensor: unknown dtype ${dtype}`);
   const st = await allocate(dtype, flat.length, opts.category ?? "temporaries");
   await upload(st, flat);
-  return new Tensor(bufferNode(st, s, opts.name));
+  return own(new Tensor(bufferNode(st, s, opts.name)), st);
 }
 
 /** Synchronous upload, for module constructors: needs the device acquired (`await octet.device()`). */
@@ -118,12 +179,12 @@ export function tensorNow(data: Float32Array, shape: number[], opts: TensorOptio
   const dev = deviceNow();
   const st = allocateOn(dev, "f32", data.length, opts.category ?? "temporaries");
   uploadOn(dev, st, data);
-  return new Tensor(bufferNode(st, shape, opts.name));
+  return own(new Tensor(bufferNode(st, shape, opts.name)), st);
 }
 
 /** A realized tensor of zeros. */
 export async function zeros(shape: number[], opts: TensorOptions = {}): Promise<Tensor> {
   const dtype = opts.dtype ?? "f32";
   const st = await allocate(dtype, numel(shape), opts.category ?? "temporaries", true);
-  return new Tensor(bufferNode(st, shape, opts.name));
+  return own(new Tensor(bufferNode(st, shape, opts.name)), st);
 }

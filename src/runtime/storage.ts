@@ -1,15 +1,40 @@
 // GPU storage for tensors: allocation (padded to 16 bytes so vec4 kernels can touch a whole last vector),
-// a size-class pool that recycles buffers of collected tensors, byte accounting by category (benchmarks
-// report it), upload and readback.
+// a size-class pool that recycles released buffers, byte accounting by category with peaks (benchmarks
+// report it), versions for in-place writes, upload and readback through pooled staging buffers.
+//
+// A buffer goes back to the pool in one of two ways: deterministically (`free`, used by Tensor.dispose and
+// octet.tidy, see scope.ts), or when its Storage is garbage-collected (the FinalizationRegistry below).
 import { DTYPES, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
 import { device } from "./device.ts";
 
 export type Category = "parameters" | "gradients" | "optimizer" | "temporaries";
+const CATEGORIES: Category[] = ["parameters", "gradients", "optimizer", "temporaries"];
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/**
+ * The accounting of one owned buffer, shared by its Storage and the finalizer. It must never reference the
+ * Storage: a FinalizationRegistry's held value that reaches its target keeps the target alive forever (the
+ * 0.1 leak: the held value closed over the Storage to read its category, so no Storage was ever collected).
+ */
+export interface Ledger {
+  buffer: GPUBuffer;
+  size: number;
+  category: Category;
+  freed: boolean;
+}
+
 /** A tensor's bytes: a whole buffer, or an aligned window of one (an arena slice). */
 export class Storage {
+  /**
+   * Bumped by every in-place write (a program writing an input slot, an upload). Only the root's counter is
+   * meaningful: arenas are bound whole while parameters are views of them, so a write through either must be
+   * seen by both. A lazy graph's buffer leaf records the root's version when it is built (realize.ts).
+   */
+  version = 0;
+  /** Who made the last in-place write (a program name), for the stale-read error. */
+  lastWriter = "";
+
   constructor(
     readonly buffer: GPUBuffer,
     readonly offset: number,
@@ -17,33 +42,72 @@ export class Storage {
     readonly dtype: DType,
     readonly numel: number,
     public category: Category,
-    readonly owned: boolean, // true when this Storage owns `buffer` (returns it to the pool when collected)
+    /** Set when this Storage owns `buffer` (returns it to the pool when freed or collected). */
+    readonly ledger?: Ledger,
     /** For a view: the owning storage, kept alive by the view so its buffer is not recycled under it. */
     readonly parent?: Storage,
   ) {}
+
+  get owned(): boolean {
+    return this.ledger !== undefined;
+  }
+  /** The storage that owns the buffer (a view's parent, transitively). */
+  get root(): Storage {
+    let s: Storage = this;
+    while (s.parent) s = s.parent;
+    return s;
+  }
+  /** True once the buffer went back to the pool (dispose / tidy): reading it would read someone else's data. */
+  get freed(): boolean {
+    return this.root.ledger?.freed ?? false;
+  }
+  /** Records an in-place write into this storage's bytes (on the root, see `version`). */
+  bump(writer: string): void {
+    const r = this.root;
+    r.version++;
+    r.lastWriter = writer;
+  }
 }
 
 const live: Record<Category, number> = { parameters: 0, gradients: 0, optimizer: 0, temporaries: 0 };
+const peak: Record<Category | "total", number> = { parameters: 0, gradients: 0, optimizer: 0, temporaries: 0, total: 0 };
 const pool = new Map<number, GPUBuffer[]>();
 let pooledBytes = 0;
 const POOL_LIMIT = 512 * 1024 * 1024;
 
-// When a Storage is collected, its buffer goes back to the pool and its bytes leave the accounting.
-const finalizer = new FinalizationRegistry<{ buffer: GPUBuffer; size: number; category: () => Category }>((h) => {
-  live[h.category()] -= h.size;
-  release(h.buffer, h.size);
-});
+// When an owned Storage is collected without having been freed, its buffer goes back to the pool.
+const finalizer = new FinalizationRegistry<Ledger>((l) => retire(l));
 
-const sizeClass = (bytes: number) => {
+function retire(l: Ledger): void {
+  if (l.freed) return;
+  l.freed = true;
+  live[l.category] -= l.size;
+  release(l.buffer, l.size);
+}
+
+export const sizeClass = (bytes: number) => {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (b <= 1 << 20) return 1 << Math.ceil(Math.log2(b)); // small buffers: powers of two, good reuse
   return Math.ceil(b / (1 << 20)) * (1 << 20); // large ones: whole MiB, little waste
 };
 
+// Queue order makes reuse safe: work already submitted on a buffer runs before any later user's work.
 function release(buffer: GPUBuffer, size: number): void {
   if (pooledBytes + size > POOL_LIMIT) return buffer.destroy();
   (pool.get(size) ?? pool.set(size, []).get(size)!).push(buffer);
   pooledBytes += size;
+}
+
+/**
+ * Returns an owned storage's buffer to the pool now. Views (arena slices) own nothing and are left alone:
+ * their parent is shared. Returns whether a buffer was released.
+ */
+export function free(s: Storage): boolean {
+  const l = s.ledger;
+  if (!l || l.freed) return false;
+  finalizer.unregister(l);
+  retire(l);
+  return true;
 }
 
 export function paddedBytes(dtype: DType, n: number): number {
@@ -56,20 +120,43 @@ export async function allocate(dtype: DType, n: number, category: Category, zero
   return allocateOn(dev, dtype, n, category, zero);
 }
 
-// GPU buffers are freed when their Storage is collected, but the JS heap barely grows while GPU memory does,
-// so the collector may not run for a long time (a training run reached 23 GB on lavapipe, where GPU memory is
-// host memory). After this many bytes of fresh allocations, force a collection so finalizers recycle them.
-const GC_EVERY_BYTES = 256 * 1024 * 1024;
-let allocatedSinceGc = 0;
+/** Told of every allocation (scope.ts records them for octet.tidy); installed, so storage knows no scopes. */
+let allocationObserver: ((s: Storage) => void) | undefined;
+export function observeAllocations(f: (s: Storage) => void): void {
+  allocationObserver = f;
+}
 
-export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Category, zero = false): Storage {
+// A garbage-collection hint, not a forced collection on the allocation path. Buffers are freed
+// deterministically by dispose/tidy, and otherwise when their Storage is collected; but GPU bytes are
+// invisible to the JS collector (a training step allocates megabytes of buffers and only kilobytes of JS
+// objects), so a loop that relies on collection alone could run far ahead of it. After GC_HINT_BYTES of
+// *new* buffers (pool misses: a loop that recycles creates none), ask the runtime for a collection, from a
+// timer so that it never runs inside an allocation (0.1 ran a synchronous `Bun.gc(true)` there). Only hooks
+// a runtime exposes are used: `globalThis.gc` (Node / Deno with --expose-gc) or Bun's non-blocking
+// `Bun.gc(false)`; where neither exists this does nothing and collection happens on the runtime's schedule.
+const GC_HINT_BYTES = 256 * 1024 * 1024;
+let createdSinceHint = 0;
+let hintPending = false;
+function gcHint(bytes: number): void {
+  createdSinceHint += bytes;
+  if (createdSinceHint < GC_HINT_BYTES || hintPending) return;
+  createdSinceHint = 0;
+  hintPending = true;
+  setTimeout(() => {
+    hintPending = false;
+    const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+    if (typeof g.gc === "function") g.gc();
+    else g.Bun?.gc(false);
+  }, 0);
+}
+
+/**
+ * `scoped` = false for buffers with an owner of their own that outlives any tidy scope (a program's
+ * temporaries, kept with the cached program).
+ */
+export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Category, zero = false, scoped = true): Storage {
   const bytes = paddedBytes(dtype, n);
   const size = sizeClass(bytes);
-  allocatedSinceGc += size;
-  if (allocatedSinceGc > GC_EVERY_BYTES) {
-    allocatedSinceGc = 0;
-    Bun.gc(true);
-  }
   const reused = pool.get(size)?.pop();
   let buffer: GPUBuffer;
   if (reused) {
@@ -84,30 +171,62 @@ export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Ca
     if (size > dev.limits.maxBufferSize)
       throw new Error(`octet: a ${dtype} tensor of ${n} elements needs ${size} bytes, more than this device's largest buffer (${dev.limits.maxBufferSize})`);
     buffer = dev.createBuffer({ size, usage: USAGE() }); // new buffers are zero-filled by WebGPU
+    gcHint(size);
   }
-  const s = new Storage(buffer, 0, bytes, dtype, n, category, true);
-  live[category] += size;
-  finalizer.register(s, { buffer, size, category: () => s.category });
+  const ledger: Ledger = { buffer, size, category, freed: false };
+  const s = new Storage(buffer, 0, bytes, dtype, n, category, ledger);
+  account(category, size);
+  finalizer.register(s, ledger, ledger);
+  if (scoped) allocationObserver?.(s);
   return s;
+}
+
+function account(c: Category, size: number): void {
+  live[c] += size;
+  if (live[c] > peak[c]) peak[c] = live[c];
+  const total = live.parameters + live.gradients + live.optimizer + live.temporaries;
+  if (total > peak.total) peak.total = total;
 }
 
 /** A window of an existing storage (for arenas); offset (bytes, from the parent's start) must be 256-byte aligned. */
 export function view(parent: Storage, offset: number, dtype: DType, n: number, category: Category): Storage {
   if (offset % 256) throw new Error(`octet: storage views must start 256-byte aligned (got ${offset})`);
-  return new Storage(parent.buffer, parent.offset + offset, paddedBytes(dtype, n), dtype, n, category, false, parent);
+  return new Storage(parent.buffer, parent.offset + offset, paddedBytes(dtype, n), dtype, n, category, undefined, parent);
 }
 
 export function recategorize(s: Storage, c: Category): void {
-  if (!s.owned || s.category === c) return;
-  const size = sizeClass(s.bytes);
-  live[s.category] -= size;
-  live[c] += size;
+  const l = s.ledger;
+  if (!l || l.freed || l.category === c) return;
+  live[l.category] -= l.size;
+  l.category = c;
   s.category = c;
+  account(c, l.size);
 }
 
-/** Live bytes by category (buffers held by tensors that are still reachable). */
-export function memoryStats(): Record<Category, number> & { pooled: number } {
-  return { ...live, pooled: pooledBytes };
+export interface MemoryStats extends Record<Category, number> {
+  /** Bytes of released buffers kept for reuse (storage pool; staging buffers are in `staging`). */
+  pooled: number;
+  /** Live bytes, all categories. */
+  live: number;
+  /** The most live bytes seen, by category and in total, since the start or `resetPeakMemoryStats()`. */
+  peak: Record<Category | "total", number>;
+  /** Bytes of pooled readback (MAP_READ) buffers. */
+  staging: number;
+}
+
+/**
+ * Live bytes by category (buffers of tensors that are neither disposed nor collected), pooled bytes and
+ * peaks. The top-level category fields and `pooled` are what 0.1 reported.
+ */
+export function memoryStats(): MemoryStats {
+  const total = CATEGORIES.reduce((a, c) => a + live[c], 0);
+  return { ...live, pooled: pooledBytes, live: total, peak: { ...peak }, staging: stagingBytes };
+}
+
+/** Starts the peaks again from the current live bytes (as torch.cuda.reset_peak_memory_stats). */
+export function resetPeakMemoryStats(): void {
+  for (const c of CATEGORIES) peak[c] = live[c];
+  peak.total = CATEGORIES.reduce((a, c) => a + live[c], 0);
 }
 
 /** Host data converted to the bytes the GPU layout wants (bool as u32, u8 packed, f16 as raw bits). */
@@ -166,22 +285,42 @@ export async function upload(s: Storage, data: ArrayLike<number>): Promise<void>
 /** Queues a write of host data into a storage (synchronous: the device is given). */
 export function uploadOn(dev: GPUDevice, s: Storage, data: ArrayLike<number>): void {
   if (data.length !== s.numel) throw new Error(`octet: upload of ${data.length} values into a tensor of ${s.numel}`);
+  if (s.freed) throw new Error("octet: upload into a disposed tensor's storage");
   const bytes = toBytes(s.dtype, data);
   dev.queue.writeBuffer(s.buffer, s.offset, bytes, 0, Math.min(bytes.byteLength, s.bytes));
+  s.bump("an upload");
 }
 
+// Readback buffers by size class: reading a scalar loss every step must not create a GPU buffer each time.
+// A staging buffer is taken out while it is mapped, so concurrent reads never share one.
+const staging = new Map<number, GPUBuffer[]>();
+let stagingBytes = 0;
+const STAGING_LIMIT = 64 * 1024 * 1024;
+
 export async function readBytes(s: Storage): Promise<Uint8Array> {
+  if (s.freed) throw new Error("octet: read of a disposed tensor's storage");
   const dev = await device();
   const size = Math.ceil(storageBytes(s.dtype, s.numel) / 4) * 4 || 4;
-  const staging = dev.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const cls = sizeClass(size);
+  let buf = staging.get(cls)?.pop();
+  if (buf) stagingBytes -= cls;
+  else buf = dev.createBuffer({ size: cls, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = dev.createCommandEncoder();
-  enc.copyBufferToBuffer(s.buffer, s.offset, staging, 0, size);
+  enc.copyBufferToBuffer(s.buffer, s.offset, buf, 0, size);
   dev.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Uint8Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
+  try {
+    await buf.mapAsync(GPUMapMode.READ, 0, size);
+    const out = new Uint8Array(buf.getMappedRange(0, size).slice(0));
+    buf.unmap();
+    if (stagingBytes + cls <= STAGING_LIMIT) {
+      (staging.get(cls) ?? staging.set(cls, []).get(cls)!).push(buf);
+      stagingBytes += cls;
+    } else buf.destroy();
+    return out;
+  } catch (e) {
+    buf.destroy();
+    throw e;
+  }
 }
 
 export async function download(s: Storage): Promise<TypedArray | Float16Array> {
