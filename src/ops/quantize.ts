@@ -81,7 +81,10 @@ export function encodeByMidpoints(x: Tensor, guess: Tensor, mids: Tensor): Tenso
 /** The optimizers' sign fix for signed maps (§1.3): keep a tiny negative state's sign, in uint8 arithmetic. */
 export function signFix(q: Tensor, state: Tensor): Tensor {
   const sBits = state.bitcast("u32");
-  const sNeg = sBits.shr(31).eq(1);
+  // signbit() of a NaN state is that of CUDA's arithmetic NaN, 0x7fffffff: positive (§1.3). x86 (lavapipe) makes
+  // 0·Inf = 0xffc00000, whose sign bit is set: taken as is, a state that became NaN after an Inf gradient (the
+  // 1-state kernels have no guard) kept code 0 (-Inf next step) where bnb stores 255 (+Inf).
+  const sNeg = sBits.shr(31).eq(1).and(sBits.and(0x7fffffff).le(0x7f800000));
   // Both signed maps (dynamic and linear) hold their negative codes below index 127 (c[127] = +0), so the
   // code's sign needs no lookup.
   const codeNeg = q.lt(127);

@@ -42,7 +42,11 @@ function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, ext
     read: (t) => dequantize(t.codes, t.absmax, t.qmap),
     write: (value, t, signed) => {
       // New absmax from the new f32 states (§2.3 step 4), then q = search(s / absmax) (+ sign fix).
-      const absmax = value.abs().max().named("absmax");
+      // A block whose states are all NaN (an Inf gradient, a step later, in the 1-state kernels) has no max: the
+      // reduction's identity (-Inf) or a NaN would land in absmax. The running max starts at 0 (the oracle's
+      // choice; CUDA's starts at -FLT_MAX, bnb-algorithms.md §9), so that block's state restarts at 0.
+      const m = value.abs().max();
+      const absmax = m.gt(0).where(m, 0).named("absmax");
       const x = value.div(absmax).named("normed");
       let q = encode(x, t, signed);
       if (signed) q = signFix(q, value);
