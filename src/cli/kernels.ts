@@ -11,6 +11,10 @@ import { formatTables, updateScalarNames } from "../optim/buckets.ts";
 import { traceUpdate } from "../optim/trace.ts";
 import * as optim from "../optim/index.ts";
 import type { OptimizerClass } from "../optim/classes.ts";
+import { DEFAULT_TARGET } from "../codegen/kernel.ts";
+
+// No device is acquired here: kernels are generated for the documented default target (codegen/kernel.ts).
+const target = DEFAULT_TARGET;
 
 /** Family name in a kernel name -> the class whose definition and defaults are traced. */
 const FAMILIES: Record<string, OptimizerClass> = {
@@ -25,13 +29,13 @@ function builtin(name: string): { graph: string; wgsl: string[] } {
   if (m && family?.def && family.defaults) {
     const { def, defaults } = family;
     const format = FORMATS[m[2] === "32bit" ? "f32" : m[2] === "8bit" ? "dynamic8" : "linear8"];
-    const fn = traceUpdate(def, format, 64, 4, updateScalarNames(def, defaults), Object.keys(formatTables(def, format)), !multi);
+    const fn = traceUpdate(def, format, 64, 4, updateScalarNames(def, defaults), Object.keys(formatTables(def, format)), !multi, target);
     return { graph: fn.graph, wgsl: fn.wgsl() };
   }
   const graphs: Record<string, () => ReturnType<typeof jit>> = {
-    layernorm: () => jit("layernorm", { x: { shape: [64, 768] }, weight: { shape: [768] }, bias: { shape: [768] } }, ({ x, weight, bias }) => ({ y: layerNorm(x, weight, bias) })),
-    axpy: () => jit("axpy", { x: { shape: [1 << 20] }, y: { shape: [1 << 20] } }, ({ x, y }) => ({ y: x.mul(Tensor.uniform("a")).add(y) }), { inPlace: { y: "y" } }),
-    copy: () => jit("copy", { x: { shape: [1 << 20] } }, ({ x }) => ({ y: x.add(0) })),
+    layernorm: () => jit("layernorm", { x: { shape: [64, 768] }, weight: { shape: [768] }, bias: { shape: [768] } }, ({ x, weight, bias }) => ({ y: layerNorm(x, weight, bias) }), { target }),
+    axpy: () => jit("axpy", { x: { shape: [1 << 20] }, y: { shape: [1 << 20] } }, ({ x, y }) => ({ y: x.mul(Tensor.uniform("a")).add(y) }), { inPlace: { y: "y" }, target }),
+    copy: () => jit("copy", { x: { shape: [1 << 20] } }, ({ x }) => ({ y: x.add(0) }), { target }),
   };
   const g = graphs[name];
   if (!g) throw new Error(`unknown kernel "${name}". Try: ${names().join(", ")}`);

@@ -5,14 +5,16 @@ import { DTYPES } from "../dsl/dtype.ts";
 import type { LoadMode, Node, ReduceOp } from "../dsl/node.ts";
 import { bitcast, evalCast, isPrim, PRIMS, roundTo } from "../dsl/prims.ts";
 import type { Kernel } from "./kernel.ts";
-import type { Schedule } from "./schedule.ts";
+import type { Schedule } from "./kernel.ts";
+import { kernelKindOf } from "./lowerings/index.ts";
 import { numel } from "../dsl/node.ts";
 
 export type HostArray = ArrayLike<number> & { [i: number]: number };
 
 /** Evaluates one kernel over `rows` rows, reading and writing `slots` (host arrays by program slot). */
 export function interpretKernel(k: Kernel, rows: number, slots: HostArray[], uniforms: Record<string, number>): void {
-  if (k.kind === "matmul") return interpretMatmul(k, rows, slots, uniforms);
+  const own = kernelKindOf(k.kind);
+  if (own) return own.interpret(k, rows, slots, uniforms);
   const L = k.L;
   const pending: { slot: number; index: number; value: number }[] = [];
   for (let r = 0; r < rows; r++) {
@@ -77,22 +79,6 @@ export function interpretKernel(k: Kernel, rows: number, slots: HostArray[], uni
   }
   // Stores land after every load, as in the generated kernel.
   for (const p of pending) slots[p.slot][p.index] = p.value;
-}
-
-function interpretMatmul(k: Kernel, batch: number, slots: HostArray[], u: Record<string, number>): void {
-  const [A, B, C] = k.bindings.map((b) => slots[b.slot]);
-  const { ta, tb } = k.matmul!;
-  for (let z = 0; z < batch; z++)
-    for (let m = 0; m < u.M; m++)
-      for (let n = 0; n < u.N; n++) {
-        let acc = 0;
-        for (let kk = 0; kk < u.K; kk++) {
-          const a = A[z * u.stride_a + (ta ? kk * u.M + m : m * u.K + kk)];
-          const b = B[z * u.stride_b + (tb ? n * u.K + kk : kk * u.N + n)];
-          acc = Math.fround(acc + Math.fround(a * b));
-        }
-        C[z * u.stride_c + m * u.N + n] = acc;
-      }
 }
 
 /** Evaluates a whole schedule; `inputs[slot]` for input slots; returns every slot's host array. */

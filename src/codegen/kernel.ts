@@ -9,8 +9,93 @@
 //
 // Load modes, for element (r, c) with flat index e = r*L + c:
 //   elem: buf[e]   row: buf[r]   col: buf[c]   scalar: buf[0]   table: buf[idx*tableWidth + c] (gather)
+//
+// This file also holds the types every part of codegen shares (slots, scheduled kernels, schedules, the
+// device target), so lowerings import them from here and never from the scheduler that calls them.
 import type { DType } from "../dsl/dtype.ts";
-import type { LoadMode, Node } from "../dsl/node.ts";
+import type { LoadMode, Node, Shape } from "../dsl/node.ts";
+
+/**
+ * The facts about a device that change what the scheduler and the emitter produce. They are passed in
+ * explicitly (never module globals set when a device is acquired) and are part of every kernel's key, so
+ * kernels built for two targets never share a pipeline.
+ */
+export interface DeviceTarget {
+  /** Storage buffers one kernel may bind (WebGPU guarantees 8; most adapters give 16 or more). */
+  maxStorageBuffers: number;
+  /** Bytes one storage binding may span (the runtime chunks rows to fit it). */
+  maxStorageBindingBytes: number;
+  /** Which matmul kernel to generate: "direct" is faster on CPU adapters (see codegen/matmul.ts). */
+  matmulVariant: "tiled" | "direct";
+  /** Whether the device has shader-f16 (kernels over f16 need it). */
+  f16: boolean;
+}
+
+/**
+ * The target used when no device is at hand (the kernels CLI, schedule() in unit tests): a typical desktop
+ * GPU, which is also what lavapipe reports apart from its CPU matmul variant: 16 storage buffers per stage,
+ * 128 MiB bindings, the tiled matmul, shader-f16.
+ */
+export const DEFAULT_TARGET: DeviceTarget = Object.freeze({ maxStorageBuffers: 16, maxStorageBindingBytes: 128 * 1024 * 1024, matmulVariant: "tiled", f16: true });
+
+/** The target as a short stable string (part of kernel keys and program-cache keys). */
+export function targetKey(t: DeviceTarget): string {
+  return `sb${t.maxStorageBuffers}:bind${t.maxStorageBindingBytes}:mm-${t.matmulVariant}:${t.f16 ? "f16" : "nof16"}`;
+}
+
+/**
+ * A 64-bit non-cryptographic hash of a string as 16 hex digits: two 32-bit multiply-xorshift lanes
+ * (cyrb53's mixing, with the full second lane kept). Pure JS, so keys are the same under Bun, Deno and
+ * browsers.
+ */
+export function hashString(s: string): string {
+  let h1 = 0xdeadbeef ^ s.length;
+  let h2 = 0x41c6ce57 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h2 >>> 0).toString(16).padStart(8, "0") + (h1 >>> 0).toString(16).padStart(8, "0");
+}
+
+/** A buffer slot of a scheduled program. */
+export interface SlotInfo {
+  kind: "input" | "temp" | "output";
+  name: string;
+  dtype: DType;
+  shape: Shape;
+}
+
+export interface ScheduledKernel {
+  kernel: Kernel;
+  /** Rows of the domain for this program's shapes (the runtime part, not in the kernel key). */
+  rows: number;
+  /** Uniform values fixed by this program's shapes (matmul sizes), merged into the run's uniforms. */
+  consts?: Record<string, number>;
+  /** A fixed dispatch grid (matmul); others are derived from rows. */
+  grid?: [number, number, number];
+}
+
+/** One value a program computes. */
+export interface Target {
+  node: Node;
+  name: string;
+  /** Write into this input slot (an in-place update) instead of a new output buffer. */
+  into?: number;
+}
+
+export interface Schedule {
+  slots: SlotInfo[];
+  kernels: ScheduledKernel[];
+  /** Slot holding each target's result, in target order. */
+  results: number[];
+  uniforms: string[];
+  /** The device facts this schedule was built for. */
+  target: DeviceTarget;
+}
 
 export interface Binding {
   /** Name in the WGSL source: the DSL input or output name. */
@@ -32,7 +117,8 @@ export interface KernelOutput {
 
 export interface Kernel {
   name: string;
-  kind: "map" | "row" | "matmul";
+  /** "map" and "row" kernels are codegen/wgsl.ts's own; other kinds belong to a lowering (matmul). */
+  kind: "map" | "row" | (string & {});
   L: number;
   vec: 1 | 4;
   bindings: Binding[];
@@ -42,7 +128,12 @@ export interface Kernel {
   source: string;
   /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
   matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
-  /** Hash of everything above except `source`: the pipeline-cache key. */
+  /**
+   * The device this kernel was lowered for: the emitter reads its facts from here. Always set on a scheduled
+   * kernel (a kernel-level lowering's adapter sets it on what its kernel builder returns).
+   */
+  target?: DeviceTarget;
+  /** Hash of everything above except `source` (the target included): the pipeline-cache key. */
   key: string;
 }
 
@@ -60,4 +151,9 @@ export function rowGeometry(L: number, vec: number): { wg: number; steps: number
   let wg = 1;
   while (wg < lanes && wg < MAX_ROW_WORKGROUP) wg *= 2;
   return { wg, steps: Math.ceil(lanes / wg) };
+}
+
+/** The longest row one row kernel reduces (vec4 rows when L is a multiple of 4); longer ones are split. */
+export function maxReduceRow(L: number): number {
+  return MAX_ROW_STEPS * MAX_ROW_WORKGROUP * (L % 4 === 0 ? 4 : 1);
 }

@@ -7,7 +7,7 @@ import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import type { Binding, Kernel } from "./kernel.ts";
-import type { ScheduledKernel, SlotInfo } from "./schedule.ts";
+import type { ScheduledKernel, SlotInfo } from "./kernel.ts";
 
 export interface MatmulArg {
   ta: boolean;

@@ -6,44 +6,60 @@
 // up with the kernel's rows, and gather tables that are computed, are "materialized" by a kernel of their
 // own into a temporary buffer first. Elementwise nodes are never materialized: recomputing them is cheaper
 // than a round trip through memory.
+//
+// Ops with a registered lowering (codegen/lowerings) are handled by it: graph-level lowerings (long and
+// column reductions) rewrite the graph first; kernel-level ones (matmul) get kernels of their own.
 import { DslError } from "../dsl/tensor.ts";
 import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
 import type { DType } from "../dsl/dtype.ts";
-import { lowerMatmul } from "./matmul.ts";
-import { MAX_ROW_STEPS, rowGeometry, type Binding, type Kernel, type KernelOutput } from "./kernel.ts";
+import { loweringOf } from "./lowerings/index.ts";
+import type { LowerContext } from "./lowering.ts";
+import {
+  DEFAULT_TARGET,
+  hashString,
+  maxReduceRow,
+  targetKey,
+  type Binding,
+  type DeviceTarget,
+  type Kernel,
+  type KernelOutput,
+  type Schedule,
+  type ScheduledKernel,
+  type SlotInfo,
+  type Target,
+} from "./kernel.ts";
 
-export interface SlotInfo {
-  kind: "input" | "temp" | "output";
-  name: string;
-  dtype: DType;
-  shape: Shape;
-}
+export type { Schedule, ScheduledKernel, SlotInfo, Target } from "./kernel.ts";
 
-export interface ScheduledKernel {
-  kernel: Kernel;
-  /** Rows of the domain for this program's shapes (the runtime part, not in the kernel key). */
-  rows: number;
-  /** Uniform values fixed by this program's shapes (matmul sizes), merged into the run's uniforms. */
-  consts?: Record<string, number>;
-  /** A fixed dispatch grid (matmul); others are derived from rows. */
-  grid?: [number, number, number];
-}
+/** Computed by kernels of its own (a kernel-level lowering, e.g. matmul): never fused into a neighbour. */
+const ownKernel = (n: Node): boolean => !!loweringOf(n.op)?.kernels;
 
-export interface Target {
-  node: Node;
-  name: string;
-  /** Write into this input slot (an in-place update) instead of a new output buffer. */
-  into?: number;
-}
-
-export interface Schedule {
-  slots: SlotInfo[];
-  kernels: ScheduledKernel[];
-  /** Slot holding each target's result, in target order. */
-  results: number[];
-  uniforms: string[];
+/**
+ * Applies graph-level lowerings bottom-up until none applies: a lowering's result is expanded again (a final
+ * pass over partials can itself be too long).
+ */
+function expandGraph(roots: Node[], target: DeviceTarget): Node[] {
+  const memo = new Map<number, Node>();
+  const run = (rs: Node[]): void => {
+    for (const n of toposort(rs)) {
+      if (memo.has(n.id)) continue;
+      const src = n.src.map((s) => memo.get(s.id)!);
+      let m = src.every((s, i) => s === n.src[i]) ? n : mk(n.op, n.dtype, n.shape, src, n.arg, n.site);
+      const nm = nodeName(n);
+      if (nm && m !== n) nameNode(m, nm);
+      const e = loweringOf(m.op)?.expand?.(m, target);
+      if (e && e !== m) {
+        run([e]);
+        m = memo.get(e.id)!;
+      }
+      memo.set(n.id, m);
+      memo.set(m.id, m);
+    }
+  };
+  run(roots);
+  return roots.map((r) => memo.get(r.id)!);
 }
 
 interface Domain {
@@ -63,7 +79,7 @@ interface Domain {
  * (else x.sum(false) would be computed in a temporary and copied by a second kernel). The search stops at
  * any reduction (a reduction over a broadcast of another one, in rows of another length, runs in its own
  * domain: taking the inner one made materializing the outer recurse forever) and at matmuls and gathers,
- * which reorder elements (a [C] column sum by matmul is not per-row of a layer norm that has C rows).
+ * which reorder elements (a [C] column sum is not per-row of a layer norm that has C rows).
  */
 function rowReduction(n: Node): Node | undefined {
   const seen = new Set<number>();
@@ -75,7 +91,7 @@ function rowReduction(n: Node): Node | undefined {
       seen.add(x.id);
       if (x.op === "reduce") {
         if (numel(x.shape) === numel(n.shape)) return x;
-      } else if (x.op !== "matmul" && x.op !== "gather" && x.op !== "contiguous") next.push(...x.src);
+      } else if (!ownKernel(x) && x.op !== "gather" && x.op !== "contiguous") next.push(...x.src);
     }
     level = next;
   }
@@ -96,9 +112,12 @@ function domainOf(n: Node): Domain & { rowOutput: boolean } {
 
 /**
  * `declared` lists every input slot of a traced function (a jit's inputs), used or not, so slot numbers of
- * outputs and temporaries never collide with an input the graph happens not to read.
+ * outputs and temporaries never collide with an input the graph happens not to read. `target`: the device
+ * facts (DEFAULT_TARGET when scheduling without a device).
  */
-export function schedule(targets: Target[], programName: string, declared: SlotInfo[] = []): Schedule {
+export function schedule(targetsIn: Target[], programName: string, declared: SlotInfo[] = [], target: DeviceTarget = DEFAULT_TARGET): Schedule {
+  const expanded = expandGraph(targetsIn.map((t) => t.node), target);
+  const targets = targetsIn.map((t, i) => ({ ...t, node: expanded[i] }));
   const slots: SlotInfo[] = declared.map((d) => ({ ...d, kind: "input" as const }));
   const inputs = toposort(targets.map((t) => t.node)).filter((n) => n.op === "input");
   for (const n of inputs) {
@@ -129,16 +148,17 @@ export function schedule(targets: Target[], programName: string, declared: SlotI
     while (x.op === "reshape") x = x.src[0];
     return x.op === "input" ? (x.arg as { slot: number }).slot : materialize(x.op === "contiguous" ? x.src[0] : x);
   };
+  const kernelName = () => `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`;
+  const ctx: LowerContext = { slots, target, slotOf: (n) => slotOf(n), kernelName };
   const emitKernel = (group: { node: Node; name: string; slot: number }[]): void => {
-    if (group[0].node.op === "matmul") {
-      const n = group[0].node;
-      const [a, b] = [slotOf(n.src[0]), slotOf(n.src[1])];
-      out.push(lowerMatmul(n, a, b, group[0].slot, slots, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`));
+    const own = loweringOf(group[0].node.op)?.kernels;
+    if (own) {
+      out.push(...own(group[0].node, group[0].slot, ctx));
       for (const extra of group.slice(1)) emitKernel([extra]);
       return;
     }
     const dom = domainOf(group[0].node);
-    const k = lowerKernel(group, dom, slots, materialize, slotOf, `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`);
+    const k = lowerKernel(group, dom, slots, materialize, slotOf, kernelName(), target);
     if (k) out.push(k);
     else {
       // Too many outputs and inputs for one kernel: halve the group.
@@ -163,7 +183,7 @@ export function schedule(targets: Target[], programName: string, declared: SlotI
     results.push(slot);
     if (t.node.op === "contiguous") t = { ...t, node: t.node.src[0] };
     const d = domainOf(t.node);
-    const key = t.node.op === "matmul" ? `matmul${t.node.id}` : `${d.R}x${d.L}`;
+    const key = ownKernel(t.node) ? `own${t.node.id}` : `${d.R}x${d.L}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ node: t.node, name: t.name, slot });
   }
@@ -173,7 +193,7 @@ export function schedule(targets: Target[], programName: string, declared: SlotI
   checkHazards(out, slots);
 
   const uniforms = [...new Set(out.flatMap((k) => k.kernel.uniforms.map((u) => u.name).filter((u) => !k.consts || !(u in k.consts))))].sort();
-  return { slots, kernels: out, results, uniforms };
+  return { slots, kernels: out, results, uniforms, target };
 }
 
 /** A kernel that writes an input must not be followed by a kernel that reads that input's old value. */
@@ -197,6 +217,7 @@ function lowerKernel(
   materialize: (n: Node) => number,
   slotOf: (n: Node) => number,
   name: string,
+  target: DeviceTarget,
 ): ScheduledKernel | undefined {
   const bindings: Binding[] = [];
   const bindingOf = (slot: number, mode: LoadMode, write: boolean, tableWidth?: number): number => {
@@ -280,8 +301,6 @@ function lowerKernel(
           return mk("reduce", n.dtype, scalarShape, [rewrite(x, "elem")], n.arg);
         return load(materialize(n), mode, n.dtype);
       }
-      case "matmul":
-        return load(materialize(n), mode, n.dtype);
       case "contiguous":
         return n.src[0].op === "input" ? rewrite(n.src[0], mode) : load(materialize(n.src[0]), mode, n.dtype);
       case "gather": {
@@ -292,7 +311,10 @@ function lowerKernel(
         if (mode === "elem" && D === L) return load(tslot, "table", n.dtype, rewrite(index, "row"), D);
         return load(materialize(n), mode, n.dtype);
       }
+      case "colreduce":
+        throw new Error("octet: a column reduction reached the scheduler unexpanded (codegen/lowerings/reduce.ts)");
       default:
+        if (ownKernel(n)) return load(materialize(n), mode, n.dtype);
         return mk(n.op, n.dtype, scalarShape, n.src.map((s) => rewrite(s, mode)), n.arg);
     }
   };
@@ -306,11 +328,11 @@ function lowerKernel(
       const node = rewrite(t.node, mode);
       outputs.push({ binding: bindingOf(t.slot, mode, true), node });
     }
-    if (bindings.length <= MAX_STORAGE_BINDINGS) break;
+    if (bindings.length <= target.maxStorageBuffers) break;
     // Too many buffers for one kernel: split off the fused subexpression that reads the most of them.
     const pick = widestSubexpression(group.map((g) => g.node), forced);
     if (!pick && group.length > 1) return undefined; // the caller splits the targets over several kernels
-    if (!pick) throw new Error(`octet: ${name} needs ${bindings.length} storage bindings (limit ${MAX_STORAGE_BINDINGS}) and cannot be split`);
+    if (!pick) throw new Error(`octet: ${name} needs ${bindings.length} storage bindings (limit ${target.maxStorageBuffers}) and cannot be split`);
     forced.add(pick.id);
     bindings.length = 0;
     memo.clear();
@@ -330,11 +352,8 @@ function lowerKernel(
   const kL = flat ? 1 : L;
   const kR = flat ? R * L : R;
   const vec: 1 | 4 = kL === 1 || kL % 4 === 0 ? 4 : 1;
-  if (hasReduce && rowGeometry(kL, vec).steps > MAX_ROW_STEPS)
-    throw new DslError("sum", `a reduction over rows of ${kL} elements is longer than one workgroup handles (${MAX_ROW_STEPS * 256 * vec}); reshape it into two reductions`, group[0].node.site || "<traced graph>");
-  if (hasReduce && kL === 1 && vec === 4) {
-    // rows of one element: nothing to vectorize across within a row
-  }
+  if (hasReduce && kL > maxReduceRow(kL)) // the reduce lowering splits long rows before this point
+    throw new Error(`octet: ${name} reduces rows of ${kL} elements, longer than one workgroup handles (${maxReduceRow(kL)}); codegen/lowerings/reduce.ts should have split it`);
   const kvec: 1 | 4 = hasReduce && kL === 1 ? 1 : vec;
   for (const b of bindings)
     if (b.write && b.dtype === "u8" && (kvec !== 4 || b.mode !== "elem"))
@@ -344,21 +363,13 @@ function lowerKernel(
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([name, dtype]) => ({ name, dtype }));
   const source = printGraph(group.map((g) => g.node), group.map((g) => g.name));
-  const kernel: Kernel = { name, kind: hasReduce ? "row" : "map", L: kL, vec: kvec, bindings, uniforms, outputs, source, key: "" };
+  const kernel: Kernel = { name, kind: hasReduce ? "row" : "map", L: kL, vec: kvec, bindings, uniforms, outputs, source, target, key: "" };
   kernel.key = kernelKey(kernel);
   return { kernel, rows: kR };
 }
 
-/**
- * Storage buffers one kernel may bind. WebGPU's default is 8; octet requests the adapter's own limit (16 on
- * lavapipe and typical desktop GPUs) and the runtime sets it here when the device is acquired.
- */
-let MAX_STORAGE_BINDINGS = 16;
-export function setMaxStorageBindings(n: number): void {
-  MAX_STORAGE_BINDINGS = n;
-}
-
-const BOUNDARY = new Set(["input", "matmul", "contiguous", "gather", "reduce"]);
+const BOUNDARY = new Set(["input", "contiguous", "gather", "reduce"]);
+const isBoundary = (n: Node) => BOUNDARY.has(n.op) || ownKernel(n);
 /** The elementwise node (not a target, not yet forced) whose fused subtree reads the most distinct buffers. */
 function widestSubexpression(roots: Node[], forced: Set<number>): Node | undefined {
   const reads = new Map<number, Set<number>>();
@@ -366,10 +377,10 @@ function widestSubexpression(roots: Node[], forced: Set<number>): Node | undefin
   let bestSize = 1;
   for (const n of toposort(roots)) {
     const own = new Set<number>();
-    if (BOUNDARY.has(n.op) || forced.has(n.id)) own.add(n.id);
+    if (isBoundary(n) || forced.has(n.id)) own.add(n.id);
     if (n.op !== "input" && !forced.has(n.id)) for (const s of n.src) for (const r of reads.get(s.id)!) own.add(r);
     reads.set(n.id, own);
-    const elementwise = !BOUNDARY.has(n.op) && !["const", "uniform", "iota", "reshape", "expand"].includes(n.op);
+    const elementwise = !isBoundary(n) && !["const", "uniform", "iota", "reshape", "expand"].includes(n.op);
     if (elementwise && !roots.includes(n) && !forced.has(n.id) && own.size > bestSize) {
       best = n;
       bestSize = own.size;
@@ -384,7 +395,7 @@ export function kernelKey(k: Kernel): string {
   const local = new Map<number, number>();
   // The name is left out: identical kernels from different programs share one pipeline (the WGSL header
   // shows the name of the first program that compiled it).
-  const parts: (string | number)[] = [k.kind, k.L, k.vec];
+  const parts: (string | number)[] = [k.kind, k.L, k.vec, targetKey(k.target ?? DEFAULT_TARGET)];
   for (const b of k.bindings) parts.push(`${b.name}:${b.dtype}:${b.mode}:${b.tableWidth ?? ""}:${+b.read}${+b.write}`);
   for (const n of order) {
     local.set(n.id, local.size);
@@ -393,5 +404,5 @@ export function kernelKey(k: Kernel): string {
     parts.push(`${n.op}:${n.dtype}:${arg}:${nodeName(n) ?? ""}:${n.src.map((s) => local.get(s.id)).join(",")}`);
   }
   for (const o of k.outputs) parts.push(`out${o.binding}=${local.get(o.node.id)}`);
-  return Bun.hash(parts.join("|")).toString(16).padStart(16, "0");
+  return hashString(parts.join("|"));
 }

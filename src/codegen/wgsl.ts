@@ -7,7 +7,7 @@ import { DTYPES, type DType } from "../dsl/dtype.ts";
 import { nodeName } from "../dsl/names.ts";
 import { toposort, type LoadMode, type Node, type ReduceOp } from "../dsl/node.ts";
 import { PRIMS, isPrim, wgslCast, type Emit } from "../dsl/prims.ts";
-import { emitMatmulWgsl } from "./matmul.ts";
+import { kernelKindOf } from "./lowerings/index.ts";
 import { MAP_WORKGROUP, rowGeometry, type Binding, type Kernel } from "./kernel.ts";
 
 const RESERVED = new Set(
@@ -49,27 +49,16 @@ function paramType(d: DType): string {
 }
 
 export function workgroupSize(k: Kernel): number {
-  if (k.kind === "matmul") return 64;
+  const own = kernelKindOf(k.kind);
+  if (own) return own.workgroupSize(k);
   return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec).wg;
 }
 
+/** WGSL source of a kernel, for the device facts it was lowered for (`k.target`). */
 export function emitWgsl(k: Kernel): string {
-  if (k.kind === "matmul") return emitMatmulWgsl(k, matmulHeader(k), bindingNames(k));
+  const own = kernelKindOf(k.kind);
+  if (own) return own.emit(k, bindingNames(k));
   return new Emitter(k).emit();
-}
-
-function matmulHeader(k: Kernel): string {
-  const names = bindingNames(k);
-  return [
-    `// octet kernel: ${k.name}`,
-    `// key: ${k.key}`,
-    `// matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
-    `// bindings:`,
-    `//   @binding(0) params: uniform (M, N, K, batch strides)`,
-    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
-    `// source graph:`,
-    ...k.source.split("\n").map((l) => `//   ${l}`),
-  ].join("\n");
 }
 
 class Emitter implements Emit {
@@ -98,6 +87,7 @@ class Emitter implements Emit {
       if (n.dtype === "f16") this.needsF16 = true;
     }
     if (k.bindings.some((b) => b.dtype === "f16")) this.needsF16 = true;
+    if (this.needsF16 && !k.target?.f16) throw new Error(`octet: ${k.name} computes in f16, but the target device has no shader-f16; cast to f32 first`);
   }
 
   private isElem(n: Node): boolean {

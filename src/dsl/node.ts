@@ -5,7 +5,8 @@
 //           const (a literal baked into the kernel), uniform (a runtime scalar: never baked, so changing it
 //           never recompiles), iota (the element's index along an axis).
 // Interior: every primitive of prims.ts (elementwise, typed by the primitive table), plus the structural
-//           ops reshape, expand (broadcast), reduce (over the last axis, keeping it as 1) and gather.
+//           ops reshape, expand (broadcast), reduce (over the last axis, keeping it as 1), colreduce (over the
+//           leading axis of an [R, C] source: one value per column, shape [1, C]) and gather.
 import type { DType } from "./dtype.ts";
 
 export type ReduceOp = "sum" | "max" | "min";
@@ -19,6 +20,7 @@ export type Op =
   | "reshape"
   | "expand"
   | "reduce"
+  | "colreduce"
   | "gather"
   | "matmul"
   | "contiguous"
@@ -41,7 +43,7 @@ export type Shape = readonly number[];
 export type Arg =
   | undefined
   | number // const value; iota axis
-  | string // uniform name; reduce op; cast/bitcast target
+  | string // uniform name; reduce / colreduce op; cast/bitcast target
   | { slot: number; name: string } // input
   | { storage: object; name: string; version: number } // buffer: the storage object, and its version when captured
   | { binding: number; mode: LoadMode } // load (kernel IR)

@@ -271,17 +271,54 @@ export class Tensor {
   isfinite() { return this.cast("f32").bitcast("u32").and(0x7f800000).ne(0x7f800000); }
 
   // --- reductions (over the last axis) ---------------------------------------------------------------
-  private reduce(op: ReduceOp, name: string, keepdim: boolean): Tensor {
+  /**
+   * Reduces over the last axis (no axis given) or over `axis`: one axis or several adjacent ones that are
+   * either leading (0, [0, 1]: one value per column, e.g. a bias gradient) or trailing. keepdim keeps the
+   * reduced axes as 1, as octet's reductions always have (PyTorch's default is keepdim = false).
+   */
+  private reduce(op: ReduceOp, name: string, axisOrKeepdim: number | number[] | boolean | undefined, keepdimArg: boolean | undefined): Tensor {
     if (this.ndim === 0) throw new DslError(name, "cannot reduce a scalar");
     if (this.dtype === "bool" || this.dtype === "u8") throw new DslError(name, `cannot reduce ${this.dtype}; cast first`);
-    const kept = [...this.shape.slice(0, -1), 1];
-    const r = new Tensor(mk("reduce", this.dtype, kept, [this.node], op, callSite));
-    return keepdim ? r : r.reshape(this.shape.slice(0, -1));
+    const keepdim = typeof axisOrKeepdim === "boolean" ? axisOrKeepdim : keepdimArg ?? true;
+    const axes = typeof axisOrKeepdim === "boolean" || axisOrKeepdim === undefined ? [this.ndim - 1] : this.axesOf(name, axisOrKeepdim);
+    const first = axes[0], last = axes[axes.length - 1];
+    const outShape = this.shape.map((d, i) => (i >= first && i <= last ? 1 : d));
+    const dropped = this.shape.filter((_, i) => i < first || i > last);
+    let r: Tensor;
+    if (last === this.ndim - 1) {
+      // Trailing axes: a row reduction over their product.
+      const L = numel(this.shape.slice(first));
+      const x = first === this.ndim - 1 ? this : this.reshape([...this.shape.slice(0, first), L]);
+      r = new Tensor(mk("reduce", this.dtype, [...x.shape.slice(0, -1), 1], [x.node], op, callSite));
+    } else if (first === 0) {
+      // Leading axes: a column reduction of the [rows, columns] view.
+      const R = numel(this.shape.slice(0, last + 1));
+      const x = this.reshape([R, this.numel / R]);
+      r = new Tensor(mk("colreduce", this.dtype, [1, x.shape[1]], [x.node], op, callSite));
+    } else throw new DslError(name, `axes [${axes.join(", ")}] of ${shapeStr(this.shape)} are neither leading nor trailing; only those reduce (reshape or reduce twice)`);
+    return r.reshape(keepdim ? outShape : dropped);
   }
-  sum(keepdim = true) { return this.reduce("sum", "sum", keepdim); }
-  max(keepdim = true) { return this.reduce("max", "max", keepdim); }
-  min(keepdim = true) { return this.reduce("min", "min", keepdim); }
-  mean(keepdim = true) { return this.sum(keepdim).div(this.shape[this.ndim - 1]); }
+  private axesOf(name: string, axis: number | number[]): number[] {
+    const list = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + this.ndim : a)).sort((a, b) => a - b);
+    if (!list.length || list.some((a, i) => !Number.isInteger(a) || a < 0 || a >= this.ndim || (i > 0 && a !== list[i - 1] + 1)))
+      throw new DslError(name, `axis ${JSON.stringify(axis)} is not one axis or a run of adjacent axes of ${shapeStr(this.shape)}`);
+    return list;
+  }
+  sum(keepdim?: boolean): Tensor;
+  sum(axis: number | number[], keepdim?: boolean): Tensor;
+  sum(axis?: number | number[] | boolean, keepdim?: boolean) { return this.reduce("sum", "sum", axis, keepdim); }
+  max(keepdim?: boolean): Tensor;
+  max(axis: number | number[], keepdim?: boolean): Tensor;
+  max(axis?: number | number[] | boolean, keepdim?: boolean) { return this.reduce("max", "max", axis, keepdim); }
+  min(keepdim?: boolean): Tensor;
+  min(axis: number | number[], keepdim?: boolean): Tensor;
+  min(axis?: number | number[] | boolean, keepdim?: boolean) { return this.reduce("min", "min", axis, keepdim); }
+  mean(keepdim?: boolean): Tensor;
+  mean(axis: number | number[], keepdim?: boolean): Tensor;
+  mean(axis?: number | number[] | boolean, keepdim?: boolean) {
+    if (typeof axis === "boolean" || axis === undefined) return this.sum(axis).div(this.shape[this.ndim - 1]);
+    return this.sum(axis, keepdim).div(numel(this.axesOf("mean", axis).map((a) => this.shape[a])));
+  }
 
   /**
    * Matrix product over the last two axes, batched over the leading ones: [..., M, K] @ [..., K, N] ->

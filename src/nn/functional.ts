@@ -5,10 +5,9 @@ import { Tensor } from "../dsl/tensor.ts";
 import { numel, type Shape } from "../dsl/node.ts";
 import { op, type Var } from "../autograd/var.ts";
 
-/** Column sums of g viewed as [rows, C]: ones[1, rows] @ g, a matmul (reductions run over rows only). */
+/** Column sums of g viewed as [rows, C]: a reduction over the leading axis (codegen/lowerings/reduce.ts). */
 function colSum(g: Tensor, C: number): Tensor {
-  const rows = g.numel / C;
-  return Tensor.const(1).expand([1, rows]).matmul(g.reshape([rows, C])).reshape([C]);
+  return g.reshape([g.numel / C, C]).sum(0, false);
 }
 
 /** Reduces a broadcast gradient back to the operand's shape. */

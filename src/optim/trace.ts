@@ -2,6 +2,7 @@
 // [blocks, 256] arenas. States are read as f32 through the format and written back through it in place.
 import { Tensor } from "../dsl/tensor.ts";
 import { JitFunction } from "../runtime/jit.ts";
+import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { OptimizerDef } from "./define.ts";
 import { BLOCK, type StateFormat } from "./formats.ts";
 
@@ -10,7 +11,7 @@ import { BLOCK, type StateFormat } from "./formats.ts";
  * `uniformScalars`: the variant for the common step where every tensor of the bucket steps with the same
  * scalars: they arrive as uniforms (no per-block table lookups) and no tensor is skipped.
  */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false): JitFunction<string, string> {
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget): JitFunction<string, string> {
   const shape = [blocks, BLOCK];
   const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
   for (const st of def.states) {
@@ -56,7 +57,7 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       }
       return out;
     },
-    { inPlace },
+    { inPlace, target },
   );
 }
 

@@ -5,8 +5,6 @@
 // holds it for the life of the module (and so of the process).
 import { create, globals } from "webgpu";
 import { KNOBS } from "./env.ts";
-import { setMatmulVariant } from "../codegen/matmul.ts";
-import { setMaxStorageBindings } from "../codegen/schedule.ts";
 
 export const NO_ADAPTER_HELP = [
   "octet: Dawn found no WebGPU adapter.",
@@ -28,6 +26,10 @@ export interface DeviceInfo {
   hasF16: boolean;
   hasSubgroups: boolean;
   hasTimestamps: boolean;
+  /** Storage buffers one kernel may bind (maxStorageBuffersPerShaderStage). */
+  maxStorageBuffersPerStage: number;
+  /** A CPU adapter (lavapipe/llvmpipe, SwiftShader): the scheduler picks the barrier-free matmul for it. */
+  cpu: boolean;
 }
 
 let gpuRoot: GPU | undefined; // held forever: see the comment at the top of this file
@@ -59,8 +61,6 @@ async function acquire(): Promise<GPUDevice> {
   const info = adapter.info;
   // CPU adapters (lavapipe/llvmpipe, SwiftShader) run barrier-free matmuls faster (codegen/matmul.ts).
   const cpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
-  setMatmulVariant(cpu ? "direct" : "tiled");
-  setMaxStorageBindings(device.limits.maxStorageBuffersPerShaderStage);
   current = {
     device,
     info: {
@@ -74,6 +74,8 @@ async function acquire(): Promise<GPUDevice> {
       hasF16: features.includes("shader-f16"),
       hasSubgroups: features.includes("subgroups"),
       hasTimestamps: features.includes("timestamp-query"),
+      maxStorageBuffersPerStage: device.limits.maxStorageBuffersPerShaderStage,
+      cpu,
     },
   };
   device.lost.then((lost) => {

@@ -7,7 +7,10 @@ import { printGraph } from "../dsl/print.ts";
 import { Tensor } from "../dsl/tensor.ts";
 import { schedule, type Schedule } from "../codegen/schedule.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
+import type { DeviceTarget } from "../codegen/kernel.ts";
+import { checkTargetFits, currentTarget } from "./target.ts";
 import { Program } from "./execute.ts";
+import { device } from "./device.ts";
 import { bufferNode, storageOf } from "./realize.ts";
 import { own } from "./scope.ts";
 import type { Category, Storage } from "./storage.ts";
@@ -22,6 +25,11 @@ export interface JitOptions {
   inPlace?: Record<string, string>;
   /** Accounting category of new output buffers. */
   category?: Category;
+  /**
+   * The device facts to schedule for (e.g. { ...deviceTarget(), maxStorageBuffers: 8 }). Default: the
+   * acquired device's, or DEFAULT_TARGET when no device is acquired yet (then run() checks it fits).
+   */
+  target?: DeviceTarget;
 }
 
 export class JitFunction<I extends string, O extends string> {
@@ -43,7 +51,8 @@ export class JitFunction<I extends string, O extends string> {
     });
     for (const t of targets) if (t.into === -1) throw new Error(`octet.jit(${name}): inPlace target of ${t.name} is not an input`);
     this.graph = printGraph(targets.map((t) => t.node), this.outputNames);
-    this.schedule = schedule(targets, name, this.inputNames.map((n) => ({ kind: "input", name: n, dtype: specs[n].dtype ?? "f32", shape: specs[n].shape })));
+    const declared = this.inputNames.map((n) => ({ kind: "input" as const, name: n, dtype: specs[n].dtype ?? "f32", shape: specs[n].shape }));
+    this.schedule = schedule(targets, name, declared, opts.target ?? currentTarget());
     this.program = new Program(this.schedule, name);
   }
 
@@ -59,6 +68,8 @@ export class JitFunction<I extends string, O extends string> {
 
   /** Lower-level entry used by optimizers: storages by input position. */
   async runStorages(storages: (Storage | undefined)[], uniforms: Record<string, number>, existing: (slot: number) => Tensor | undefined = () => undefined): Promise<Record<O, Tensor>> {
+    await device();
+    checkTargetFits(this.schedule.target, `octet.jit(${this.name})`);
     const all = await this.program.run(storages, uniforms, this.opts.category);
     const out = {} as Record<O, Tensor>;
     this.outputNames.forEach((o, i) => {

@@ -5,9 +5,11 @@ import { DTYPES, type DType, type TypedArray } from "../dsl/dtype.ts";
 import { mk, numel, substitute, toposort, type Node, type Shape } from "../dsl/node.ts";
 import { installRuntime, Tensor } from "../dsl/tensor.ts";
 import { schedule } from "../codegen/schedule.ts";
+import { targetKey } from "../codegen/kernel.ts";
+import { deviceTarget } from "./target.ts";
 import { Program } from "./execute.ts";
 import { allocate, allocateOn, download, upload, uploadOn, type Category, Storage } from "./storage.ts";
-import { deviceNow } from "./device.ts";
+import { device, deviceNow } from "./device.ts";
 import { programCacheLimit } from "./env.ts";
 import { installLeafRefresh, own } from "./scope.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
@@ -120,11 +122,13 @@ export async function realize(ts: Tensor[]): Promise<void> {
       return mk("input", n.dtype, n.shape, [], { slot, name });
     },
   );
-  const key = canon.map((n) => n.id).join(",");
+  await device();
+  const target = deviceTarget();
+  const key = `${targetKey(target)}|${canon.map((n) => n.id).join(",")}`;
   let prog = cachedProgram(key);
   if (!prog) {
     const name = programName(canon);
-    prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name), name);
+    prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name, [], target), name);
     cacheProgram(key, prog, canon);
   }
   const all = await prog.run([...storages], {});

@@ -1,0 +1,55 @@
+// Matmul as a registered lowering: a thin adapter over codegen/matmul.ts (which owns the kernel itself). The
+// operands are materialized by the scheduler; the device target picks the kernel variant.
+import type { Node } from "../../dsl/node.ts";
+import type { HostArray } from "../interpret.ts";
+import { hashString, targetKey, type Kernel } from "../kernel.ts";
+import type { KernelKind, Lowering } from "../lowering.ts";
+import { emitMatmulWgsl, lowerMatmul } from "../matmul.ts";
+
+export const matmulLowering: Lowering = {
+  kernels(n: Node, outSlot, ctx) {
+    const [a, b] = [ctx.slotOf(n.src[0]), ctx.slotOf(n.src[1])];
+    const sk = lowerMatmul(n, a, b, outSlot, ctx.slots, ctx.kernelName());
+    const k = sk.kernel;
+    k.matmul = { ...k.matmul!, variant: ctx.target.matmulVariant };
+    k.target = ctx.target;
+    k.key = hashString(`${k.key}|${k.matmul.variant}|${targetKey(ctx.target)}`);
+    return [sk];
+  },
+};
+
+function header(k: Kernel, names: string[]): string {
+  return [
+    `// octet kernel: ${k.name}`,
+    `// key: ${k.key}`,
+    `// matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
+    `// bindings:`,
+    `//   @binding(0) params: uniform (M, N, K, batch strides)`,
+    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
+    `// source graph:`,
+    ...k.source.split("\n").map((l) => `//   ${l}`),
+  ].join("\n");
+}
+
+/** C[z] = op(A[z]) @ op(B[z]) on host arrays, accumulating in f32 in k order. */
+function interpretMatmul(k: Kernel, batch: number, slots: HostArray[], u: Record<string, number>): void {
+  const [A, B, C] = k.bindings.map((b) => slots[b.slot]);
+  const { ta, tb } = k.matmul!;
+  for (let z = 0; z < batch; z++)
+    for (let m = 0; m < u.M; m++)
+      for (let n = 0; n < u.N; n++) {
+        let acc = 0;
+        for (let kk = 0; kk < u.K; kk++) {
+          const a = A[z * u.stride_a + (ta ? kk * u.M + m : m * u.K + kk)];
+          const b = B[z * u.stride_b + (tb ? n * u.K + kk : kk * u.N + n)];
+          acc = Math.fround(acc + Math.fround(a * b));
+        }
+        C[z * u.stride_c + m * u.N + n] = acc;
+      }
+}
+
+export const matmulKind: KernelKind = {
+  emit: (k, names) => emitMatmulWgsl(k, header(k, names), names),
+  workgroupSize: () => 64,
+  interpret: interpretMatmul,
+};

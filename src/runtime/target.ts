@@ -1,0 +1,33 @@
+// The device target (codegen/kernel.ts DeviceTarget) of the acquired device: what schedule() and the WGSL
+// emitter are told about it. Built from deviceInfo() each time it is asked for, so a lowered binding limit
+// (OCTET_MAX_BINDING, setStorageBindingCap) is seen by the next schedule.
+import { DEFAULT_TARGET, type DeviceTarget } from "../codegen/kernel.ts";
+import { deviceInfo, storageBindingLimit } from "./device.ts";
+
+/** The acquired device's target; call after `await device()`. */
+export function deviceTarget(): DeviceTarget {
+  const info = deviceInfo();
+  return {
+    maxStorageBuffers: info.maxStorageBuffersPerStage,
+    maxStorageBindingBytes: storageBindingLimit(),
+    // Measured on lavapipe (2 cores, 512x64x256): tiled 2.2 GFLOP/s, direct 5.5 (codegen/matmul.ts).
+    matmulVariant: info.cpu ? "direct" : "tiled",
+    f16: info.hasF16,
+  };
+}
+
+/** The acquired device's target, or DEFAULT_TARGET when no device has been acquired (tracing only). */
+export function currentTarget(): DeviceTarget {
+  try {
+    return deviceTarget();
+  } catch {
+    return DEFAULT_TARGET;
+  }
+}
+
+/** Refuses to run a schedule built for more than the device gives (a jit traced before the device existed). */
+export function checkTargetFits(t: DeviceTarget, what: string): void {
+  const dev = deviceTarget();
+  if (t.maxStorageBuffers > dev.maxStorageBuffers)
+    throw new Error(`octet: ${what} was scheduled for ${t.maxStorageBuffers} storage buffers per kernel, but this device allows ${dev.maxStorageBuffers}; pass { target: deviceTarget() } or build it after \`await octet.device()\``);
+}

@@ -1,0 +1,142 @@
+// Reductions of any length and axis: rows longer than one workgroup handles are split into partial and
+// final passes by the scheduler (codegen/lowerings/reduce.ts); reductions over leading axes are column
+// reductions. Results against plain TS; the structure (passes, no full-size temporaries) against the schedule.
+import { describe, expect, test } from "bun:test";
+import { Tensor } from "../../src/dsl/tensor.ts";
+import { schedule } from "../../src/codegen/schedule.ts";
+import { numel } from "../../src/dsl/node.ts";
+import { tensor } from "../../src/runtime/realize.ts";
+import * as F from "../../src/nn/functional.ts";
+import { constant } from "../../src/autograd/var.ts";
+import { crossEntropyRef } from "../reference/nn.ts";
+
+const fl = Math.fround;
+/** Deterministic data without randomness: mixed signs and magnitudes. */
+const data = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => fl(Math.sin(i * 0.731 * k + 0.3) * (1 + (i % 7)) + (i % 3) * 0.25));
+
+/** Row reductions in f64 (the oracle); `rows` x `L`. */
+function rowRef(x: ArrayLike<number>, rows: number, L: number, op: "sum" | "max" | "min"): number[] {
+  return Array.from({ length: rows }, (_, r) => {
+    let v = op === "sum" ? 0 : op === "max" ? -Infinity : Infinity;
+    for (let c = 0; c < L; c++) {
+      const x0 = x[r * L + c];
+      v = op === "sum" ? v + x0 : op === "max" ? Math.max(v, x0) : Math.min(v, x0);
+    }
+    return v;
+  });
+}
+function colRef(x: ArrayLike<number>, rows: number, C: number, op: "sum" | "max" | "min"): number[] {
+  return Array.from({ length: C }, (_, c) => {
+    let v = op === "sum" ? 0 : op === "max" ? -Infinity : Infinity;
+    for (let r = 0; r < rows; r++) {
+      const x0 = x[r * C + c];
+      v = op === "sum" ? v + x0 : op === "max" ? Math.max(v, x0) : Math.min(v, x0);
+    }
+    return v;
+  });
+}
+/** A sum of n f32 terms is within n * eps * sum|x| of the exact one (any order); max and min are exact. */
+function sumBound(x: ArrayLike<number>, n: number, from: number, stride: number, count: number): number {
+  let a = 0;
+  for (let i = 0; i < count; i++) a += Math.abs(x[from + i * stride]);
+  return 2 ** -23 * Math.log2(n + 1) * 4 * a + 1e-30;
+}
+
+describe("long row reductions", () => {
+  test.each([
+    [3, 50257],
+    [1, 1_000_003],
+  ])("rows of %i x %i: sum, max and min against plain TS", async (rows, L) => {
+    const xs = data(rows * L);
+    const x = await tensor(xs, [rows, L]);
+    for (const op of ["sum", "max", "min"] as const) {
+      const got = await x[op]().toArray();
+      const want = rowRef(xs, rows, L, op);
+      expect(got.length).toBe(rows);
+      for (let r = 0; r < rows; r++) {
+        const tol = op === "sum" ? sumBound(xs, L, r * L, 1, L) : 0;
+        expect(Math.abs(got[r] - want[r])).toBeLessThanOrEqual(tol);
+      }
+    }
+  }, 30000);
+
+  test("a long reduction is a partial and a final pass, with the reduced expression fused into the partial", () => {
+    const x = Tensor.input(0, "x", [2, 50257]);
+    const s = schedule([{ node: x.sub(x.max()).exp().sum().node, name: "s" }], "long");
+    // max: partial + final; sum of exp(x - max): partial (reading x and max) + final. No [2, 50257] temporary.
+    expect(s.kernels.map((k) => k.kernel.kind)).toEqual(["row", "row", "row", "row"]);
+    expect(s.slots.filter((sl) => sl.kind === "temp" && numel(sl.shape) >= 2 * 50257)).toEqual([]);
+  });
+
+  test("softmax over a 50257-wide row matches plain TS", async () => {
+    const [N, V] = [2, 50257];
+    const xs = data(N * V, 0.37);
+    const x = await tensor(xs, [N, V]);
+    const e = x.sub(x.max()).exp();
+    const got = await e.div(e.sum()).toArray();
+    for (let r = 0; r < N; r++) {
+      const row = Array.from(xs.subarray(r * V, (r + 1) * V));
+      const m = Math.max(...row);
+      const z = row.reduce((a, v) => a + Math.exp(v - m), 0);
+      let worst = 0;
+      for (let c = 0; c < V; c++) worst = Math.max(worst, Math.abs(got[r * V + c] - Math.exp(row[c] - m) / z) / (Math.exp(row[c] - m) / z));
+      expect(worst).toBeLessThan(2e-5);
+    }
+  }, 30000);
+
+  test("nn cross entropy over 50257 classes matches plain TS", async () => {
+    const [N, V] = [3, 50257];
+    const xs = data(N * V, 0.61);
+    const targets = Int32Array.from([5, 50256, 31000]);
+    const loss = F.crossEntropy(constant(await tensor(xs, [N, V])), await tensor(targets, [N], { dtype: "i32" }));
+    const got = (await loss.value.toArray())[0];
+    const want = crossEntropyRef(xs, N, V, targets);
+    expect(Math.abs(got - want)).toBeLessThan(1e-5 * Math.abs(want) + 1e-5);
+  }, 30000);
+
+  test("integer reductions of a long row are exact", async () => {
+    const L = 70001;
+    const xs = Int32Array.from({ length: L }, (_, i) => ((i * 7919) % 2001) - 1000);
+    const x = await tensor(xs, [1, L], { dtype: "i32" });
+    const want = rowRef(xs, 1, L, "sum")[0];
+    expect((await x.sum().toArray())[0]).toBe(want);
+    expect((await x.max().toArray())[0]).toBe(1000);
+    expect((await x.min().toArray())[0]).toBe(-1000);
+  }, 30000);
+});
+
+describe("reductions over leading axes", () => {
+  test.each([[[1003, 37]], [[70000, 8]], [[5, 3, 10]]])("column reductions of %p", async (dims: number[]) => {
+    const shape = dims;
+    const rows = dims.length === 3 ? dims[0] * dims[1] : dims[0];
+    const C = dims[dims.length - 1];
+    const xs = data(rows * C, 0.13);
+    const x = await tensor(xs, shape);
+    const axes = dims.length === 3 ? [0, 1] : 0;
+    for (const op of ["sum", "max", "min"] as const) {
+      const r = x[op](axes);
+      expect(r.shape).toEqual(dims.length === 3 ? [1, 1, C] : [1, C]);
+      const got = await r.toArray();
+      const want = colRef(xs, rows, C, op);
+      for (let c = 0; c < C; c++) expect(Math.abs(got[c] - want[c])).toBeLessThanOrEqual(op === "sum" ? sumBound(xs, rows, c, C, rows) : 0);
+    }
+    expect(x.sum(axes, false).shape).toEqual([C]);
+    const mean = await x.mean(axes, false).toArray();
+    const wantMean = colRef(xs, rows, C, "sum").map((v) => v / rows);
+    for (let c = 0; c < C; c++) expect(Math.abs(mean[c] - wantMean[c])).toBeLessThanOrEqual(sumBound(xs, rows, c, C, rows) / rows + 1e-7);
+  }, 30000);
+
+  test("a column reduction of a computed value fuses it (no [rows, C] temporary)", () => {
+    const g = Tensor.input(0, "g", [1003, 37]);
+    const h = Tensor.input(1, "h", [1003, 37]);
+    const s = schedule([{ node: g.mul(h).sum(0).node, name: "db" }], "colsum");
+    expect(s.kernels).toHaveLength(1);
+    expect(s.slots.filter((sl) => sl.kind === "temp")).toEqual([]);
+  });
+
+  test("axes that are neither leading nor trailing are refused, naming them", () => {
+    const x = Tensor.input(0, "x", [2, 3, 4]);
+    expect(() => x.sum(1)).toThrow(/axes \[1\] of \[2,3,4\] are neither leading nor trailing/);
+    expect(() => x.sum([0, 2])).toThrow(/not one axis or a run of adjacent axes/);
+  });
+});
