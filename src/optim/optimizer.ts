@@ -9,23 +9,48 @@ import { Tensor } from "../dsl/tensor.ts";
 import { realize } from "../runtime/realize.ts";
 import { device } from "../runtime/device.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
-import type { Parameter } from "../nn/parameter.ts";
+import type { Parameter, ParameterOwner } from "../nn/parameter.ts";
+import { bufferNode, storageOf } from "../runtime/realize.ts";
+import { view } from "../runtime/storage.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { paramGroupsOf, resolveConfig } from "./options.ts";
 import { gradientView, makeBucket, planBuckets } from "./buckets.ts";
 import { bucketWork, copyGradients, runBucket, type BucketWork } from "./step.ts";
-import { checkHeader, planLoad, saveState, type StateOwner } from "./statedict.ts";
+import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
+import { anyNonFinite } from "./nonfinite.ts";
+import { convertEntry, placementOf } from "./migrate.ts";
+import { BLOCK, FORMATS } from "./formats.ts";
 import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg } from "./types.ts";
 
 export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg } from "./types.ts";
 
-export class Optimizer<H extends Options = Options> {
+let optimizersMade = 0;
+
+export class Optimizer<H extends Options = Options> implements ParameterOwner {
   readonly paramGroups: ParamGroup[];
+  /**
+   * Opt-in, optimizer-wide (a step is skipped whole, so it is not a per-group option): a step whose gradients
+   * hold a NaN or ±Inf changes nothing (parameters, states, step counts) and is counted in skippedSteps, as AMP's
+   * GradScaler skips optimizer.step() on found_inf. Costs one 4-byte readback per step; off, nothing is read.
+   */
+  readonly skipNonFinite: boolean;
+  /** How errors name this optimizer ("AdamW8bit #3"). */
+  readonly ownerName: string;
   private buckets?: Bucket[];
   private steps = new Map<Parameter, number>();
   private building?: Promise<Bucket[]>;
+  private skipped = 0;
+  private lastSkipped = false;
+  /** Each parameter's placement (state format, own bucket or shared) at the last build: a change re-buckets. */
+  private placed = new Map<Parameter, string>();
+  /** Parameters whose `data` was replaced since the last step: their new values go into the arena. */
+  private replaced = new Set<Parameter>();
+  private released = false;
+  /** Steps run one after another in call order (an un-awaited step must not interleave with the next). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private retiredDispatches = 0;
 
   constructor(
     readonly def: OptimizerDef<H>,
@@ -35,7 +60,20 @@ export class Optimizer<H extends Options = Options> {
     options: Options = {},
     forced: Options = {},
   ) {
-    this.paramGroups = paramGroupsOf(def, className, defaults, params, options, forced);
+    const { skipNonFinite = false, ...rest } = options;
+    if (typeof skipNonFinite !== "boolean") throw new Error(`${className}: option "skipNonFinite" must be a boolean, got ${JSON.stringify(skipNonFinite)}`);
+    this.skipNonFinite = skipNonFinite;
+    this.ownerName = `${className} #${++optimizersMade}`;
+    this.paramGroups = paramGroupsOf(def, className, defaults, params, rest, forced);
+  }
+
+  /** Steps skipped because a gradient held a NaN or ±Inf (skipNonFinite). */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+  /** Whether the last step was skipped (skipNonFinite). */
+  get lastStepSkipped(): boolean {
+    return this.lastSkipped;
   }
 
   /** The config one parameter steps with: group options, then the override manager's (by identity). */
@@ -48,36 +86,134 @@ export class Optimizer<H extends Options = Options> {
   }
 
   private async ensureBuckets(): Promise<Bucket[]> {
+    if (this.released) throw new Error(`${this.ownerName}: this optimizer was released (release()); its parameters may belong to another optimizer now`);
     if (this.buckets) return this.buckets;
-    this.building ??= this.build();
+    this.building ??= this.build(true);
     this.buckets = await this.building;
     return this.buckets;
   }
 
-  private async build(): Promise<Bucket[]> {
+  /** Places every parameter (first build: adopts and claims them) into new buckets by its current config. */
+  private async build(first: boolean): Promise<Bucket[]> {
     const dev = await device();
-    GlobalOptimManager.getInstance().resolveModuleOverrides(this.allParams().map((x) => x.p));
-    const plan = planBuckets(this.def, this.className, this.allParams().map(({ p, g, i }) => ({ p, g, hp: this.resolvedConfig(p, g, i) })));
+    const all = this.allParams();
+    // Refused before anything is allocated or claimed: a parameter another optimizer steps (it would keep its
+    // own copy of the values, and one of the two would silently lose its updates).
+    for (const { p } of all) if (p.owner && p.owner !== this) p.claim(this);
+    if (first) GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p));
+    const items = all.map(({ p, g, i }) => ({ p, g, hp: this.resolvedConfig(p, g, i) }));
+    const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
     for (const { format, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, items));
+    for (const { p, hp } of items) {
+      p.claim(this);
+      this.placed.set(p, placementOf(this.def, p, hp).key);
+    }
+    this.replaced.clear(); // makeBucket copied the parameters' current values
     return buckets;
   }
 
-  /** One fused update of every parameter that has a gradient. */
-  async step(): Promise<void> {
-    const buckets = await this.ensureBuckets();
+  /** Parameter.data was replaced after adoption: its values go into the arena at the next step. */
+  dataReplaced(p: Parameter): void {
+    this.replaced.add(p);
+  }
+
+  /** Gives the parameters up (their values stay where they are); this optimizer cannot step afterwards. */
+  release(): void {
+    for (const { p } of this.allParams()) p.release(this);
+    this.released = true;
+  }
+
+  /** Copies replaced parameters' new values into the arena and makes their tensors view it again. */
+  private async adoptReplaced(dev: GPUDevice, buckets: Bucket[]): Promise<void> {
+    if (!this.replaced.size) return;
+    const ps = [...this.replaced];
+    await realize(ps.map((p) => p.data));
+    const enc = dev.createCommandEncoder({ label: `${this.ownerName} adopt replaced parameters` });
+    const moved: (() => void)[] = [];
+    for (const b of buckets) b.params.forEach((p, i) => {
+      if (!this.replaced.has(p)) return;
+      const src = storageOf(p.data);
+      const dst = b.blockStart[i] * BLOCK * 4;
+      if (src.buffer !== b.p.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.p.buffer, dst, p.numel * 4);
+      moved.push(() => void (p.data.node = bufferNode(view(b.p, dst, "f32", p.numel, "parameters"), p.data.shape)));
+    });
+    dev.queue.submit([enc.finish()]);
+    moved.forEach((m) => m());
+    this.replaced.clear();
+  }
+
+  /**
+   * A config change since the last build that moves a parameter to another state format (optimBits,
+   * stateFormat, min8bitSize) or bucket kind (maxUnorm) re-buckets, carrying every state over (migrate.ts).
+   * If the state cannot be carried (e.g. it is not finite), nothing changes and the error names the parameter.
+   */
+  private async migrateIfChanged(dev: GPUDevice, old: Bucket[]): Promise<Bucket[]> {
+    const all = this.allParams();
+    const moved = all.filter(({ p, g, i }) => placementOf(this.def, p, this.resolvedConfig(p, g, i)).key !== this.placed.get(p));
+    if (!moved.length) return old;
+    const sd = await saveState(this.stateOwner(old));
+    const oldPlaced = new Map(this.placed);
+    const fresh = await this.build(false);
+    try {
+      const keys = stateKeys(this.def);
+      const formatOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, b.format] as const)));
+      for (const [k, entry] of Object.entries(sd.state)) {
+        const p = all[Number(k)].p;
+        const from = FORMATS[sd.format.stateFormats[Number(k)]];
+        const to = formatOf.get(p)!;
+        sd.state[Number(k)] = await convertEntry(entry, keys, p.numel, from, to);
+        sd.format.stateFormats[Number(k)] = to.name;
+      }
+      const groups = this.paramGroups.map(({ params: _p, ...rest }) => rest);
+      const planned = planLoad(dev, this.stateOwner(fresh), sd, groups);
+      planned.write();
+      this.steps = planned.steps;
+    } catch (e) {
+      // Back to the old buckets: they still hold the states, and the parameters' values (copied, not moved).
+      this.placed = oldPlaced;
+      for (const b of old) b.params.forEach((p, i) => void (p.data.node = bufferNode(view(b.p, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape)));
+      const what = moved.map(({ p }) => `${p.name ? `'${p.name}'` : `#${p.id}`} ${this.placed.get(p)} -> ${placementOf(this.def, p, this.resolvedConfig(p, all.find((x) => x.p === p)!.g, all.find((x) => x.p === p)!.i)).key}`).join(", ");
+      throw new Error(`${this.ownerName}.step: a config change after the first step moves parameter state (${what}), and it could not be carried over: ${(e as Error).message}`);
+    }
+    this.retiredDispatches += old.reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), 0);
+    this.buckets = fresh;
+    return fresh;
+  }
+
+  /**
+   * One fused update of every parameter that has a gradient. The gradients are taken at the call, before
+   * anything is awaited: `opt.step(); opt.zeroGrad()` still applies them, and steps run in call order.
+   */
+  step(): Promise<void> {
+    const grads = new Map(this.allParams().map(({ p }) => [p, p.grad]));
+    return this.after(() => this.stepWith(grads));
+  }
+
+  private async stepWith(gradOf: Map<Parameter, Tensor | null>): Promise<void> {
     const dev = await device();
-    const grads = buckets.flatMap((b) => b.params.map((p) => p.grad).filter((g): g is Tensor => g !== null));
+    let buckets = await this.ensureBuckets();
+    await this.adoptReplaced(dev, buckets);
+    buckets = await this.migrateIfChanged(dev, buckets);
+    const grad = (p: Parameter) => gradOf.get(p) ?? null;
+    const grads = buckets.flatMap((b) => b.params.map(grad).filter((g): g is Tensor => g !== null));
     await realize(grads);
     const enc = dev.createCommandEncoder({ label: `${this.className} gradients` });
-    for (const b of buckets) copyGradients(enc, b);
+    for (const b of buckets) copyGradients(enc, b, grad);
     dev.queue.submit([enc.finish()]);
+    if (this.skipNonFinite) {
+      this.lastSkipped = await anyNonFinite(buckets, (p) => grad(p) !== null);
+      if (this.lastSkipped) {
+        this.skipped++;
+        return;
+      }
+    }
     const configOf = (b: Bucket, i: number) => {
       const g = b.groupIndex[i];
       const p = b.params[i];
       return this.resolvedConfig(p, g, this.paramGroups[g].params.indexOf(p));
     };
-    const work = buckets.map((b) => bucketWork(this.def, b, (p) => this.steps.get(p) ?? 0, configOf)).filter((w): w is BucketWork => w !== undefined);
+    const work = buckets.map((b) => bucketWork(this.def, b, (p) => this.steps.get(p) ?? 0, configOf, grad)).filter((w): w is BucketWork => w !== undefined);
     for (const w of work) await runBucket(dev, this.def, w);
     for (const { steps } of work) for (const [p, t] of steps) this.steps.set(p, t);
   }
@@ -102,7 +238,7 @@ export class Optimizer<H extends Options = Options> {
 
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */
   get dispatchCount(): number {
-    return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), 0);
+    return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), this.retiredDispatches);
   }
 
   /** The compiled kernels: name, key, WGSL, bindings, bytes moved per parameter. */
@@ -123,12 +259,23 @@ export class Optimizer<H extends Options = Options> {
     return { def: this.def, className: this.className, paramGroups: this.paramGroups, buckets, all: this.allParams(), steps: this.steps };
   }
 
-  async stateDict(): Promise<OptimizerStateDict> {
-    return saveState(this.stateOwner(await this.ensureBuckets()));
+  /** Runs after every step called before it (a state dict of an un-awaited step sees that step). */
+  private after<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  stateDict(): Promise<OptimizerStateDict> {
+    return this.after(async () => saveState(this.stateOwner(await this.ensureBuckets())));
   }
 
   /** Restores a state dict exactly; refuses (changing nothing) one that does not match this optimizer. */
-  async loadStateDict(sd: OptimizerStateDict): Promise<void> {
+  loadStateDict(sd: OptimizerStateDict): Promise<void> {
+    return this.after(() => this.load(sd));
+  }
+
+  private async load(sd: OptimizerStateDict): Promise<void> {
     const groups = checkHeader(this, sd);
     const buckets = await this.ensureBuckets();
     const planned = planLoad(await device(), this.stateOwner(buckets), sd, groups);

@@ -31,7 +31,7 @@ export function mapChecksums(): Record<string, string> {
   return out;
 }
 
-function stateKeys(def: OptimizerDef<any>): { key: "state1" | "state2"; specs: StateSpec[] }[] {
+export function stateKeys(def: OptimizerDef<any>): { key: "state1" | "state2"; specs: StateSpec[] }[] {
   const keys: { key: "state1" | "state2"; specs: StateSpec[] }[] = [];
   for (const st of def.states) {
     let k = keys.find((x) => x.key === st.key);

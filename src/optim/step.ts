@@ -1,5 +1,6 @@
 // One step's host work: gradients into the arena, the per-tensor scalar table (bias corrections, lr, an
 // "active" flag for tensors without a gradient), and the bucket's dispatch.
+import type { Tensor } from "../dsl/tensor.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { storageOf } from "../runtime/realize.ts";
 import type { Options } from "./config.ts";
@@ -17,22 +18,23 @@ export interface BucketWork {
 }
 
 /** Records copies of the bucket's realized gradients into its gradient arena (none for gradients already there). */
-export function copyGradients(enc: GPUCommandEncoder, b: Bucket): void {
+export function copyGradients(enc: GPUCommandEncoder, b: Bucket, gradOf: (p: Parameter) => Tensor | null): void {
   b.params.forEach((p, i) => {
-    if (!p.grad) return;
-    const src = storageOf(p.grad);
+    const g = gradOf(p);
+    if (!g) return;
+    const src = storageOf(g);
     const dst = b.blockStart[i] * BLOCK * 4;
     if (src.buffer !== b.g.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.g.buffer, dst, p.numel * 4);
   });
 }
 
 /** The scalar table of one bucket's step, or undefined when none of its parameters has a gradient. */
-export function bucketWork(def: OptimizerDef<any>, b: Bucket, stepOf: (p: Parameter) => number, configOf: (b: Bucket, i: number) => Options): BucketWork | undefined {
+export function bucketWork(def: OptimizerDef<any>, b: Bucket, stepOf: (p: Parameter) => number, configOf: (b: Bucket, i: number) => Options, gradOf: (p: Parameter) => Tensor | null): BucketWork | undefined {
   const S = b.scalarNames.length;
   const table = new Float32Array(b.params.length * S);
   const steps: [Parameter, number][] = [];
   b.params.forEach((p, i) => {
-    if (!p.grad) return;
+    if (!gradOf(p)) return;
     const t = stepOf(p) + 1;
     steps.push([p, t]);
     const sc = def.scalars(configOf(b, i), t);
