@@ -16,6 +16,7 @@ import { nameNode, nodeName } from "../dsl/names.ts";
 import type { DType } from "../dsl/dtype.ts";
 import { loweringOf } from "./lowerings/index.ts";
 import type { LowerContext } from "./lowering.ts";
+import { checkHazards, hazardOrder, inputsRead, targetOrder, writesInPlace, type GroupTarget } from "./hazards.ts";
 import {
   DEFAULT_TARGET,
   hashString,
@@ -150,15 +151,45 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   };
   const kernelName = () => `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`;
   const ctx: LowerContext = { slots, target, slotOf: (n) => slotOf(n), kernelName };
-  const emitKernel = (group: { node: Node; name: string; slot: number }[]): void => {
+  /** Runs `f` and undoes every kernel, slot and temporary it made: a dry run of a lowering. */
+  const trial = <T>(f: () => T): T => {
+    const [nOut, nSlots, nKernels, memo] = [out.length, slots.length, kernelCount, new Set(materialized.keys())];
+    try {
+      return f();
+    } finally {
+      out.length = nOut;
+      slots.length = nSlots;
+      kernelCount = nKernels;
+      for (const id of [...materialized.keys()]) if (!memo.has(id)) materialized.delete(id);
+    }
+  };
+  const lower = (group: GroupTarget[], force: boolean) => lowerKernel(group, domainOf(group[0].node), slots, materialize, slotOf, kernelName(), target, force);
+
+  const emitKernel = (group: GroupTarget[]): void => {
     const own = loweringOf(group[0].node.op)?.kernels;
     if (own) {
       out.push(...own(group[0].node, group[0].slot, ctx));
       for (const extra of group.slice(1)) emitKernel([extra]);
       return;
     }
-    const dom = domainOf(group[0].node);
-    const k = lowerKernel(group, dom, slots, materialize, slotOf, kernelName(), target);
+    if (trial(() => lower(group, false)) || !writesInPlace(group, slots)) return emitFitted(group);
+    // Too many buffers for one kernel, and the group overwrites inputs: split it so that every kernel that
+    // reads an input's old value runs before the one that overwrites it. Components that fit together share
+    // a kernel (no forced temporaries between them).
+    let pack: GroupTarget[] = [];
+    for (const comp of targetOrder(group, slots)) {
+      if (pack.length && trial(() => lower([...pack, ...comp], false))) pack.push(...comp);
+      else {
+        if (pack.length) emitComponent(pack);
+        pack = [...comp];
+      }
+    }
+    emitComponent(pack);
+  };
+
+  /** Targets in an order that is already safe (or that write no inputs): one kernel, else halves. */
+  const emitFitted = (group: GroupTarget[]): void => {
+    const k = lower(group, true);
     if (k) out.push(k);
     else {
       // Too many outputs and inputs for one kernel: halve the group.
@@ -168,9 +199,37 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
     }
   };
 
+  /**
+   * One hazard component: one kernel (with forced temporaries if it needs them). One that cannot fit even so
+   * goes through temporaries.
+   */
+  const emitComponent = (comp: GroupTarget[]): void => {
+    if (comp.length === 1 || trial(() => lower(comp, true))) return emitFitted(comp);
+    staged([comp]);
+  };
+
+  /**
+   * Groups whose in-place writes depend on each other's old values and cannot share one kernel: every new
+   * value is written to a temporary first (kernels that only read inputs), then copied over its input.
+   */
+  const staged = (gs: GroupTarget[][]): void => {
+    const copies: GroupTarget[] = [];
+    for (const g of gs) {
+      const redirected = g.map((t) => {
+        if (slots[t.slot].kind !== "input") return t;
+        const s = slots[t.slot];
+        const temp = slots.push({ kind: "temp", name: `${t.name}_new`, dtype: s.dtype, shape: s.shape }) - 1;
+        copies.push({ node: mk("input", s.dtype, s.shape, [], { slot: temp, name: slots[temp].name }), name: t.name, slot: t.slot });
+        return { node: t.node, name: slots[temp].name, slot: temp };
+      });
+      emitKernel(redirected);
+    }
+    for (const c of copies) emitFitted([c]);
+  };
+
   // Group targets by domain; targets that write into inputs go last, so other kernels read old values.
   const results: number[] = [];
-  const groups = new Map<string, { node: Node; name: string; slot: number }[]>();
+  const groups = new Map<string, GroupTarget[]>();
   for (let t of targets) {
     let slot: number;
     if (t.into !== undefined) {
@@ -189,35 +248,31 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   }
   const isInput = (slot: number) => slots[slot].kind === "input";
   const ordered = [...groups.values()].sort((a, b) => +a.some((t) => isInput(t.slot)) - +b.some((t) => isInput(t.slot)));
-  for (const g of ordered) emitKernel(g);
+  // Groups (kernels of different domains) in an order where every read of an input's old value comes before
+  // the write; groups that overwrite what each other reads go through temporaries.
+  const readsOf = (g: GroupTarget[]) => new Set(g.flatMap((t) => [...inputsRead(t.node)]));
+  const writesOf = (g: GroupTarget[]) => g.filter((t) => isInput(t.slot)).map((t) => t.slot);
+  for (const comp of hazardOrder(ordered, readsOf, writesOf)) {
+    if (comp.length === 1) emitKernel(comp[0]);
+    else staged(comp);
+  }
   checkHazards(out, slots);
 
   const uniforms = [...new Set(out.flatMap((k) => k.kernel.uniforms.map((u) => u.name).filter((u) => !k.consts || !(u in k.consts))))].sort();
   return { slots, kernels: out, results, uniforms, target };
 }
 
-/** A kernel that writes an input must not be followed by a kernel that reads that input's old value. */
-function checkHazards(ks: ScheduledKernel[], slots: SlotInfo[]): void {
-  const written = new Map<number, string>();
-  for (const { kernel } of ks) {
-    for (const b of kernel.bindings) {
-      const w = written.get(b.slot);
-      if (b.read && w && slots[b.slot].kind === "input")
-        throw new Error(`octet: ${kernel.name} reads ${b.name} after ${w} overwrote it in place; split the program`);
-    }
-    for (const b of kernel.bindings) if (b.write) written.set(b.slot, kernel.name);
-  }
-}
-
 // --------------------------------------------------------------------------------------------------------
 function lowerKernel(
-  group: { node: Node; name: string; slot: number }[],
+  group: GroupTarget[],
   dom: Domain,
   slots: SlotInfo[],
   materialize: (n: Node) => number,
   slotOf: (n: Node) => number,
   name: string,
   target: DeviceTarget,
+  /** Whether subexpressions may be computed into temporaries to fit the storage-buffer budget. */
+  force: boolean,
 ): ScheduledKernel | undefined {
   const bindings: Binding[] = [];
   const bindingOf = (slot: number, mode: LoadMode, write: boolean, tableWidth?: number): number => {
@@ -329,6 +384,7 @@ function lowerKernel(
       outputs.push({ binding: bindingOf(t.slot, mode, true), node });
     }
     if (bindings.length <= target.maxStorageBuffers) break;
+    if (!force) return undefined;
     // Too many buffers for one kernel: split off the fused subexpression that reads the most of them.
     const pick = widestSubexpression(group.map((g) => g.node), forced);
     if (!pick && group.length > 1) return undefined; // the caller splits the targets over several kernels
