@@ -2,14 +2,14 @@
 // time goes: matmuls (linear layers), attention (batched matmuls over heads + softmax rows of the sequence
 // length), the optimizer step, and everything else (layer norms, GELU, embedding, loss: fused elementwise
 // and row kernels). The share breakdown times every dispatch on its own (serialized), so the throughput
-// figure comes from a separate, unprofiled run.
+// figure comes from a separate, unprofiled run. `--no-before` skips timing the step as it was before issue #7.
 import * as octet from "../src/index.ts";
 import { backward } from "../src/autograd/var.ts";
 import { sampleBatch } from "../src/data/batches.ts";
 import { loadSotuCorpus } from "../src/data/corpus.ts";
 import { profiler } from "../src/runtime/execute.ts";
 import { TrainConfig } from "../src/train/config.ts";
-import { buildModel } from "../src/train/trainer.ts";
+import { StepBuffers, buildModel, trainStep } from "../src/train/trainer.ts";
 import { optimizerByName } from "../src/optim/names.ts";
 import { environment, formatEnvironment, formatTable, summarize } from "./harness.ts";
 
@@ -25,29 +25,42 @@ export async function main(argv: string[]): Promise<void> {
   const opt = new (optimizerByName(cfg.optim))(model.parameters(), { lr: cfg.lr });
   const B = cfg.batch, T = cfg.seq;
   const dev = await octet.device();
+  const buffers = await StepBuffers.create(B, T);
+  // The trainer's step: loss and gradients in one program, the pre-update loss read back.
   const step = async (s: number) => {
+    await buffers.load(sampleBatch(corpus.train, s, { batchSize: B, seqLen: T, seed: 0 }));
+    await (await trainStep(model, opt, buffers)).toArray();
+  };
+  // The step as it was before issue #7: gradients realized alone (new buffers, copied into the arena), the loss
+  // read after the update, when its lazy graph ran the whole forward a second time on the new weights (a
+  // stale read that is now refused, so the second forward is rebuilt here). Kept to measure the gain.
+  const stepBefore = async (s: number) => {
     const b = sampleBatch(corpus.train, s, { batchSize: B, seqLen: T, seed: 0 });
-    const loss = model.loss(await octet.tensor(b.inputs, [B, T], { dtype: "i32" }), await octet.tensor(b.targets, [B * T], { dtype: "i32" }), B, T);
-    backward(loss);
-    // Loss and gradients in one program, before the step overwrites the parameters the loss reads.
-    await octet.realize([loss.value, ...model.parameters().flatMap((p) => (p.grad ? [p.grad] : []))]);
+    const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
+    const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
+    backward(model.loss(idx, tgt, B, T));
+    await octet.realize(model.parameters().flatMap((p) => (p.grad ? [p.grad] : [])));
     await opt.step();
     opt.zeroGrad();
-    await loss.value.toArray();
+    await model.loss(idx, tgt, B, T).value.toArray();
   };
-  await step(1); // compiles everything
-  const times: number[] = [];
-  for (let s = 2; s < 2 + steps; s++) {
-    const t0 = performance.now();
-    await step(s);
-    await dev.queue.onSubmittedWorkDone();
-    times.push(performance.now() - t0);
-  }
-  const st = summarize(times);
+  const timeSteps = async (fn: (s: number) => Promise<void>, first: number) => {
+    await fn(first); // compiles everything this variant uses
+    const times: number[] = [];
+    for (let s = first + 1; s <= first + steps; s++) {
+      const t0 = performance.now();
+      await fn(s);
+      await dev.queue.onSubmittedWorkDone();
+      times.push(performance.now() - t0);
+    }
+    return summarize(times);
+  };
+  const stBefore = argv.includes("--no-before") ? undefined : await timeSteps(stepBefore, 1);
+  const st = await timeSteps(step, 2 + steps);
   // Attribution: one more step with every dispatch timed.
   profiler.active = true;
   profiler.records.length = 0;
-  await step(2 + steps);
+  await step(3 + 2 * steps);
   profiler.active = false;
   const optimKernels = new Set(opt.kernels().map((k) => k.name));
   const cat = (r: (typeof profiler.records)[number]) =>
@@ -62,13 +75,16 @@ export async function main(argv: string[]): Promise<void> {
     model: { layers: cfg.layers, heads: cfg.heads, width: cfg.width, seq: T, batch: B, params: model.parameters().reduce((a, p) => a + p.numel, 0), optim: cfg.optim },
     msPerStep: st,
     tokensPerSec: +((B * T) / (st.medianMs / 1000)).toFixed(0),
+    /** The same model and optimizer with the step as it was before issue #7 (forward run twice). */
+    before: stBefore && { msPerStep: stBefore, tokensPerSec: +((B * T) / (stBefore.medianMs / 1000)).toFixed(0) },
     profiledStepMs: +total.toFixed(2),
     shares,
   };
   if (json) return void console.log(JSON.stringify(result));
   console.log(formatEnvironment(env));
   console.log(`model ${JSON.stringify(result.model)}`);
-  console.log(`step: median ${st.medianMs.toFixed(1)} ms (min ${st.minMs.toFixed(1)}, max ${st.maxMs.toFixed(1)}, n=${times.length}) -> ${result.tokensPerSec} tokens/s`);
+  console.log(`step: median ${st.medianMs.toFixed(1)} ms (min ${st.minMs.toFixed(1)}, max ${st.maxMs.toFixed(1)}, n=${steps}) -> ${result.tokensPerSec} tokens/s`);
+  if (result.before) console.log(`step before issue #7 (loss read after the update, forward twice): median ${result.before.msPerStep.medianMs.toFixed(1)} ms -> ${result.before.tokensPerSec} tokens/s`);
   console.log(formatTable(shares, [
     { label: "part", value: (r) => r.part },
     { label: "ms (serialized)", value: (r) => r.ms, digits: 2 },

@@ -11,12 +11,10 @@ import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { Options } from "./config.ts";
 import { traceUpdate } from "./trace.ts";
-import { blocksOf, type Bucket, type StateStore } from "./types.ts";
+import { blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
 /** One parameter to place, with the config it steps with. */
-export interface Placement {
-  p: Parameter;
-  g: number;
+export interface Placement extends ParamRef {
   hp: Options;
 }
 
@@ -83,7 +81,7 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
   const fn = traceUpdate(def, format, blocks, params.length, scalarNames, Object.keys(tableData));
   const tableNames = Object.keys(tableData);
-  return { format, params, groupIndex: items.map((x) => x.g), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn, tableNames };
+  return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn, tableNames };
 }
 
 /** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */
@@ -99,10 +97,14 @@ export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
   return out;
 }
 
+/** Parameter i's slot in the bucket's gradient arena. */
+export function gradientStorage(b: Bucket, i: number): Storage {
+  return view(b.g, b.blockStart[i] * BLOCK * 4, "f32", b.params[i].numel, "gradients");
+}
+
 /** A tensor viewing parameter i's slot in the bucket's gradient arena. */
 export function gradientView(b: Bucket, i: number): Tensor {
-  const p = b.params[i];
-  return new Tensor(bufferNode(view(b.g, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "gradients"), p.shape));
+  return new Tensor(bufferNode(gradientStorage(b, i), b.params[i].shape));
 }
 
 /** The per-tensor scalars an update kernel reads: the active flag, then what `def.scalars` computes. */

@@ -5,7 +5,7 @@ export { RMSprop, RMSprop8bit, RMSprop32bit, Adagrad, Adagrad8bit, Adagrad32bit 
 export { Lion, Lion8bit, Lion32bit } from "./lion.ts";
 export { AdEMAMix, AdEMAMix8bit, AdEMAMix32bit } from "./ademamix.ts";
 export { GlobalOptimManager, useFp32EmbeddingStates } from "./manager.ts";
-export { Optimizer, STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup } from "./optimizer.ts";
+export { Optimizer, STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type StepOptions } from "./optimizer.ts";
 export { defineOptimizer, type OptimizerDef, type StateSpec } from "./define.ts";
 export { optimizerClasses } from "./classes.ts";
 export { FORMATS, BLOCK } from "./formats.ts";

@@ -27,8 +27,14 @@ export class GlobalOptimManager {
   private byIndex = new Map<string, Options>();
   private registered: Parameter[][] = [];
   private moduleOverrides: { module: Module; name: string; config: Options }[] = [];
+  private changes = 0;
 
   private constructor() {}
+
+  /** Bumped by every change to the overrides: optimizers re-resolve their cached configs when it moves. */
+  get version(): number {
+    return this.changes;
+  }
 
   static getInstance(): GlobalOptimManager {
     return (GlobalOptimManager.instance ??= new GlobalOptimManager());
@@ -36,6 +42,7 @@ export class GlobalOptimManager {
 
   /** Forget every override (bnb's `initialize`). */
   initialize(): void {
+    this.changes++;
     this.byParam.clear();
     this.byIndex.clear();
     this.registered = [];
@@ -46,6 +53,7 @@ export class GlobalOptimManager {
   registerParameters(params: Parameter[] | { params: Parameter[] }[]): void {
     const groups = params.length && (params[0] as { params?: Parameter[] }).params ? (params as { params: Parameter[] }[]).map((g) => g.params) : [params as Parameter[]];
     this.registered = groups;
+    this.changes++;
     groups.forEach((g, gi) => g.forEach((p, pi) => {
       const c = this.byParam.get(p);
       if (c) this.byIndex.set(`${gi},${pi}`, c);
@@ -57,6 +65,7 @@ export class GlobalOptimManager {
     const config = typeof keyOrConfig === "string" ? { [keyOrConfig]: value } : keyOrConfig;
     const r = overrideSchema.safeParse(config);
     if (!r.success) throw new Error(formatZodError("GlobalOptimManager.overrideConfig", r.error));
+    this.changes++;
     for (const p of Array.isArray(params) ? params : [params]) {
       if (!(p instanceof Parameter)) throw new TypeError("GlobalOptimManager.overrideConfig: expected Parameter(s)");
       this.byParam.set(p, { ...(this.byParam.get(p) ?? {}), ...r.data });
@@ -70,6 +79,7 @@ export class GlobalOptimManager {
     if (!((module as unknown as Record<string, unknown>)[paramName] instanceof Parameter))
       throw new Error(`GlobalOptimManager.registerModuleOverride: ${module.constructor.name} has no parameter "${paramName}"`);
     this.moduleOverrides.push({ module, name: paramName, config: r.data });
+    this.changes++;
   }
 
   /** Called by an optimizer at its first step: module overrides replace earlier overrides for their params. */
@@ -80,6 +90,7 @@ export class GlobalOptimManager {
       if (!mine.has(p)) continue;
       const c = { ...config };
       this.byParam.set(p, c);
+      this.changes++;
       // bnb sets index2config[(g, i)] to the same dict: a positional override recorded by registerParameters
       // is replaced too (it used to survive and leak its keys, e.g. lr, under the module override).
       this.registered.forEach((g, gi) => g.forEach((q, pi) => q === p && this.byIndex.set(`${gi},${pi}`, c)));

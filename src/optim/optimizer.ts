@@ -11,20 +11,20 @@ import { device } from "../runtime/device.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
 import type { Parameter, ParameterOwner } from "../nn/parameter.ts";
 import { bufferNode, storageOf } from "../runtime/realize.ts";
-import { view } from "../runtime/storage.ts";
+import { view, type Storage } from "../runtime/storage.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
-import { paramGroupsOf, resolveConfig } from "./options.ts";
-import { gradientView, makeBucket, planBuckets } from "./buckets.ts";
-import { bucketWork, copyGradients, runBucket, type BucketWork } from "./step.ts";
+import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
+import { gradientStorage, gradientView, makeBucket, planBuckets } from "./buckets.ts";
+import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { anyNonFinite } from "./nonfinite.ts";
 import { convertEntry, placementOf } from "./migrate.ts";
 import { BLOCK, FORMATS } from "./formats.ts";
-import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg } from "./types.ts";
+import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg, StepOptions } from "./types.ts";
 
-export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg } from "./types.ts";
+export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StepOptions } from "./types.ts";
 
 let optimizersMade = 0;
 
@@ -51,6 +51,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   /** Steps run one after another in call order (an un-awaited step must not interleave with the next). */
   private queue: Promise<unknown> = Promise.resolve();
   private retiredDispatches = 0;
+  /** Resolved configs, re-resolved only when a param group's options or the overrides change. */
+  private configs = new ConfigCache<H>(({ p, g, i }) => this.resolvedConfig(p, g, i));
 
   constructor(
     readonly def: OptimizerDef<H>,
@@ -101,7 +103,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     // own copy of the values, and one of the two would silently lose its updates).
     for (const { p } of all) if (p.owner && p.owner !== this) p.claim(this);
     if (first) GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p));
-    const items = all.map(({ p, g, i }) => ({ p, g, hp: this.resolvedConfig(p, g, i) }));
+    this.configs.refresh(this.paramGroups);
+    const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
     for (const { format, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, items));
@@ -149,8 +152,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    * If the state cannot be carried (e.g. it is not finite), nothing changes and the error names the parameter.
    */
   private async migrateIfChanged(dev: GPUDevice, old: Bucket[]): Promise<Bucket[]> {
+    // Placements can only move when a config did: a steady step costs one shallow compare (options.ts).
+    if (!this.configs.refresh(this.paramGroups)) return old;
     const all = this.allParams();
-    const moved = all.filter(({ p, g, i }) => placementOf(this.def, p, this.resolvedConfig(p, g, i)).key !== this.placed.get(p));
+    const moved = all.filter((ref) => placementOf(this.def, ref.p, this.configs.get(ref)).key !== this.placed.get(ref.p));
     if (!moved.length) return old;
     const sd = await saveState(this.stateOwner(old));
     const oldPlaced = new Map(this.placed);
@@ -172,6 +177,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     } catch (e) {
       // Back to the old buckets: they still hold the states, and the parameters' values (copied, not moved).
       this.placed = oldPlaced;
+      this.configs.invalidate(); // the next step tries again (and refuses again) rather than stepping stale
+
       for (const b of old) b.params.forEach((p, i) => void (p.data.node = bufferNode(view(b.p, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape)));
       const what = moved.map(({ p }) => `${p.name ? `'${p.name}'` : `#${p.id}`} ${this.placed.get(p)} -> ${placementOf(this.def, p, this.resolvedConfig(p, all.find((x) => x.p === p)!.g, all.find((x) => x.p === p)!.i)).key}`).join(", ");
       throw new Error(`${this.ownerName}.step: a config change after the first step moves parameter state (${what}), and it could not be carried over: ${(e as Error).message}`);
@@ -184,23 +191,41 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   /**
    * One fused update of every parameter that has a gradient. The gradients are taken at the call, before
    * anything is awaited: `opt.step(); opt.zeroGrad()` still applies them, and steps run in call order.
+   * They are realized in ONE program, written straight into the optimizer's gradient arena; `options.with`
+   * adds tensors to that program, computed from the weights before the update: after `backward(loss)`,
+   * `await opt.step({ with: [loss.value] })` runs the forward once and leaves `loss.value` holding the
+   * pre-update loss; `withInto: [lossBuffer]` writes it into a buffer the caller keeps (no new buffer a step).
    */
-  step(): Promise<void> {
+  step(options: StepOptions = {}): Promise<void> {
+    const extra = options.with ?? [];
+    if (!Array.isArray(extra) || extra.some((t) => !(t instanceof Tensor))) throw new TypeError(`${this.className}.step: "with" must be an array of Tensors (e.g. [loss.value])`);
+    const withInto = options.withInto ?? [];
+    if (withInto.length > extra.length) throw new Error(`${this.className}.step: withInto has ${withInto.length} entries for ${extra.length} "with" tensors`);
     const grads = new Map(this.allParams().map(({ p }) => [p, p.grad]));
-    return this.after(() => this.stepWith(grads));
+    return this.after(() => this.stepWith(grads, [...extra], [...withInto]));
   }
 
-  private async stepWith(gradOf: Map<Parameter, Tensor | null>): Promise<void> {
+  private async stepWith(gradOf: Map<Parameter, Tensor | null>, extra: Tensor[], withInto: (Tensor | undefined)[]): Promise<void> {
     const dev = await device();
     let buckets = await this.ensureBuckets();
     await this.adoptReplaced(dev, buckets);
     buckets = await this.migrateIfChanged(dev, buckets);
     const grad = (p: Parameter) => gradOf.get(p) ?? null;
-    const grads = buckets.flatMap((b) => b.params.map(grad).filter((g): g is Tensor => g !== null));
-    await realize(grads);
-    const enc = dev.createCommandEncoder({ label: `${this.className} gradients` });
-    for (const b of buckets) copyGradients(enc, b, grad);
-    dev.queue.submit([enc.finish()]);
+    // The `with` tensors and every gradient in one program, the gradients written into their arena slots.
+    const ts: Tensor[] = [...extra];
+    const into: (Storage | Tensor | undefined)[] = extra.map((_, i) => withInto[i]);
+    const again: [Tensor, Storage][] = []; // one gradient tensor shared by several parameters
+    const seen = new Set<Tensor>(extra);
+    for (const b of buckets) b.params.forEach((p, i) => {
+      const g = grad(p);
+      if (!g) return;
+      if (seen.has(g)) return void again.push([g, gradientStorage(b, i)]);
+      seen.add(g);
+      ts.push(g);
+      into.push(gradientStorage(b, i));
+    });
+    await realize(ts, { into });
+    for (const [t, st] of again) await realize([t], { into: [st] });
     if (this.skipNonFinite) {
       this.lastSkipped = await anyNonFinite(buckets, (p) => grad(p) !== null);
       if (this.lastSkipped) {
@@ -208,11 +233,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
         return;
       }
     }
-    const configOf = (b: Bucket, i: number) => {
-      const g = b.groupIndex[i];
-      const p = b.params[i];
-      return this.resolvedConfig(p, g, this.paramGroups[g].params.indexOf(p));
-    };
+    const configOf = (b: Bucket, i: number) => this.configs.get({ p: b.params[i], g: b.groupIndex[i], i: b.paramIndex[i] });
     const work = buckets.map((b) => bucketWork(this.def, b, (p) => this.steps.get(p) ?? 0, configOf, grad)).filter((w): w is BucketWork => w !== undefined);
     for (const w of work) await runBucket(dev, this.def, w);
     for (const { steps } of work) for (const [p, t] of steps) this.steps.set(p, t);

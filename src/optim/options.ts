@@ -5,9 +5,12 @@ import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerDef } from "./define.ts";
 import { formatZodError, type Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
-import type { ParamGroup, ParamsArg } from "./types.ts";
+import type { ParamGroup, ParamRef, ParamsArg } from "./types.ts";
 
 const objectSchema = (def: OptimizerDef<any>) => def.schema as unknown as z.ZodObject<z.ZodRawShape>;
+// Built once per family: zod schema construction (`.strict()`) costs more than the parse itself.
+const strictSchemas = new WeakMap<OptimizerDef<any>, z.ZodObject<z.ZodRawShape>>();
+const strictOf = (def: OptimizerDef<any>) => strictSchemas.get(def) ?? strictSchemas.set(def, objectSchema(def).strict()).get(def)!;
 
 /**
  * The live param groups of a new optimizer: every group's options are checked (unknown keys and bad values
@@ -43,7 +46,7 @@ export function resolveConfig<H>(def: OptimizerDef<any>, className: string, grou
   const { params: _p, ...opts } = group;
   const over = GlobalOptimManager.getInstance().overridesFor(p, groupIndex, paramIndex);
   const merged = { ...opts, ...over, ...forcedAfterOverrides(over) };
-  const r = objectSchema(def).strict().safeParse(merged);
+  const r = strictOf(def).safeParse(merged);
   if (!r.success) throw new Error(formatZodError(className, r.error));
   return r.data as H;
 }
@@ -56,4 +59,63 @@ function forcedAfterOverrides(over: Options): Options {
 /** Schema for a param group's options read back from a state dict (validated as the constructor validates). */
 export function groupOptionsSchema(def: OptimizerDef<any>) {
   return objectSchema(def).partial().strict();
+}
+
+/**
+ * Resolved configs, one per parameter, kept until a param group's options or the override manager change.
+ * A step then costs a shallow compare of each group's option values (arrays such as betas element by
+ * element) and one counter read, instead of a strict schema parse per parameter (~100 us each).
+ */
+export class ConfigCache<H> {
+  private configs = new Map<Parameter, H>();
+  private managerVersion = -1;
+  private snapshots: GroupSnapshot[] = [];
+
+  constructor(private resolve: (ref: ParamRef) => H) {}
+
+  /** Drops every cached config if the groups or the overrides changed since the last call; says whether they did. */
+  refresh(groups: ParamGroup[]): boolean {
+    const version = GlobalOptimManager.getInstance().version;
+    const same = version === this.managerVersion && groups.length === this.snapshots.length && groups.every((g, i) => sameOptions(g, this.snapshots[i]));
+    if (same) return false;
+    const first = this.managerVersion === -1;
+    this.configs.clear();
+    this.managerVersion = version;
+    this.snapshots = groups.map(snapshotOf);
+    return !first;
+  }
+
+  /** Makes the next refresh report a change (e.g. after a migration that was refused). */
+  invalidate(): void {
+    this.managerVersion = -2;
+  }
+
+  get(ref: ParamRef): H {
+    let c = this.configs.get(ref.p);
+    if (c === undefined) this.configs.set(ref.p, (c = this.resolve(ref)));
+    return c;
+  }
+}
+
+interface GroupSnapshot {
+  params: Parameter[];
+  count: number;
+  options: [string, unknown][];
+}
+const copyValue = (v: unknown) => (Array.isArray(v) ? [...v] : v);
+function snapshotOf(g: ParamGroup): GroupSnapshot {
+  const { params, ...opts } = g;
+  return { params, count: params.length, options: Object.entries(opts).map(([k, v]) => [k, copyValue(v)]) };
+}
+function sameOptions(g: ParamGroup, snap: GroupSnapshot): boolean {
+  if (g.params !== snap.params || g.params.length !== snap.count) return false;
+  let n = 0;
+  for (const k in g) if (k !== "params") n++;
+  if (n !== snap.options.length) return false;
+  return snap.options.every(([k, old]) => {
+    if (!(k in g)) return false;
+    const v = g[k];
+    if (Array.isArray(v) && Array.isArray(old)) return v.length === old.length && v.every((x, j) => Object.is(x, old[j]));
+    return Object.is(v, old);
+  });
 }

@@ -1,11 +1,9 @@
-// One step's host work: gradients into the arena, the per-tensor scalar table (bias corrections, lr, an
+// One step's host work: the per-tensor scalar table (bias corrections, lr, an
 // "active" flag for tensors without a gradient), and the bucket's dispatch.
 import type { Tensor } from "../dsl/tensor.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { storageOf } from "../runtime/realize.ts";
 import type { Options } from "./config.ts";
 import type { OptimizerDef } from "./define.ts";
-import { BLOCK } from "./formats.ts";
 import { inputsOf } from "./buckets.ts";
 import { traceUpdate } from "./trace.ts";
 import type { Bucket } from "./types.ts";
@@ -15,17 +13,6 @@ export interface BucketWork {
   b: Bucket;
   table: Float32Array;
   steps: [Parameter, number][];
-}
-
-/** Records copies of the bucket's realized gradients into its gradient arena (none for gradients already there). */
-export function copyGradients(enc: GPUCommandEncoder, b: Bucket, gradOf: (p: Parameter) => Tensor | null): void {
-  b.params.forEach((p, i) => {
-    const g = gradOf(p);
-    if (!g) return;
-    const src = storageOf(g);
-    const dst = b.blockStart[i] * BLOCK * 4;
-    if (src.buffer !== b.g.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.g.buffer, dst, p.numel * 4);
-  });
 }
 
 /** The scalar table of one bucket's step, or undefined when none of its parameters has a gradient. */

@@ -1,5 +1,6 @@
 // Types shared by the optimizer's parts (options, buckets, step, state dict, trace). The orchestrator
 // (optimizer.ts) imports the parts; the parts import only this file and each other's leaves, never the class.
+import type { Tensor } from "../dsl/tensor.ts";
 import type { JitFunction } from "../runtime/jit.ts";
 import type { Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
@@ -14,6 +15,19 @@ export interface ParamGroup {
 }
 
 export type ParamsArg = Parameter[] | ({ params: Parameter[] } & Options)[];
+
+export interface StepOptions {
+  /**
+   * Tensors to realize in the same program as the gradients, before the update: they see the weights the
+   * gradients were computed from (the pre-update loss) and share the forward pass with the backward one.
+   */
+  with?: Tensor[];
+  /**
+   * Where each `with` result is written (realize's `into`: a realized tensor of the same dtype and size, or
+   * undefined for a new buffer). A loop that reuses one loss buffer creates no GPU objects per step.
+   */
+  withInto?: (Tensor | undefined)[];
+}
 
 /** Where one parameter sits in the optimizer's param groups. */
 export interface ParamRef {
@@ -35,6 +49,8 @@ export interface Bucket {
   format: StateFormat;
   params: Parameter[];
   groupIndex: number[];
+  /** each parameter's index inside its param group */
+  paramIndex: number[];
   blockStart: number[];
   blocks: number;
   p: Storage;

@@ -1,7 +1,7 @@
 // Lazy tensors meet the GPU here. `realize` swaps realized buffers in a graph for numbered input slots, so
 // the same computation over different buffers is the same canonical graph (hash-consing makes it the same
 // node objects); its schedule and kernels are built once and cached. Reshapes of realized tensors are views.
-import { DTYPES, type DType, type TypedArray } from "../dsl/dtype.ts";
+import { DTYPES, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
 import { mk, numel, substitute, toposort, type Node, type Shape } from "../dsl/node.ts";
 import { installRuntime, Tensor } from "../dsl/tensor.ts";
 import { schedule } from "../codegen/schedule.ts";
@@ -95,16 +95,54 @@ function programName(roots: Node[]): string {
   return uniq.length ? uniq.join("_") : "copy";
 }
 
-export async function realize(ts: Tensor[]): Promise<void> {
+export interface RealizeOptions {
+  /**
+   * `into[i]`: the storage ts[i]'s result is written into (an in-place target of the same program, e.g. a
+   * slot of an optimizer's gradient arena) instead of a new buffer; ts[i] then views it. Undefined entries
+   * get a new buffer as usual. The storage (or the realized tensor over it) must have ts[i]'s dtype and
+   * element count.
+   */
+  into?: (Storage | Tensor | undefined)[];
+}
+
+export async function realize(ts: Tensor[], opts: RealizeOptions = {}): Promise<void> {
+  const into = (opts.into ?? []).map((x) => (x instanceof Tensor ? intoStorage(x) : x));
+  if (into.length > ts.length) throw new Error(`octet.realize: ${into.length} into targets for ${ts.length} tensors`);
+  into.forEach((st, i) => {
+    if (st && (st.dtype !== ts[i].dtype || st.numel !== ts[i].numel))
+      throw new Error(`octet.realize: cannot write ${ts[i]} (${ts[i].dtype}[${ts[i].numel}]) into a ${st.dtype}[${st.numel}] storage`);
+  });
   const todo: Tensor[] = [];
-  for (const t of ts) {
+  const todoInto: (Storage | undefined)[] = [];
+  const copies: [Storage, Storage, Tensor][] = [];
+  ts.forEach((t, i) => {
+    const dst = into[i];
     const node = t.node;
-    if (node.op === "buffer") continue;
+    if (node.op === "buffer" && !dst) return;
     const v = viewOf(node);
     if (v) {
       for (const leaf of toposort([node])) if (leaf.op === "buffer") checkLeaf(leaf, node);
-      t.node = bufferNode(v, t.shape);
-    } else if (!todo.includes(t)) todo.push(t);
+      if (!dst) return void (t.node = bufferNode(v, t.shape));
+      if (v.buffer === dst.buffer && v.offset === dst.offset) return void (t.node = bufferNode(dst, t.shape));
+      // Already realized elsewhere: a buffer copy when WebGPU's 4-byte copy alignment allows, else a copy kernel.
+      if (storageBytesOf(v) % 4 === 0 && v.offset % 4 === 0 && dst.offset % 4 === 0) return void copies.push([v, dst, t]);
+    }
+    const at = todo.indexOf(t);
+    if (at < 0) {
+      todo.push(t);
+      todoInto.push(dst);
+    } else if (dst && todoInto[at] && todoInto[at] !== dst) throw new Error(`octet.realize: ${t} is given two different into targets`);
+    else todoInto[at] ??= dst;
+  });
+  if (copies.length) {
+    const dev = deviceNow();
+    const enc = dev.createCommandEncoder({ label: "realize into" });
+    for (const [src, dst] of copies) enc.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, storageBytesOf(src));
+    dev.queue.submit([enc.finish()]);
+    for (const [, dst, t] of copies) {
+      dst.bump("realize into");
+      t.node = bufferNode(dst, t.shape);
+    }
   }
   if (!todo.length) return;
   const storages: Storage[] = [];
@@ -122,22 +160,59 @@ export async function realize(ts: Tensor[]): Promise<void> {
       return mk("input", n.dtype, n.shape, [], { slot, name });
     },
   );
+  // An into target that aliases a buffer the graph reads through another storage (another view of the same
+  // bytes) would be written while other kernels may still read it: those results go to a new buffer and
+  // are copied after the program.
+  const aliases = (dst: Storage) => storages.some((st) => st !== dst && st.buffer === dst.buffer && st.offset < dst.offset + dst.bytes && dst.offset < st.offset + st.bytes);
+  const after: [number, Storage][] = [];
+  const intoSlots = todoInto.map((dst, i) => {
+    if (!dst) return undefined;
+    if (aliases(dst)) return void after.push([i, dst]);
+    let slot = slotOf.get(dst);
+    if (slot === undefined) slotOf.set(dst, (slot = storages.push(dst) - 1));
+    return slot;
+  });
+  const declared = storages.map((st, i) => ({ kind: "input" as const, name: `x${i}`, dtype: st.dtype, shape: [st.numel] }));
+  const intoKey = intoSlots.some((s) => s !== undefined) ? `|into:${intoSlots.join(",")}|${declared.map((d) => `${d.dtype}${d.shape[0]}`).join(",")}` : "";
   await device();
   const target = deviceTarget();
-  const key = `${targetKey(target)}|${canon.map((n) => n.id).join(",")}`;
+  const key = `${targetKey(target)}|${canon.map((n) => n.id).join(",")}${intoKey}`;
   let prog = cachedProgram(key);
   if (!prog) {
     const name = programName(canon);
-    prog = new Program(schedule(canon.map((node, i) => ({ node, name: `out${i}` })), name, [], target), name);
+    const targets = canon.map((node, i) => ({ node, name: `out${i}`, into: intoSlots[i] }));
+    prog = new Program(schedule(targets, name, intoKey ? declared : [], target), name);
     cacheProgram(key, prog, canon);
   }
   const all = await prog.run([...storages], {});
   todo.forEach((t, i) => {
     const st = all[prog!.schedule.results[i]];
     t.node = bufferNode(st, t.shape);
-    own(t, st);
+    if (intoSlots[i] === undefined) own(t, st); // an into target belongs to whoever gave it
   });
+  if (after.length) {
+    const dev = deviceNow();
+    const enc = dev.createCommandEncoder({ label: "realize into (aliased)" });
+    for (const [i, dst] of after) {
+      const src = storageOf(todo[i]);
+      enc.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, Math.ceil(storageBytesOf(src) / 4) * 4);
+    }
+    dev.queue.submit([enc.finish()]);
+    for (const [i, dst] of after) {
+      dst.bump("realize into");
+      todo[i].node = bufferNode(dst, todo[i].shape);
+    }
+  }
 }
+
+function intoStorage(t: Tensor): Storage {
+  const v = t.node.op === "buffer" ? storageOf(t) : viewOf(t.node);
+  if (!v) throw new Error(`octet.realize: an into target must be a realized tensor (a buffer or a reshape of one), got ${t}`);
+  return v;
+}
+
+/** Bytes of a storage's elements (unpadded). */
+const storageBytesOf = (s: Storage) => storageBytes(s.dtype, s.numel);
 
 export async function read(t: Tensor): Promise<TypedArray | Float16Array> {
   await realize([t]);

@@ -8,7 +8,8 @@ import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
 import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
-import { memoryStats } from "../runtime/storage.ts";
+import { memoryStats, upload } from "../runtime/storage.ts";
+import { storageOf } from "../runtime/realize.ts";
 import { TrainConfig } from "./config.ts";
 
 export interface StepRecord {
@@ -37,6 +38,35 @@ export interface TrainHooks {
 }
 
 let cachedCorpus: Corpus | undefined;
+
+/**
+ * A step's buffers, reused every step: the batch's token ids and targets (uploaded into), and the loss
+ * (written by the step), so a steady-state step creates no GPU buffers or bind groups.
+ */
+export class StepBuffers {
+  private constructor(readonly inputs: octet.Tensor, readonly targets: octet.Tensor, readonly loss: octet.Tensor, readonly B: number, readonly T: number) {}
+  static async create(B: number, T: number): Promise<StepBuffers> {
+    return new StepBuffers(await octet.zeros([B, T], { dtype: "i32" }), await octet.zeros([B * T], { dtype: "i32" }), await octet.zeros([1]), B, T);
+  }
+  async load(b: { inputs: ArrayLike<number>; targets: ArrayLike<number> }): Promise<void> {
+    // In place: the upload bumps the buffers' version, so a lazy graph built over the last batch is refused.
+    await upload(storageOf(this.inputs), b.inputs);
+    await upload(storageOf(this.targets), b.targets);
+  }
+}
+
+/**
+ * One training step: forward, backward, and the update, with the loss realized in the same program as the
+ * gradients (so the forward runs once) from the weights before the update. Returns that loss, realized in
+ * `buffers.loss` (the next step overwrites it: read it first).
+ */
+export async function trainStep(model: octet.nn.GPT, opt: Optimizer, buffers: StepBuffers): Promise<octet.Tensor> {
+  const loss = model.loss(buffers.inputs, buffers.targets, buffers.B, buffers.T);
+  backward(loss);
+  await opt.step({ with: [loss.value], withInto: [buffers.loss] });
+  opt.zeroGrad();
+  return loss.value;
+}
 
 export function buildModel(cfg: TrainConfig, vocab: number): octet.nn.GPT {
   return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.seq, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
@@ -93,21 +123,14 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
     return total / evalSet.length;
   };
 
+  const batch = await StepBuffers.create(B, T);
   const history: StepRecord[] = [];
   let t0 = performance.now();
   let timedSteps = 0;
   for (let step = start; step <= cfg.steps; step++) {
-    const b = sampleBatch(corpus.train, step, { batchSize: B, seqLen: T, seed: cfg.seed });
-    const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
-    const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
-    const loss = model.loss(idx, tgt, B, T);
-    backward(loss);
-    // The loss is realized with the gradients (one program) before the step overwrites the parameters that
-    // the loss graph reads: read after the step, it would be refused as a stale lazy value.
-    await octet.realize([loss.value, ...model.parameters().flatMap((p) => (p.grad ? [p.grad] : []))]);
-    await opt.step();
-    opt.zeroGrad();
-    const rec: StepRecord = { step, trainLoss: (await loss.value.toArray())[0] };
+    await batch.load(sampleBatch(corpus.train, step, { batchSize: B, seqLen: T, seed: cfg.seed }));
+    // The loss of the weights this step's gradients come from (before the update), as PyTorch loops log it.
+    const rec: StepRecord = { step, trainLoss: (await (await trainStep(model, opt, batch)).toArray())[0] };
     // The first step compiles every kernel: time the steady state from the second step on.
     if (step === start) t0 = performance.now();
     else timedSteps++;
