@@ -142,6 +142,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       moved.push(() => void (p.data.node = bufferNode(view(b.p, dst, "f32", p.numel, "parameters"), p.data.shape)));
     });
     dev.queue.submit([enc.finish()]);
+    // An in-place write into the arena: lazy values built over the old contents are refused, not silently updated.
+    for (const b of buckets) if (b.params.some((p) => this.replaced.has(p))) b.p.bump(`${this.ownerName} (adopting a replaced Parameter.data)`);
     moved.forEach((m) => m());
     this.replaced.clear();
   }

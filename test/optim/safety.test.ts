@@ -185,6 +185,19 @@ describe("p.data = t after the first step", () => {
     await expectOracle(opt, params, refP, refS, bitsOf, "AdamW8bit adopted");
   });
 
+  test("a lazy value built over the old contents before the adoption is refused, not silently updated", async () => {
+    const p = await param(filled(SMALL, () => 0.5));
+    const opt = new octet.optim.SGD32bit([p], { lr: 0.1 });
+    p.grad = await octet.tensor(filled(SMALL, () => 1));
+    await opt.step();
+    const q = p.data.mul(2); // over the arena, as the first step left it
+    p.data = await octet.tensor(filled(SMALL, () => 3));
+    p.grad = null;
+    await opt.step(); // adopts: the arena now holds 3
+    await expect(q.toArray()).rejects.toThrow(/overwrote in place/);
+    expect(Array.from(await p.data.toArray())).toEqual(Array.from(filled(SMALL, () => 3)));
+  });
+
   test("a tensor of another shape or dtype is refused at the assignment, naming the parameter and the optimizer", async () => {
     const p = await param(filled(SMALL, () => 0.5));
     p.name = "w";
