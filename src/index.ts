@@ -3,7 +3,8 @@ import "./runtime/realize.ts"; // installs the lazy-tensor runtime into the DSL
 export { Tensor, DslError } from "./dsl/tensor.ts";
 export type { DType } from "./dsl/dtype.ts";
 export { printGraph } from "./dsl/print.ts";
-export { device, deviceInfo } from "./runtime/device.ts";
+export { acquireDevice as device, deviceInfo } from "./runtime/device.ts";
+export { GpuError, DeviceLostError } from "./runtime/errors.ts";
 export { tensor, zeros, realize } from "./runtime/realize.ts";
 export { jit, JitFunction } from "./runtime/jit.ts";
 export { compiledKernels, compileStats } from "./runtime/pipelines.ts";

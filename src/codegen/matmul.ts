@@ -3,11 +3,15 @@
 // its own kernel, tiled through workgroup memory: each 8x8 workgroup computes a 32x32 tile of C, each thread
 // a 4x4 block, stepping K in slices of 32. M, N, K and the batch strides are uniforms, so one pipeline
 // serves every size; only the transposes are part of the key.
+//
+// Operands larger than one storage binding are chunked (matmulBlocks): a dispatch computes one block of C
+// (a range of batches, rows M, columns N) from a range of K, binding only the windows of A, B and C that the
+// block touches; blocks that split K accumulate into C. The block's ranges and each window's first element
+// are uniforms, so a chunked product runs the same pipeline as a whole one.
 import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
-import type { Binding, Kernel } from "./kernel.ts";
-import type { ScheduledKernel, SlotInfo } from "./kernel.ts";
+import { hashString, type Binding, type Kernel, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
 
 export interface MatmulArg {
   ta: boolean;
@@ -16,16 +20,12 @@ export interface MatmulArg {
 
 export const MM_TILE = 32;
 
-export type MatmulVariant = "tiled" | "direct";
 /**
- * Which matmul kernel to generate. Measured on lavapipe (2 cores, 512x64x256): tiled 2.2 GFLOP/s, direct
- * 5.5 GFLOP/s; workgroup barriers are costly on a CPU device while its caches tile for free. The runtime sets
- * "direct" when the adapter is a CPU; GPUs keep the tiled kernel.
+ * Which matmul kernel to generate, a device fact (DeviceTarget.matmulVariant). Measured on lavapipe (2 cores,
+ * 512x64x256): tiled 2.2 GFLOP/s, direct 5.5 GFLOP/s; workgroup barriers are costly on a CPU device while its
+ * caches tile for free, so CPU adapters get "direct" and GPUs the tiled kernel.
  */
-let variant: MatmulVariant = "tiled";
-export function setMatmulVariant(v: MatmulVariant): void {
-  variant = v;
-}
+export type MatmulVariant = "tiled" | "direct";
 
 /** Shapes of a matmul node's operands: batch count, M, N, K, and whether B is shared across the batch. */
 export function matmulDims(n: Node): { batch: number; M: number; N: number; K: number; sharedB: boolean } {
@@ -40,7 +40,7 @@ export function matmulDims(n: Node): { batch: number; M: number; N: number; K: n
   return { batch, M, N, K, sharedB };
 }
 
-export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string): ScheduledKernel {
+export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string, variant: MatmulVariant = "tiled"): ScheduledKernel {
   const { ta, tb } = n.arg as unknown as MatmulArg;
   const { batch, M, N, K, sharedB } = matmulDims(n);
   const bind = (slot: number, read: boolean): Binding => ({ name: slots[slot].name, slot, dtype: slots[slot].dtype, mode: "scalar", read, write: !read });
@@ -50,18 +50,133 @@ export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: numb
     L: 1,
     vec: 1,
     bindings: [bind(aSlot, true), bind(bSlot, true), bind(outSlot, false)],
-    uniforms: ["M", "N", "K", "stride_a", "stride_b", "stride_c"].map((u) => ({ name: u, dtype: "u32" as const })),
+    uniforms: MATMUL_UNIFORMS.map((u) => ({ name: u, dtype: "u32" as const })),
     outputs: [],
     source: printGraph([n], [slots[outSlot].name]),
     key: "",
     matmul: { ta, tb, variant },
   };
-  kernel.key = Bun.hash(`matmul|${variant}|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}`).toString(16).padStart(16, "0");
-  const consts = { M, N, K, stride_a: M * K, stride_b: sharedB ? 0 : K * N, stride_c: M * N };
+  kernel.key = hashString(`matmul|${variant}|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}`);
+  // The whole product as one block; the runtime replaces the block uniforms per dispatch when it chunks.
+  const consts = { M, N, K, stride_a: M * K, stride_b: sharedB ? 0 : K * N, stride_c: M * N, ...wholeBlock(M, N, K) };
   return { kernel, rows: batch, consts, grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch] };
 }
 
-/** The uniform struct and the A, B, C bindings both matmul variants share. */
+/**
+ * Uniforms of a matmul kernel: the full sizes and batch strides (they define the layout), then the block this
+ * dispatch computes (batches from z0, rows m0..m_end, columns n0..n_end, K from k0 to k_end), the first
+ * element of each bound window (a_off, b_off, c_off: indices into the whole tensor minus these index the
+ * window), and whether this block adds to C (a later slice of a K split) or writes it.
+ */
+const MATMUL_UNIFORMS = ["M", "N", "K", "stride_a", "stride_b", "stride_c", "z0", "m0", "m_end", "n0", "n_end", "k0", "k_end", "a_off", "b_off", "c_off", "accumulate"];
+
+function wholeBlock(M: number, N: number, K: number): Record<string, number> {
+  return { z0: 0, m0: 0, m_end: M, n0: 0, n_end: N, k0: 0, k_end: K, a_off: 0, b_off: 0, c_off: 0, accumulate: 0 };
+}
+
+/** What the runtime must respect when it cuts a product into blocks. */
+export interface BindingLimits {
+  /** Largest storage binding, bytes. */
+  maxBinding: number;
+  /** Storage binding offsets must be multiples of this (minStorageBufferOffsetAlignment). */
+  offsetAlign: number;
+  /** Workgroups per grid dimension. */
+  maxWorkgroups: number;
+}
+
+/** One dispatch of a (possibly chunked) product: its grid, its uniforms, and the window of A, B and C it binds. */
+export interface MatmulBlock {
+  grid: [number, number, number];
+  consts: Record<string, number>;
+  /** Byte windows of A, B, C relative to each storage's start. */
+  windows: { offset: number; size: number }[];
+}
+
+type Range = [number, number];
+
+/**
+ * Cuts a product into blocks whose windows of A, B and C each fit one binding, preferring cuts that keep the
+ * windows contiguous: batches first, then rows of A and C (M), columns of C with rows of a transposed B (N),
+ * and K last (its blocks accumulate). One block when everything fits. Throws, naming the operand and the
+ * sizes, when even one element row cannot be bound.
+ */
+export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: BindingLimits): MatmulBlock[] {
+  const k = sk.kernel;
+  const { ta, tb } = k.matmul!;
+  const c = sk.consts!;
+  const { M, N, K, stride_a: sa, stride_b: sb, stride_c: sc } = c;
+  const batch = sk.rows;
+  const es = k.bindings[0].dtype === "f16" ? 2 : 4;
+  // Flat index of element (z, m, n, k) of each operand; every coefficient is >= 0, so a block's lowest and
+  // highest indices are at its first and last corner.
+  const at = [
+    (z: number, m: number, _n: number, kk: number) => z * sa + (ta ? kk * M + m : m * K + kk),
+    (z: number, _m: number, n: number, kk: number) => z * sb + (tb ? n * K + kk : kk * N + n),
+    (z: number, m: number, n: number, _k: number) => z * sc + m * N + n,
+  ];
+  const ops = ["A", "B", "C"];
+  if (M === 0 || N === 0 || batch === 0) return [];
+  const whole = slotBytes.slice(0, 3);
+  if (whole.every((b) => b <= limits.maxBinding) && batch <= limits.maxWorkgroups && Math.ceil(M / MM_TILE) <= limits.maxWorkgroups && Math.ceil(N / MM_TILE) <= limits.maxWorkgroups)
+    return [{ grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch], consts: wholeBlock(M, N, K), windows: whole.map((size) => ({ offset: 0, size })) }];
+
+  // Block sizes; a window of a block starting anywhere fits when its span plus the alignment slack does.
+  const size = { z: Math.min(batch, limits.maxWorkgroups), m: Math.min(M, limits.maxWorkgroups * MM_TILE), n: Math.min(N, limits.maxWorkgroups * MM_TILE), k: Math.max(K, 1) };
+  type Dim = keyof typeof size;
+  const spanBytes = (op: number, s: typeof size) => (at[op](s.z - 1, s.m - 1, s.n - 1, s.k - 1) + 1) * es + limits.offsetAlign;
+  const fits = (op: number, s: typeof size) => spanBytes(op, s) <= limits.maxBinding;
+  const prefer: Dim[][] = [
+    ["z", ...(ta ? ["k", "m"] : ["m", "k"])] as Dim[],
+    [...(sb ? ["z"] : []), ...(tb ? ["n", "k"] : ["k", "n"])] as Dim[],
+    ["z", "m", "n"] as Dim[],
+  ];
+  for (;;) {
+    const over = [0, 1, 2].find((op) => !fits(op, size));
+    if (over === undefined) break;
+    const dim = prefer[over].find((d) => size[d] > 1);
+    if (!dim) {
+      const one = spanBytes(over, { z: 1, m: 1, n: 1, k: 1 });
+      throw new Error(`octet: ${k.name}: operand ${ops[over]} (${k.bindings[over].name}) cannot be cut to fit one storage binding of ${limits.maxBinding} bytes (one element needs ${one})`);
+    }
+    // The largest size along `dim` that fits (binary search: the span grows with it), kept a multiple of the
+    // tile where it can be; 1 when none fits, and the next dimension is cut.
+    let lo = 1, hi = size[dim] - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (fits(over, { ...size, [dim]: mid })) lo = mid;
+      else hi = mid - 1;
+    }
+    size[dim] = dim !== "z" && lo >= MM_TILE ? Math.floor(lo / MM_TILE) * MM_TILE : lo;
+  }
+
+  const ranges = (n: number, step: number): Range[] => {
+    const out: Range[] = [];
+    for (let i = 0; i < n; i += step) out.push([i, Math.min(n, i + step)]);
+    return out.length ? out : [[0, 0]];
+  };
+  const window = (op: number, z: Range, m: Range, n: Range, kk: Range) => {
+    const first = at[op](z[0], m[0], n[0], kk[0]);
+    const last = at[op](z[1] - 1, m[1] - 1, n[1] - 1, Math.max(kk[0], kk[1] - 1));
+    const offset = Math.floor((first * es) / limits.offsetAlign) * limits.offsetAlign;
+    const end = Math.min(whole[op], Math.ceil(((last + 1) * es) / 16) * 16);
+    return { offset, size: end - offset, first: offset / es };
+  };
+  const blocks: MatmulBlock[] = [];
+  for (const z of ranges(batch, size.z))
+    for (const m of ranges(M, size.m))
+      for (const n of ranges(N, size.n))
+        ranges(K, size.k).forEach((kk, slice) => {
+          const w = [0, 1, 2].map((op) => window(op, z, m, n, kk));
+          blocks.push({
+            grid: [Math.ceil((n[1] - n[0]) / MM_TILE), Math.ceil((m[1] - m[0]) / MM_TILE), z[1] - z[0]],
+            consts: { z0: z[0], m0: m[0], m_end: m[1], n0: n[0], n_end: n[1], k0: kk[0], k_end: kk[1], a_off: w[0].first, b_off: w[1].first, c_off: w[2].first, accumulate: slice > 0 ? 1 : 0 },
+            windows: w.map(({ offset, size }) => ({ offset, size })),
+          });
+        });
+  return blocks;
+}
+
+/** The uniform struct, the A, B, C bindings and C's store, which both matmul variants share. */
 function declarations(k: Kernel, [A, B, C]: string[]): string {
   const t = DTYPES[k.bindings[0].dtype].wgsl;
   return `struct Params {
@@ -75,6 +190,15 @@ ${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
 @group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
 @group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
 @group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
+
+// Each operand is bound as a window that starts at element a_off / b_off / c_off of the whole tensor. A block
+// that is a later slice of a split K adds to what the earlier slices wrote.
+fn load_a(at: u32) -> ${t} { return ${A}[min(at - params.a_off, arrayLength(&${A}) - 1u)]; }
+fn load_b(at: u32) -> ${t} { return ${B}[min(at - params.b_off, arrayLength(&${B}) - 1u)]; }
+fn store_c(at: u32, v: ${t}) {
+  let i = at - params.c_off;
+  if (params.accumulate != 0u) { ${C}[i] = ${C}[i] + v; } else { ${C}[i] = v; }
+}
 `;
 }
 
@@ -85,39 +209,36 @@ ${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
  */
 export function emitMatmulDirectWgsl(k: Kernel, header: string, names: string[]): string {
   const { ta, tb } = k.matmul!;
-  const [A, B, C] = names;
   const t = DTYPES[k.bindings[0].dtype].wgsl;
   const aAt = (m: string) => (ta ? `a_base + kk * params.M + ${m}` : `a_base + ${m} * params.K + kk`);
   const bAt = (n: string) => (tb ? `b_base + ${n} * params.K + kk` : `b_base + kk * params.N + ${n}`);
-  const clampA = (i: string) => `${A}[min(${i}, arrayLength(&${A}) - 1u)]`;
-  const clampB = (i: string) => `${B}[min(${i}, arrayLength(&${B}) - 1u)]`;
   return `${header}
 ${declarations(k, names)}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>) {
-  let batch = wid.z;
+  let batch = params.z0 + wid.z;
   let a_base = batch * params.stride_a;
   let b_base = batch * params.stride_b;
-  let m = wid.y * ${MM_TILE}u + tid.y * 4u; // this thread's 4x4 block of C
-  let n = wid.x * ${MM_TILE}u + tid.x * 4u;
-  if (m >= params.M || n >= params.N) { return; }
-  let m1 = min(m + 1u, params.M - 1u); let m2 = min(m + 2u, params.M - 1u); let m3 = min(m + 3u, params.M - 1u);
-  let n1 = min(n + 1u, params.N - 1u); let n2 = min(n + 2u, params.N - 1u); let n3 = min(n + 3u, params.N - 1u);
+  let m = params.m0 + wid.y * ${MM_TILE}u + tid.y * 4u; // this thread's 4x4 block of C
+  let n = params.n0 + wid.x * ${MM_TILE}u + tid.x * 4u;
+  if (m >= params.m_end || n >= params.n_end) { return; }
+  let m1 = min(m + 1u, params.m_end - 1u); let m2 = min(m + 2u, params.m_end - 1u); let m3 = min(m + 3u, params.m_end - 1u);
+  let n1 = min(n + 1u, params.n_end - 1u); let n2 = min(n + 2u, params.n_end - 1u); let n3 = min(n + 3u, params.n_end - 1u);
   var acc0 = vec4<${t}>(0); var acc1 = vec4<${t}>(0); var acc2 = vec4<${t}>(0); var acc3 = vec4<${t}>(0);
-  for (var kk = 0u; kk < params.K; kk++) {
-    let b = vec4<${t}>(${clampB(bAt("n"))}, ${clampB(bAt("n1"))}, ${clampB(bAt("n2"))}, ${clampB(bAt("n3"))});
-    acc0 = acc0 + ${clampA(aAt("m"))} * b;
-    acc1 = acc1 + ${clampA(aAt("m1"))} * b;
-    acc2 = acc2 + ${clampA(aAt("m2"))} * b;
-    acc3 = acc3 + ${clampA(aAt("m3"))} * b;
+  for (var kk = params.k0; kk < params.k_end; kk++) {
+    let b = vec4<${t}>(load_b(${bAt("n")}), load_b(${bAt("n1")}), load_b(${bAt("n2")}), load_b(${bAt("n3")}));
+    acc0 = acc0 + load_a(${aAt("m")}) * b;
+    acc1 = acc1 + load_a(${aAt("m1")}) * b;
+    acc2 = acc2 + load_a(${aAt("m2")}) * b;
+    acc3 = acc3 + load_a(${aAt("m3")}) * b;
   }
   let c_base = batch * params.stride_c;
   let rowsC = array<vec4<${t}>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
     let gm = m + i;
-    if (gm >= params.M) { break; }
+    if (gm >= params.m_end) { break; }
     for (var j = 0u; j < 4u; j++) {
-      if (n + j < params.N) { ${C}[c_base + gm * params.N + n + j] = rowsC[i][j]; }
+      if (n + j < params.n_end) { store_c(c_base + gm * params.N + n + j, rowsC[i][j]); }
     }
   }
 }
@@ -127,7 +248,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid
 export function emitMatmulWgsl(k: Kernel, header: string, names: string[]): string {
   if (k.matmul!.variant === "direct") return emitMatmulDirectWgsl(k, header, names);
   const { ta, tb } = k.matmul!;
-  const [A, B, C] = names;
+  const [A, B] = names;
   const t = DTYPES[k.bindings[0].dtype].wgsl;
   const aAt = ta ? "a_base + gk * params.M + gm" : "a_base + gm * params.K + gk";
   const bAt = tb ? "b_base + gn * params.K + gk" : "b_base + gk * params.N + gn";
@@ -137,15 +258,15 @@ var<workgroup> b_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [k][n]
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let batch = wid.z;
+  let batch = params.z0 + wid.z;
   let a_base = batch * params.stride_a;
   let b_base = batch * params.stride_b;
-  let m0 = wid.y * ${MM_TILE}u;
-  let n0 = wid.x * ${MM_TILE}u;
+  let m0 = params.m0 + wid.y * ${MM_TILE}u;
+  let n0 = params.n0 + wid.x * ${MM_TILE}u;
   let tm = tid.y * 4u; // this thread's 4x4 block inside the tile
   let tn = tid.x * 4u;
   var acc: array<vec4<${t}>, 4>;
-  for (var k0 = 0u; k0 < params.K; k0 += ${MM_TILE}u) {
+  for (var k0 = params.k0; k0 < params.k_end; k0 += ${MM_TILE}u) {
     // 64 threads stage a 32x32 slice of ${A} and of ${B}: 16 elements each (out-of-range ones are 0).
     for (var i = 0u; i < 16u; i++) {
       let idx = lid + i * 64u;
@@ -153,10 +274,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid
       let c = idx % ${MM_TILE}u;
       let gm = m0 + r;
       var gk = k0 + c;
-      a_tile[idx] = select(${t}(0), ${A}[min(${aAt}, arrayLength(&${A}) - 1u)], gm < params.M && gk < params.K);
+      a_tile[idx] = select(${t}(0), load_a(${aAt}), gm < params.m_end && gk < params.k_end);
       gk = k0 + r;
       let gn = n0 + c;
-      b_tile[idx] = select(${t}(0), ${B}[min(${bAt}, arrayLength(&${B}) - 1u)], gk < params.K && gn < params.N);
+      b_tile[idx] = select(${t}(0), load_b(${bAt}), gk < params.k_end && gn < params.n_end);
     }
     workgroupBarrier();
     for (var k = 0u; k < ${MM_TILE}u; k++) {
@@ -170,10 +291,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid
   let c_base = batch * params.stride_c;
   for (var i = 0u; i < 4u; i++) {
     let gm = m0 + tm + i;
-    if (gm >= params.M) { continue; }
+    if (gm >= params.m_end) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let gn = n0 + tn + j;
-      if (gn < params.N) { ${C}[c_base + gm * params.N + gn] = acc[i][j]; }
+      if (gn < params.n_end) { store_c(c_base + gm * params.N + gn, acc[i][j]); }
     }
   }
 }

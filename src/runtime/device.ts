@@ -1,10 +1,13 @@
-// The one shared Dawn device, acquired lazily on first use.
+// The one shared Dawn device, acquired lazily on first use. A lost device stays lost: every later call that
+// needs it throws a DeviceLostError (errors.ts), until `octet.device()` acquires a new one; buffers of the lost
+// device keep throwing (ownership is tracked per buffer), so nothing silently runs on a dead device.
 //
 // Under Bun the object returned by `create([...])` must stay strongly referenced for the whole process: if it
 // is garbage-collected, the process segfaults inside ProcessEvents while awaiting GPU work. `gpuRoot` below
 // holds it for the life of the module (and so of the process).
 import { create, globals } from "webgpu";
-import { KNOBS } from "./env.ts";
+import { debugLevel, KNOBS } from "./env.ts";
+import { DeviceLostError, ErrorSink, GpuError } from "./errors.ts";
 
 export const NO_ADAPTER_HELP = [
   "octet: Dawn found no WebGPU adapter.",
@@ -34,8 +37,20 @@ export interface DeviceInfo {
 
 let gpuRoot: GPU | undefined; // held forever: see the comment at the top of this file
 let devicePromise: Promise<GPUDevice> | undefined;
-let current: { device: GPUDevice; info: DeviceInfo } | undefined;
+let current: Acquired | undefined;
 let bindingCap: number | undefined;
+
+/** One acquired device: its facts, the GPU errors found on it, and why it was lost (once it is). */
+interface Acquired {
+  device: GPUDevice;
+  info: DeviceInfo;
+  errors: ErrorSink;
+  lost?: { reason: string; message: string };
+}
+
+/** The device each GPU buffer octet allocated belongs to, so a buffer of a lost device is refused by name. */
+const owners = new WeakMap<GPUBuffer, Acquired>();
+const lostHooks: (() => void)[] = [];
 
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
 
@@ -61,8 +76,9 @@ async function acquire(): Promise<GPUDevice> {
   const info = adapter.info;
   // CPU adapters (lavapipe/llvmpipe, SwiftShader) run barrier-free matmuls faster (codegen/matmul.ts).
   const cpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
-  current = {
+  const acquired: Acquired = {
     device,
+    errors: new ErrorSink(),
     info: {
       adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown",
       features: [...features],
@@ -78,20 +94,21 @@ async function acquire(): Promise<GPUDevice> {
       cpu,
     },
   };
+  current = acquired;
   device.lost.then((lost) => {
-    if (lost.reason !== "destroyed") console.error(`octet: GPU device lost (${lost.reason}): ${lost.message}`);
-    current = undefined;
-    devicePromise = undefined;
+    acquired.lost = { reason: lost.reason ?? "unknown", message: lost.message ?? "" };
+    if (debugLevel() >= 1) console.error(`octet: GPU device lost (${lost.reason}): ${lost.message}`);
+    for (const hook of lostHooks) hook();
   });
+  // Errors outside any error scope (uploads, copies, optimizer commands) are thrown by the next device() call.
   device.addEventListener("uncapturederror", (ev) => {
     const e = (ev as GPUUncapturedErrorEvent).error;
-    console.error(`octet: uncaptured WebGPU error: ${e.message}`);
+    acquired.errors.record(new GpuError("uncaptured", "work outside any program (an upload, copy or optimizer command)", e.message));
   });
   return device;
 }
 
-/** The shared GPUDevice (acquired on first call). */
-export function device(): Promise<GPUDevice> {
+function acquireOnce(): Promise<GPUDevice> {
   devicePromise ??= acquire().catch((e) => {
     devicePromise = undefined;
     throw e;
@@ -99,10 +116,77 @@ export function device(): Promise<GPUDevice> {
   return devicePromise;
 }
 
+/**
+ * The shared GPUDevice (acquired on first call), for octet's own calls: throws the GPU errors found since the
+ * last call (GpuError), and a DeviceLostError once the device is lost.
+ */
+export async function device(): Promise<GPUDevice> {
+  const dev = await acquireOnce();
+  const cur = current!;
+  if (cur.lost) throw lostError(cur);
+  await cur.errors.check();
+  if (cur.lost) throw lostError(cur);
+  return dev;
+}
+
+/**
+ * `octet.device()`: the shared device, acquiring a new one when the previous one was lost (tensors, modules
+ * and optimizers built on the lost one keep throwing a DeviceLostError).
+ */
+export async function acquireDevice(): Promise<GPUDevice> {
+  if (current?.lost) {
+    devicePromise = undefined;
+    current = undefined;
+  }
+  return device();
+}
+
 /** The device if it has been acquired, for synchronous constructors (modules); throws a clear error otherwise. */
 export function deviceNow(): GPUDevice {
   if (!current) throw new Error("octet: the GPU device is not acquired yet; `await octet.device()` once before building modules");
+  if (current.lost) throw lostError(current);
+  current.errors.throwFound();
   return current.device;
+}
+
+function lostError(a: Acquired, what = ""): DeviceLostError {
+  return new DeviceLostError(a.lost!.reason, a.lost!.message, what);
+}
+
+/** The GPU errors of the current device (programs open their error scopes on it). */
+export function deviceErrors(): ErrorSink {
+  if (!current) throw new Error("octet: deviceErrors() called before the device was acquired");
+  return current.errors;
+}
+
+/** Records that `buffer` belongs to the current device (storage.ts calls this for every buffer it creates). */
+export function adoptBuffer(buffer: GPUBuffer): void {
+  if (current) owners.set(buffer, current);
+}
+
+/**
+ * Throws a DeviceLostError when `buffer` belongs to a device that is lost (or was replaced after a loss);
+ * `what` names the tensor or binding, for the message.
+ */
+export function checkBuffer(buffer: GPUBuffer, what: string): void {
+  const owner = owners.get(buffer);
+  if (!owner || owner === current) {
+    if (owner?.lost) throw lostError(owner, what);
+    return;
+  }
+  if (owner.lost) throw lostError(owner, what);
+  throw new Error(`octet: ${what} belongs to another GPU device than the current one`);
+}
+
+/** Whether `buffer` belongs to the current device and that device is not lost (only such buffers are pooled). */
+export function bufferAlive(buffer: GPUBuffer): boolean {
+  const owner = owners.get(buffer);
+  return owner === current && !owner?.lost;
+}
+
+/** Runs `hook` whenever a device is lost (storage.ts drops its pool of the lost device's buffers). */
+export function onDeviceLost(hook: () => void): void {
+  lostHooks.push(hook);
 }
 
 /** Limits and features of the acquired device; call after `await device()`. */

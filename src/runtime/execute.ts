@@ -1,13 +1,16 @@
-// Runs a schedule: binds storages to slots, cuts each kernel's rows into chunks that fit one storage binding
-// (so tensors larger than a binding work transparently), writes every dispatch's parameters into one
-// uniform buffer, and submits all dispatches in one command buffer. Bind groups are cached, so a steady
-// training loop creates no GPU objects per step.
+// Runs a schedule: binds storages to slots, cuts each kernel into dispatches whose bindings fit the device's
+// limits (rows of map and row kernels; blocks of C and slices of K for matmuls, codegen/matmul.ts), checks
+// every binding of every dispatch before anything is encoded, writes every dispatch's parameters into one
+// uniform buffer, and submits all dispatches in one command buffer inside error scopes, so a GPU error
+// becomes a JS error naming the kernel (errors.ts). Bind groups are cached, so a steady training loop
+// creates no GPU objects per step.
 import type { DType } from "../dsl/dtype.ts";
 import { numel } from "../dsl/node.ts";
 import { CHUNK_ROW_ALIGN, MAP_WORKGROUP, type Kernel } from "../codegen/kernel.ts";
-import type { Schedule } from "../codegen/schedule.ts";
+import { matmulBlocks, type BindingLimits } from "../codegen/matmul.ts";
+import type { Schedule, ScheduledKernel } from "../codegen/schedule.ts";
 import { uniformLayout } from "../codegen/wgsl.ts";
-import { device, deviceInfo, storageBindingLimit } from "./device.ts";
+import { checkBuffer, device, deviceErrors, deviceInfo, storageBindingLimit } from "./device.ts";
 import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
 import { compile, type CompiledKernel } from "./pipelines.ts";
 import { allocateOn, free, paddedBytes, view, type Category, type Storage } from "./storage.ts";
@@ -24,17 +27,35 @@ export const profiler = {
   records: [] as { name: string; kind: string; rows: number; L: number; batched: boolean; ms: number }[],
 }; // minUniformBufferOffsetAlignment on every adapter we target
 
+/** Bytes of a storage one binding sees, relative to the storage's first byte. */
+interface Window {
+  offset: number;
+  size: number;
+}
+
 interface Dispatch {
   /** The pipeline; its `kernel` may come from another program with the same key, so slots are taken from `k`. */
   ck: CompiledKernel;
   /** This program's kernel: its bindings say which of this program's slots each binding reads. */
   k: Kernel;
+  /** Where user code built what this kernel computes, for error messages. */
+  site?: string;
   rows: number;
   rowBase: number;
   count: number;
   groups: [number, number];
   z?: number;
   consts?: Record<string, number>;
+  /** One window per binding, checked against the device limits when the plan is made. */
+  windows: Window[];
+}
+
+/** A kernel binding that cannot be cut to fit the device: names the kernel, the binding and the sizes. */
+export class BindingLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BindingLimitError";
+  }
 }
 
 export class Program {
@@ -48,6 +69,9 @@ export class Program {
   private readonly written: number[];
   private running = 0;
   private released = false;
+  /** The device the compiled pipelines, temporaries and bind groups belong to. */
+  private dev?: GPUDevice;
+  private planned?: { limits: string; dispatches: Dispatch[] };
   dispatchCount = 0;
 
   constructor(readonly schedule: Schedule, readonly name: string) {
@@ -93,32 +117,66 @@ export class Program {
   }
 
   async prepare(dev: GPUDevice): Promise<void> {
+    if (this.dev !== dev) {
+      // A new device (the old one was lost): nothing made on the old one can be used.
+      this.dev = dev;
+      this.compiled = [];
+      this.temps = []; // dropped, not freed: the old device's buffers must not reach the pool
+      this.tempBuffers = [];
+      this.bindGroups.clear();
+      this.uniformBuf = undefined;
+      this.planned = undefined;
+    }
     if (this.compiled.length === this.schedule.kernels.length) return;
     this.compiled = await Promise.all(this.schedule.kernels.map((k) => compile(dev, k.kernel)));
   }
 
-  /** The dispatches (kernel x chunk) this program issues for its shapes. */
+  /**
+   * The dispatches (kernel x chunk) this program issues for its shapes, every binding checked against the
+   * device limits. Made once per set of limits (a test may lower the binding cap between runs).
+   */
   private plan(): Dispatch[] {
-    const maxBind = storageBindingLimit();
-    const maxDim = deviceInfo().maxWorkgroupsPerDimension;
+    const info = deviceInfo();
+    const limits: BindingLimits = { maxBinding: storageBindingLimit(), offsetAlign: info.minStorageOffsetAlignment, maxWorkgroups: info.maxWorkgroupsPerDimension };
+    const key = `${limits.maxBinding}:${limits.offsetAlign}:${limits.maxWorkgroups}:${info.maxStorageBuffersPerStage}`;
+    if (this.planned?.limits === key) return this.planned.dispatches;
     const out: Dispatch[] = [];
-    this.schedule.kernels.forEach(({ kernel: k, rows, consts, grid }, i) => {
+    const slotBytes = this.schedule.slots.map((s) => paddedBytes(s.dtype, numel(s.shape)));
+    this.schedule.kernels.forEach((sk, i) => {
+      const { kernel: k, rows, consts, grid } = sk;
       const ck = this.compiled[i];
-      if (grid) {
-        if (grid[2] > maxDim || grid[0] > maxDim || grid[1] > maxDim) throw new Error(`octet: ${k.name}: grid ${grid.join("x")} exceeds ${maxDim} workgroups per dimension`);
-        out.push({ ck, k, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts });
+      const site = (sk as ScheduledKernel & { site?: string }).site;
+      const bytes = k.bindings.map((b) => slotBytes[b.slot]);
+      if (k.kind === "matmul") {
+        for (const b of matmulBlocks(sk, bytes, limits))
+          out.push({ ck, k, site, rows, rowBase: 0, count: rows, groups: [b.grid[0], b.grid[1]], z: b.grid[2], consts: { ...consts, ...b.consts }, windows: b.windows });
         return;
       }
-      const chunk = chunkRows(k, rows, maxBind);
+      if (grid) {
+        // A fixed grid binds whole buffers: the checks below refuse what does not fit.
+        out.push({ ck, k, site, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts, windows: bytes.map((size) => ({ offset: 0, size })) });
+        return;
+      }
+      const chunk = chunkRows(k, rows, limits.maxBinding);
       for (let base = 0; base < rows || (rows === 0 && base === 0); base += chunk) {
         const n = Math.min(chunk, rows - base);
         if (n <= 0) break;
         const count = k.kind === "map" ? Math.ceil((n * k.L) / k.vec) : n;
         const wgs = k.kind === "map" ? Math.ceil(count / MAP_WORKGROUP) : n;
-        out.push({ ck, k, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, maxDim) });
+        const windows = k.bindings.map((b) => window(k, b.mode, b.dtype, numel(this.schedule.slots[b.slot].shape), slotBytes[b.slot], base, n));
+        out.push({ ck, k, site, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, limits.maxWorkgroups), windows });
       }
     });
+    for (const d of out) checkDispatch(d, this.schedule, slotBytes, limits, info.maxStorageBuffersPerStage);
+    this.planned = { limits: key, dispatches: out };
     return out;
+  }
+
+  /** What a GPU error message is about: the kernel whose label it names (passes and bind groups carry it). */
+  private describe(gpuMessage: string, dispatches: Dispatch[]): string {
+    const d = dispatches.find((x) => gpuMessage.includes(`"${x.k.name}"`));
+    if (!d) return `program ${this.name} (kernels ${[...new Set(dispatches.map((x) => x.k.name))].join(", ")})`;
+    return `program ${this.name}, kernel ${d.k.name} (${d.k.kind}${d.site ? `, built at ${d.site}` : ""})`;
   }
 
   /** Runs the program; `storages[slot]` gives inputs (and receives outputs/temps). */
@@ -137,47 +195,64 @@ export class Program {
     const { slots } = this.schedule;
     for (const u of this.schedule.uniforms)
       if (typeof uniforms[u] !== "number") throw new Error(`octet: ${this.name} needs a value for uniform "${u}"`);
+    const align = deviceInfo().minStorageOffsetAlignment;
     slots.forEach((s, i) => {
-      if (s.kind === "input") {
-        const st = storages[i];
-        if (!st) throw new Error(`octet: ${this.name}: no buffer bound to input ${s.name}`);
-        if (st.freed) throw new Error(`octet: ${this.name}: input ${s.name} is a disposed tensor's buffer`);
-        if (st.dtype !== s.dtype || st.numel !== numel(s.shape))
-          throw new Error(`octet: ${this.name}: input ${s.name} wants ${s.dtype}[${numel(s.shape)}], got ${st.dtype}[${st.numel}]`);
-      } else if (s.kind === "temp") {
-        // Temporaries never leave the program: one set, reused by every run (queue order serializes runs).
-        this.ensureTemps(dev);
-        storages[i] = this.temps[i];
-      } else storages[i] ??= allocateOn(dev, s.dtype, numel(s.shape), category);
+      if (s.kind !== "input") return;
+      const st = storages[i];
+      if (!st) throw new Error(`octet: ${this.name}: no buffer bound to input ${s.name}`);
+      if (st.freed) throw new Error(`octet: ${this.name}: input ${s.name} is a disposed tensor's buffer`);
+      if (st.dtype !== s.dtype || st.numel !== numel(s.shape))
+        throw new Error(`octet: ${this.name}: input ${s.name} wants ${s.dtype}[${numel(s.shape)}], got ${st.dtype}[${st.numel}]`);
+      checkBuffer(st.buffer, `${this.name}'s input ${s.name}`);
+      if (st.offset % align) throw new BindingLimitError(`octet: ${this.name}: input ${s.name} starts at byte ${st.offset} of its buffer, not a multiple of the device's storage offset alignment (${align})`);
     });
-    const all = storages as Storage[];
     const dispatches = this.plan();
-    this.ensureUniforms(dev, dispatches.length);
-    const params = new ArrayBuffer(dispatches.length * UNIFORM_STRIDE);
-    const enc = dev.createCommandEncoder({ label: this.name });
-    const timed = debugLevel() >= 2 || profiler.active;
     const validate = validateEnabled();
-    const before = validate ? await snapshotInputs(all, this.schedule) : undefined;
-    dispatches.forEach((d, i) => writeParams(params, i * UNIFORM_STRIDE, d, d.consts ? { ...uniforms, ...d.consts } : uniforms));
-    dev.queue.writeBuffer(this.uniformBuf!, 0, params);
-    const encodeOne = (e: GPUCommandEncoder, d: Dispatch, i: number) => {
-      const pass = e.beginComputePass();
+    const before = validate ? await snapshotInputs(storages as Storage[], this.schedule) : undefined;
+    const errors = deviceErrors();
+    const where = (msg: string) => this.describe(msg, dispatches);
+    const timed = debugLevel() >= 2 || profiler.active;
+    const encodeOne = (e: GPUCommandEncoder, d: Dispatch, i: number, all: Storage[]) => {
+      const pass = e.beginComputePass({ label: d.k.name }); // the label lets a GPU error name the kernel
       pass.setPipeline(d.ck.pipeline);
       pass.setBindGroup(0, this.bindGroup(dev, d, i, all));
       pass.dispatchWorkgroups(d.groups[0], d.groups[1], d.z ?? 1);
       pass.end();
     };
-    if (!timed) {
-      dispatches.forEach((d, i) => encodeOne(enc, d, i));
+    // No await while a scope is open: two runs interleaving would pop each other's scopes.
+    let close = errors.open(dev, where);
+    try {
+      slots.forEach((s, i) => {
+        if (s.kind === "input") return;
+        if (s.kind === "temp") {
+          // Temporaries never leave the program: one set, reused by every run (queue order serializes runs).
+          this.ensureTemps(dev);
+          storages[i] = this.temps[i];
+        } else storages[i] ??= allocateOn(dev, s.dtype, numel(s.shape), category);
+      });
+      this.ensureUniforms(dev, dispatches.length);
+      const params = new ArrayBuffer(dispatches.length * UNIFORM_STRIDE);
+      dispatches.forEach((d, i) => writeParams(params, i * UNIFORM_STRIDE, d, d.consts ? { ...uniforms, ...d.consts } : uniforms));
+      dev.queue.writeBuffer(this.uniformBuf!, 0, params);
+      const enc = dev.createCommandEncoder({ label: this.name });
+      if (!timed) dispatches.forEach((d, i) => encodeOne(enc, d, i, storages as Storage[]));
       dev.queue.submit([enc.finish()]);
-    } else {
-      dev.queue.submit([enc.finish()]);
+    } finally {
+      close();
+    }
+    const all = storages as Storage[];
+    if (timed) {
       await dev.queue.onSubmittedWorkDone(); // earlier work must not be billed to the first dispatch
       for (const [i, d] of dispatches.entries()) {
-        const e = dev.createCommandEncoder();
-        encodeOne(e, d, i);
+        const e = dev.createCommandEncoder({ label: this.name });
         const t0 = performance.now();
-        dev.queue.submit([e.finish()]);
+        close = errors.open(dev, where);
+        try {
+          encodeOne(e, d, i, all);
+          dev.queue.submit([e.finish()]);
+        } finally {
+          close();
+        }
         await dev.queue.onSubmittedWorkDone();
         const ms = performance.now() - t0;
         if (profiler.active) profiler.records.push({ name: d.k.name, kind: d.k.kind, rows: d.rows, L: d.k.L, batched: (d.z ?? 1) > 1, ms });
@@ -207,9 +282,9 @@ export class Program {
     const keyParts: (string | number)[] = [d.ck.kernel.key, i];
     k.bindings.forEach((b, j) => {
       const st = storages[b.slot];
-      const w = window(k, b.mode, b.dtype, st, d);
-      entries.push({ binding: j + 1, resource: { buffer: st.buffer, offset: w.offset, size: w.size } });
-      keyParts.push(bufferId(st.buffer), w.offset, w.size);
+      const w = d.windows[j];
+      entries.push({ binding: j + 1, resource: { buffer: st.buffer, offset: st.offset + w.offset, size: w.size } });
+      keyParts.push(bufferId(st.buffer), st.offset + w.offset, w.size);
     });
     const key = keyParts.join(":");
     let bg = this.bindGroups.get(key);
@@ -232,18 +307,53 @@ function bufferId(b: GPUBuffer): number {
 
 const bytesFor = (dtype: DType, n: number) => paddedBytes(dtype, n);
 
-/** The part of a storage one dispatch chunk binds. */
-function window(k: Kernel, mode: string, dtype: DType, st: Storage, d: Dispatch): { offset: number; size: number } {
-  if (k.kind === "matmul") return { offset: st.offset, size: st.bytes };
+/**
+ * The part of a slot (numel elements, `bytes` padded bytes) one dispatch chunk of rows [rowBase, rowBase +
+ * rows) binds: its rows for per-element and per-row bindings, one element for a scalar, the whole slot for
+ * per-column and table (gather) bindings (checkDispatch refuses those that do not fit).
+ */
+function window(k: Kernel, mode: string, dtype: DType, numelOf: number, bytes: number, rowBase: number, rows: number): Window {
   if (mode === "elem" || mode === "row") {
     const perRow = mode === "elem" ? k.L : 1;
-    const startEl = d.rowBase * perRow;
-    const offset = st.offset + Math.floor((startEl * (dtype === "u8" ? 1 : elemSize(dtype))));
-    const remaining = st.numel - startEl;
-    const size = Math.min(bytesFor(dtype, Math.min(d.rows * perRow, remaining)), st.bytes - (offset - st.offset));
+    const startEl = rowBase * perRow;
+    const offset = Math.floor(startEl * (dtype === "u8" ? 1 : elemSize(dtype)));
+    const remaining = numelOf - startEl;
+    const size = Math.min(bytesFor(dtype, Math.min(rows * perRow, remaining)), bytes - offset);
     return { offset, size };
   }
-  return { offset: st.offset, size: st.bytes };
+  if (mode === "scalar") return { offset: 0, size: Math.min(bytes, 16) };
+  return { offset: 0, size: bytes };
+}
+
+/**
+ * Never bind what was not checked: every binding of a dispatch fits the binding limit, starts aligned and
+ * inside its slot; the kernel binds no more storage buffers than a shader stage may; the grid fits.
+ */
+function checkDispatch(d: Dispatch, s: Schedule, slotBytes: number[], limits: BindingLimits, maxBuffers: number): void {
+  const k = d.k;
+  const at = `octet: kernel ${k.name} (${k.kind}${d.site ? `, built at ${d.site}` : ""})`;
+  if (k.bindings.length > maxBuffers)
+    throw new BindingLimitError(`${at} binds ${k.bindings.length} storage buffers; this device allows ${maxBuffers} per shader stage`);
+  k.bindings.forEach((b, j) => {
+    const w = d.windows[j];
+    const slot = s.slots[b.slot];
+    const what = `binding ${j + 1} (${b.name}: ${b.dtype}[${numel(slot.shape)}], ${b.mode})`;
+    if (w.size > limits.maxBinding) {
+      const why =
+        b.mode === "col" ? "per-column operands are not chunked"
+        : b.mode === "table" ? "gather tables are bound whole"
+        : k.kind === "matmul" ? "the product could not be cut smaller"
+        : "this binding is not chunked";
+      throw new BindingLimitError(`${at}: ${what} needs ${w.size} bytes in one binding, more than the storage-binding limit of ${limits.maxBinding} bytes (${why})`);
+    }
+    if (w.offset % limits.offsetAlign) throw new BindingLimitError(`${at}: ${what} would be bound at byte ${w.offset}, not a multiple of the storage offset alignment (${limits.offsetAlign})`);
+    if (w.size <= 0 || w.size % 4 || w.offset + w.size > slotBytes[b.slot])
+      throw new BindingLimitError(`${at}: ${what}: window of ${w.size} bytes at ${w.offset} does not lie inside its ${slotBytes[b.slot]}-byte buffer`);
+  });
+  const [x, y] = d.groups;
+  const z = d.z ?? 1;
+  if (x > limits.maxWorkgroups || y > limits.maxWorkgroups || z > limits.maxWorkgroups)
+    throw new BindingLimitError(`${at}: grid ${x}x${y}x${z} exceeds ${limits.maxWorkgroups} workgroups per dimension`);
 }
 const elemSize = (d: DType) => (d === "f16" ? 2 : d === "u8" ? 1 : 4);
 
@@ -261,14 +371,16 @@ export function dispatchGrid(workgroups: number, maxDim: number): [number, numbe
 /** Rows per dispatch so that every per-element and per-row binding fits the storage-binding limit. */
 export function chunkRows(k: Kernel, rows: number, maxBind: number): number {
   let perRow = 0;
+  let widest = "";
   for (const b of k.bindings) {
-    if (b.mode === "elem") perRow = Math.max(perRow, k.L * elemSize(b.dtype));
-    else if (b.mode === "row") perRow = Math.max(perRow, elemSize(b.dtype));
+    const bytes = b.mode === "elem" ? k.L * elemSize(b.dtype) : b.mode === "row" ? elemSize(b.dtype) : 0;
+    if (bytes > perRow) [perRow, widest] = [bytes, `${b.name}: ${b.dtype} ${b.mode}`];
   }
   if (perRow === 0 || rows * perRow <= maxBind) return Math.max(rows, 1);
   const fit = Math.floor(maxBind / perRow);
   const aligned = Math.floor(fit / CHUNK_ROW_ALIGN) * CHUNK_ROW_ALIGN;
-  if (aligned === 0) throw new Error(`octet: ${k.name}: one block of ${CHUNK_ROW_ALIGN} rows of ${perRow} bytes exceeds the storage-binding limit (${maxBind} bytes)`);
+  if (aligned === 0)
+    throw new BindingLimitError(`octet: ${k.name}: one block of ${CHUNK_ROW_ALIGN} rows of ${perRow} bytes exceeds the storage-binding limit (${maxBind} bytes) (binding ${widest})`);
   return aligned;
 }
 

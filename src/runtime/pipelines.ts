@@ -16,9 +16,17 @@ export interface CompiledKernel {
   bytesPerElement: number;
 }
 
-const cache = new Map<string, CompiledKernel>();
-const pending = new Map<string, Promise<CompiledKernel>>();
+// Pipelines belong to the device that compiled them: a new device (after a loss) starts an empty cache.
+const caches = new WeakMap<GPUDevice, { cache: Map<string, CompiledKernel>; pending: Map<string, Promise<CompiledKernel>> }>();
+let latest: Map<string, CompiledKernel> = new Map();
 let compileCount = 0;
+
+function cacheOf(dev: GPUDevice) {
+  let c = caches.get(dev);
+  if (!c) caches.set(dev, (c = { cache: new Map(), pending: new Map() }));
+  latest = c.cache;
+  return c;
+}
 
 export class KernelCompileError extends Error {
   constructor(kernel: Kernel, message: string) {
@@ -49,16 +57,17 @@ function bytesPerElement(k: Kernel): number {
 }
 
 export async function compile(dev: GPUDevice, kernel: Kernel): Promise<CompiledKernel> {
+  const { cache, pending } = cacheOf(dev);
   const hit = cache.get(kernel.key);
   if (hit) return hit;
   const inflight = pending.get(kernel.key);
   if (inflight) return inflight;
-  const p = compileUncached(dev, kernel).finally(() => pending.delete(kernel.key));
+  const p = compileUncached(dev, kernel, cache).finally(() => pending.delete(kernel.key));
   pending.set(kernel.key, p);
   return p;
 }
 
-async function compileUncached(dev: GPUDevice, kernel: Kernel): Promise<CompiledKernel> {
+async function compileUncached(dev: GPUDevice, kernel: Kernel, cache: Map<string, CompiledKernel>): Promise<CompiledKernel> {
   let wgsl = emitWgsl(kernel);
   const file = `${kernel.name}-${kernel.key}.wgsl`;
   const overrideDir = KNOBS.overrideDir.read();
@@ -116,7 +125,7 @@ async function compileUncached(dev: GPUDevice, kernel: Kernel): Promise<Compiled
 
 /** Every kernel compiled so far in this process: name, key, WGSL, bindings, bytes per element. */
 export function compiledKernels(): { name: string; key: string; wgsl: string; source: string; bindings: Kernel["bindings"]; bytesPerElement: number }[] {
-  return [...cache.values()].map((c) => ({
+  return [...latest.values()].map((c) => ({
     name: c.kernel.name,
     key: c.kernel.key,
     wgsl: c.wgsl,
@@ -127,5 +136,5 @@ export function compiledKernels(): { name: string; key: string; wgsl: string; so
 }
 
 export function compileStats(): { compiles: number; cached: number } {
-  return { compiles: compileCount, cached: cache.size };
+  return { compiles: compileCount, cached: latest.size };
 }

@@ -5,7 +5,7 @@
 // A buffer goes back to the pool in one of two ways: deterministically (`free`, used by Tensor.dispose and
 // octet.tidy, see scope.ts), or when its Storage is garbage-collected (the FinalizationRegistry below).
 import { DTYPES, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
-import { device } from "./device.ts";
+import { adoptBuffer, bufferAlive, checkBuffer, device, onDeviceLost } from "./device.ts";
 
 export type Category = "parameters" | "gradients" | "optimizer" | "temporaries";
 const CATEGORIES: Category[] = ["parameters", "gradients", "optimizer", "temporaries"];
@@ -92,8 +92,17 @@ export const sizeClass = (bytes: number) => {
 };
 
 // Queue order makes reuse safe: work already submitted on a buffer runs before any later user's work.
+
+// Buffers of a lost device are dead: never hand them out again.
+onDeviceLost(() => {
+  pool.clear();
+  pooledBytes = 0;
+  staging.clear();
+  stagingBytes = 0;
+});
+
 function release(buffer: GPUBuffer, size: number): void {
-  if (pooledBytes + size > POOL_LIMIT) return buffer.destroy();
+  if (pooledBytes + size > POOL_LIMIT || !bufferAlive(buffer)) return buffer.destroy();
   (pool.get(size) ?? pool.set(size, []).get(size)!).push(buffer);
   pooledBytes += size;
 }
@@ -172,6 +181,7 @@ export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Ca
       throw new Error(`octet: a ${dtype} tensor of ${n} elements needs ${size} bytes, more than this device's largest buffer (${dev.limits.maxBufferSize})`);
     buffer = dev.createBuffer({ size, usage: USAGE() }); // new buffers are zero-filled by WebGPU
     gcHint(size);
+    adoptBuffer(buffer);
   }
   const ledger: Ledger = { buffer, size, category, freed: false };
   const s = new Storage(buffer, 0, bytes, dtype, n, category, ledger);
@@ -286,6 +296,7 @@ export async function upload(s: Storage, data: ArrayLike<number>): Promise<void>
 export function uploadOn(dev: GPUDevice, s: Storage, data: ArrayLike<number>): void {
   if (data.length !== s.numel) throw new Error(`octet: upload of ${data.length} values into a tensor of ${s.numel}`);
   if (s.freed) throw new Error("octet: upload into a disposed tensor's storage");
+  checkBuffer(s.buffer, `an upload into a ${s.dtype}[${s.numel}] tensor`);
   const bytes = toBytes(s.dtype, data);
   dev.queue.writeBuffer(s.buffer, s.offset, bytes, 0, Math.min(bytes.byteLength, s.bytes));
   s.bump("an upload");
@@ -300,6 +311,7 @@ const STAGING_LIMIT = 64 * 1024 * 1024;
 export async function readBytes(s: Storage): Promise<Uint8Array> {
   if (s.freed) throw new Error("octet: read of a disposed tensor's storage");
   const dev = await device();
+  checkBuffer(s.buffer, `reading a ${s.dtype}[${s.numel}] tensor`);
   const size = Math.ceil(storageBytes(s.dtype, s.numel) / 4) * 4 || 4;
   const cls = sizeClass(size);
   let buf = staging.get(cls)?.pop();
@@ -308,19 +320,22 @@ export async function readBytes(s: Storage): Promise<Uint8Array> {
   const enc = dev.createCommandEncoder();
   enc.copyBufferToBuffer(s.buffer, s.offset, buf, 0, size);
   dev.queue.submit([enc.finish()]);
+  let out: Uint8Array;
   try {
     await buf.mapAsync(GPUMapMode.READ, 0, size);
-    const out = new Uint8Array(buf.getMappedRange(0, size).slice(0));
+    out = new Uint8Array(buf.getMappedRange(0, size).slice(0));
     buf.unmap();
-    if (stagingBytes + cls <= STAGING_LIMIT) {
-      (staging.get(cls) ?? staging.set(cls, []).get(cls)!).push(buf);
-      stagingBytes += cls;
-    } else buf.destroy();
-    return out;
   } catch (e) {
     buf.destroy();
+    await device(); // a lost device explains the failure better than mapAsync's (often empty) message
     throw e;
   }
+  if (stagingBytes + cls <= STAGING_LIMIT) {
+    (staging.get(cls) ?? staging.set(cls, []).get(cls)!).push(buf);
+    stagingBytes += cls;
+  } else buf.destroy();
+  await device(); // errors of the work this readback waited for are thrown here, not at some later call
+  return out;
 }
 
 export async function download(s: Storage): Promise<TypedArray | Float16Array> {

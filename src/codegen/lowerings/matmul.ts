@@ -24,7 +24,7 @@ function header(k: Kernel, names: string[]): string {
     `// key: ${k.key}`,
     `// matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
     `// bindings:`,
-    `//   @binding(0) params: uniform (M, N, K, batch strides)`,
+    `//   @binding(0) params: uniform (M, N, K, batch strides; this dispatch's block of C and window offsets)`,
     ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
     `// source graph:`,
     ...k.source.split("\n").map((l) => `//   ${l}`),

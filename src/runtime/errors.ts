@@ -1,0 +1,86 @@
+// GPU errors as JS errors. WebGPU reports validation and out-of-memory errors asynchronously: through error
+// scopes, or else through an `uncapturederror` event that by default only logs. octet records every one of
+// them, and the next await on the device (`device()`: every upload, program run, readback and optimizer step
+// goes through it) throws the first, naming the program, kernel and call site that caused it. A lost device
+// makes every later call throw a DeviceLostError that says what survives.
+
+/** A validation or out-of-memory error the GPU reported for work octet submitted. */
+export class GpuError extends Error {
+  constructor(
+    readonly kind: GPUErrorFilter | "uncaptured",
+    /** What octet was doing: a program and kernel (with its call site), or "outside any program". */
+    readonly where: string,
+    readonly gpuMessage: string,
+  ) {
+    super(`octet: the GPU reported a${/^[aeiou]/.test(kind) ? "n" : ""} ${kind} error in ${where}:\n${gpuMessage.trim()}`);
+    this.name = "GpuError";
+  }
+}
+
+/** Thrown by every call that needs a GPU device that is gone (driver reset, device.destroy(), GPU removed). */
+export class DeviceLostError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly gpuMessage: string,
+    /** What the caller tried to do, when it is more than "use the device". */
+    readonly what = "",
+  ) {
+    super(
+      [
+        `octet: the GPU device was lost (${reason}${gpuMessage ? `: ${gpuMessage.trim()}` : ""})${what ? `; ${what} needs it` : ""}.`,
+        "Every GPU tensor, parameter, gradient and optimizer state that lived on it is gone.",
+        "What survives: checkpoints already written to disk (loadCheckpoint restores the model and optimizer from the last one),",
+        "and host copies you kept (state dicts or toArray() results downloaded before the loss).",
+        "`await octet.device()` acquires a new device; tensors, modules and optimizers from the lost one keep throwing this error.",
+      ].join("\n"),
+    );
+    this.name = "DeviceLostError";
+  }
+}
+
+/**
+ * The errors of one device, found but not yet thrown, and the error-scope pops still in flight. Scopes are
+ * pushed and popped synchronously around a program's encoding and submission (never across an await, or
+ * two concurrent runs would pop each other's scopes); the pops resolve a tick later, so a checkpoint awaits
+ * them first.
+ */
+export class ErrorSink {
+  private inflight: Promise<void>[] = [];
+  private found: Error[] = [];
+
+  record(e: Error): void {
+    this.found.push(e);
+  }
+
+  /**
+   * Opens validation and out-of-memory scopes; the returned function closes them. `where` is called only if
+   * an error comes back, with the GPU's message (which names the labelled pass or bind group at fault).
+   */
+  open(dev: GPUDevice, where: (gpuMessage: string) => string): () => void {
+    dev.pushErrorScope("out-of-memory");
+    dev.pushErrorScope("validation");
+    return () => {
+      const seen = (kind: GPUErrorFilter) => (e: GPUError | null) => {
+        if (e) this.record(new GpuError(kind, where(e.message), e.message));
+      };
+      const v = dev.popErrorScope().then(seen("validation"));
+      const m = dev.popErrorScope().then(seen("out-of-memory"));
+      // A pop rejects only when the device is gone; the loss itself is reported by device().
+      this.inflight.push(v.catch(() => {}), m.catch(() => {}));
+    };
+  }
+
+  /** Throws the first error found since the last check (after every pending pop has come back). */
+  async check(): Promise<void> {
+    while (this.inflight.length) await Promise.all(this.inflight.splice(0));
+    this.throwFound();
+  }
+
+  /** The synchronous part of check(): throws what has already come back. */
+  throwFound(): void {
+    if (!this.found.length) return;
+    const [first, ...rest] = this.found.splice(0);
+    if (rest.length) first.message += `\n(and ${rest.length} later GPU error${rest.length > 1 ? "s" : ""} in the same batch of work)`;
+    throw first;
+  }
+}

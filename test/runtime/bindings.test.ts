@@ -1,0 +1,117 @@
+// Never bind what was not checked: operands larger than one storage binding are chunked (matmul over batches,
+// M, N and K; elementwise by rows) and give the plain-TS reference's numbers; bindings that cannot be cut are
+// refused with an error naming the kernel, the binding and the sizes. A reduced cap (setStorageBindingCap,
+// as OCTET_MAX_BINDING does) keeps the shapes small; one test runs the issue's own shape at the real limit.
+import { afterEach, describe, expect, test } from "bun:test";
+import * as octet from "../../src/index.ts";
+import type { MatmulVariant } from "../../src/codegen/matmul.ts";
+import { deviceInfo, setStorageBindingCap } from "../../src/runtime/device.ts";
+import { deviceTarget } from "../../src/runtime/target.ts";
+import { jit } from "../../src/runtime/jit.ts";
+import { tensor } from "../../src/runtime/realize.ts";
+
+function rnd(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32 - 0.5));
+}
+
+/** C[z] = op(A[z]) @ op(B[z]) in float64 over the f32 inputs. */
+function product(a: Float32Array, b: Float32Array, M: number, K: number, N: number, ta: boolean, tb: boolean, batch: number, sharedB: boolean): Float64Array {
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++)
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        const bb = sharedB ? 0 : z * K * N;
+        for (let k = 0; k < K; k++) acc += a[z * M * K + (ta ? k * M + m : m * K + k)] * b[bb + (tb ? n * K + k : k * N + n)];
+        out[z * M * N + m * N + n] = acc;
+      }
+  return out;
+}
+
+function worstError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  return got.length === want.length ? worst : Infinity;
+}
+
+afterEach(() => setStorageBindingCap(undefined)); // never leak the cap into other tests
+
+// [M, K, N, transA, transB, batch, sharedB, cap bytes]: each cap is below at least one operand, so the
+// product is cut over batches, rows (M), columns (N) and K (with accumulation) in turn.
+const cases: [number, number, number, boolean, boolean, number, boolean, number][] = [
+  [300, 40, 20, false, false, 1, false, 8192], // A 48 KB: rows of A and C
+  [70, 300, 9, false, false, 1, false, 4096], // A rows of 1200 B: M and K (B [300,9] 10.8 KB: K)
+  [40, 300, 70, true, false, 1, false, 8192], // A^T [300,40]: K slices of A and B, accumulated
+  [9, 64, 500, false, true, 1, false, 16384], // B^T [500,64] 128 KB: rows of B^T = columns of C (an LM head)
+  [33, 100, 90, true, true, 1, false, 4096], // both transposed
+  [50, 20, 30, false, false, 6, false, 4096], // batched: batches, then rows
+  [64, 48, 40, false, true, 5, true, 4096], // a weight shared by every batch (B^T [40,48] 7.7 KB: N)
+];
+
+describe.each(["tiled", "direct"] as MatmulVariant[])("matmul past the binding limit (%s kernel)", (variant) => {
+  test.each(cases)("M=%i K=%i N=%i transA=%p transB=%p batch=%i sharedB=%p under a %i-byte cap", async (M0, K, N, ta, tb, batch, sharedB, cap) => {
+    const M = M0 + (variant === "direct" ? 1 : 0);
+    await octet.device();
+    const target = { ...deviceTarget(), matmulVariant: variant };
+    const ash = ta ? [K, M] : [M, K], bsh = tb ? [N, K] : [K, N];
+    const a = rnd(batch * M * K, M * 7 + K + batch);
+    const b = rnd((sharedB ? 1 : batch) * K * N, N * 13 + K);
+    const f = jit(`mm_${variant}_${M}_${K}_${N}`, { a: { shape: batch > 1 ? [batch, ...ash] : ash }, b: { shape: batch > 1 && !sharedB ? [batch, ...bsh] : bsh } }, ({ a, b }) => ({
+      c: a.matmul(b, { transA: ta, transB: tb }),
+    }), { target });
+    expect(f.wgsl().join("\n")).toContain(`matmul kernel (${variant})`);
+    const A = await tensor(a, batch > 1 ? [batch, ...ash] : ash);
+    const B = await tensor(b, batch > 1 && !sharedB ? [batch, ...bsh] : bsh);
+    setStorageBindingCap(cap);
+    const got = await (await f.run({ a: A, b: B })).c.toArray();
+    expect(f.dispatchCount).toBeGreaterThan(1); // really chunked
+    expect(worstError(got, product(a, b, M, K, N, ta, tb, batch, sharedB))).toBeLessThan(1e-5 * Math.sqrt(K));
+  });
+});
+
+describe("the issue's shape at the device's own limit", () => {
+  test("[8193,4096] @ [4096,1]: a 134 MB A on a 128 MiB binding limit gives every row", async () => {
+    const M = 8193, K = 4096;
+    await octet.device();
+    expect(deviceInfo().maxStorageBindingBytes).toBeLessThan(M * K * 4); // else this test proves nothing here
+    const a = new Float32Array(M * K);
+    for (let m = 0; m < M; m++) for (let k = 0; k < K; k += 97) a[m * K + k] = ((m % 13) - 6) * 0.25 + (k % 5) * 0.125;
+    const b = Float32Array.from({ length: K }, (_, k) => ((k * 31) % 17) / 16 - 0.5);
+    const want = new Float64Array(M);
+    for (let m = 0; m < M; m++) for (let k = 0; k < K; k += 97) want[m] += a[m * K + k] * b[k];
+    const got = await (await octet.tensor(a, [M, K])).matmul(await octet.tensor(b, [K, 1])).toArray();
+    expect(got.length).toBe(M);
+    expect(worstError(got, want)).toBeLessThan(1e-3);
+    let rowsAboveLimit = 0; // rows whose A lies past the first 128 MiB: these came back as zeros before
+    for (let m = 0; m < M; m++) if ((m + 1) * K * 4 > deviceInfo().maxStorageBindingBytes && want[m] !== 0) rowsAboveLimit++;
+    expect(rowsAboveLimit).toBeGreaterThan(0);
+  });
+});
+
+describe("bindings that cannot be cut are refused, never bound", () => {
+  test("an elementwise op past the cap still runs in chunks (rows), against the reference", async () => {
+    const rows = 300, L = 12;
+    const x = rnd(rows * L, 5);
+    const f = jit("bind_map", { x: { shape: [rows, L] } }, ({ x }) => ({ y: x.mul(x).add(1) }));
+    const X = await tensor(x, [rows, L]);
+    setStorageBindingCap(4096);
+    const got = await (await f.run({ x: X })).y.toArray();
+    expect(f.dispatchCount).toBe(Math.ceil((rows * L * 4) / 4096));
+    expect(Array.from(got)).toEqual(Array.from(x, (v) => Math.fround(Math.fround(v * v) + 1)));
+  });
+
+  test("rows too long for one aligned block under the cap: the error names the kernel, the binding and both sizes", async () => {
+    const L = 2048;
+    const f = jit("bind_long_rows", { x: { shape: [8, L] }, g: { shape: [L] } }, ({ x, g }) => ({ y: x.mul(g) }));
+    const X = await tensor(rnd(8 * L, 1), [8, L]);
+    const G = await tensor(rnd(L, 2));
+    setStorageBindingCap(4096);
+    const err = await f.run({ x: X, g: G }).then(() => undefined, (e) => e as Error);
+    expect(err?.name).toBe("BindingLimitError");
+    expect(err?.message).toContain("bind_long_rows");
+    expect(err?.message).toContain("rows of 8192 bytes");
+    expect(err?.message).toContain("(4096 bytes)");
+    expect(err?.message).toContain("binding x: f32 elem");
+  });
+});
