@@ -51,6 +51,8 @@ interface Acquired {
 /** The device each GPU buffer octet allocated belongs to, so a buffer of a lost device is refused by name. */
 const owners = new WeakMap<GPUBuffer, Acquired>();
 const lostHooks: (() => void)[] = [];
+/** The last loss, if any: errors about buffers of another device are then that loss showing through. */
+let lostBefore: { reason: string; message: string } | undefined;
 
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
 
@@ -97,13 +99,17 @@ async function acquire(): Promise<GPUDevice> {
   current = acquired;
   device.lost.then((lost) => {
     acquired.lost = { reason: lost.reason ?? "unknown", message: lost.message ?? "" };
+    lostBefore = acquired.lost;
     if (debugLevel() >= 1) console.error(`octet: GPU device lost (${lost.reason}): ${lost.message}`);
     for (const hook of lostHooks) hook();
   });
   // Errors outside any error scope (uploads, copies, optimizer commands) are thrown by the next device() call.
   device.addEventListener("uncapturederror", (ev) => {
     const e = (ev as GPUUncapturedErrorEvent).error;
-    acquired.errors.record(new GpuError("uncaptured", "work outside any program (an upload, copy or optimizer command)", e.message));
+    ev.preventDefault(); // it is thrown as a GpuError instead of logged
+    // A raw command on a buffer of a device lost earlier (an optimizer's copy into its old arena) fails this way.
+    if (lostBefore && /cannot be used with \[Device/.test(e.message)) acquired.errors.record(new DeviceLostError(lostBefore.reason, lostBefore.message, "running a command on one of its buffers"));
+    else acquired.errors.record(new GpuError("uncaptured", "work outside any program (an upload, copy or optimizer command)", e.message));
   });
   return device;
 }

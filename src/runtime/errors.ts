@@ -22,12 +22,12 @@ export class DeviceLostError extends Error {
   constructor(
     readonly reason: string,
     readonly gpuMessage: string,
-    /** What the caller tried to do, when it is more than "use the device". */
+    /** What octet was doing when it found the loss ("reading a f32[3] tensor"), when it is more than a device call. */
     readonly what = "",
   ) {
     super(
       [
-        `octet: the GPU device was lost (${reason}${gpuMessage ? `: ${gpuMessage.trim()}` : ""})${what ? `; ${what} needs it` : ""}.`,
+        `octet: the GPU device was lost (${reason}${gpuMessage ? `: ${gpuMessage.trim()}` : ""})${what ? `, found while ${what}` : ""}.`,
         "Every GPU tensor, parameter, gradient and optimizer state that lived on it is gone.",
         "What survives: checkpoints already written to disk (loadCheckpoint restores the model and optimizer from the last one),",
         "and host copies you kept (state dicts or toArray() results downloaded before the loss).",

@@ -203,7 +203,7 @@ export class Program {
       if (st.freed) throw new Error(`octet: ${this.name}: input ${s.name} is a disposed tensor's buffer`);
       if (st.dtype !== s.dtype || st.numel !== numel(s.shape))
         throw new Error(`octet: ${this.name}: input ${s.name} wants ${s.dtype}[${numel(s.shape)}], got ${st.dtype}[${st.numel}]`);
-      checkBuffer(st.buffer, `${this.name}'s input ${s.name}`);
+      checkBuffer(st.buffer, `running ${this.name} (input ${s.name})`);
       if (st.offset % align) throw new BindingLimitError(`octet: ${this.name}: input ${s.name} starts at byte ${st.offset} of its buffer, not a multiple of the device's storage offset alignment (${align})`);
     });
     const dispatches = this.plan();

@@ -296,7 +296,7 @@ export async function upload(s: Storage, data: ArrayLike<number>): Promise<void>
 export function uploadOn(dev: GPUDevice, s: Storage, data: ArrayLike<number>): void {
   if (data.length !== s.numel) throw new Error(`octet: upload of ${data.length} values into a tensor of ${s.numel}`);
   if (s.freed) throw new Error("octet: upload into a disposed tensor's storage");
-  checkBuffer(s.buffer, `an upload into a ${s.dtype}[${s.numel}] tensor`);
+  checkBuffer(s.buffer, `uploading into a ${s.dtype}[${s.numel}] tensor`);
   const bytes = toBytes(s.dtype, data);
   dev.queue.writeBuffer(s.buffer, s.offset, bytes, 0, Math.min(bytes.byteLength, s.bytes));
   s.bump("an upload");

@@ -1,0 +1,43 @@
+// GPU errors become JS errors: a validation error inside a program rejects the next await with a GpuError
+// naming the program and kernel; one outside any program (a raw queue write) is thrown by the next call that
+// touches the device; after it is thrown, octet works again. Nothing is left to the console.
+import { afterAll, describe, expect, test } from "bun:test";
+import * as octet from "../../src/index.ts";
+import { storageOf } from "../../src/runtime/realize.ts";
+import type { Tensor } from "../../src/dsl/tensor.ts";
+
+// Tensors whose buffers a test destroyed: kept reachable for the whole process, so their buffers never
+// return to the pool (a later test would get a destroyed buffer).
+const broken: Tensor[] = [];
+afterAll(() => void broken.length);
+
+describe("GPU errors as JS errors", () => {
+  test("a validation error in a program rejects the awaiting toArray, naming the program and the kernel", async () => {
+    const x = await octet.tensor([1, 2, 3, 4]);
+    broken.push(x);
+    storageOf(x).buffer.destroy(); // a buffer destroyed behind octet's back: the submit is invalid
+    const err = await x.mul(3).sub(1).toArray().then(() => undefined, (e) => e as Error);
+    expect(err).toBeInstanceOf(octet.GpuError);
+    expect(err!.message).toContain("validation error in program mul_sub, kernel mul_sub");
+    expect(err!.message).toContain("destroyed");
+  });
+
+  test("an error outside any program is thrown by the next call on the device, then octet works again", async () => {
+    const dev = await octet.device();
+    const y = await octet.tensor([1, 2, 3, 4]);
+    dev.queue.writeBuffer(storageOf(y).buffer, 2, new Uint8Array(4)); // offset not a multiple of 4: invalid
+    await expect(y.add(1).toArray()).rejects.toThrow(/uncaptured error.*\n.*not a multiple of 4/);
+    expect(Array.from(await y.add(1).toArray())).toEqual([2, 3, 4, 5]); // reported once, then gone
+  });
+
+  test("an error in the last program before a readback is thrown by that readback, not a later call", async () => {
+    const z = await octet.tensor([5, 6, 7, 8]);
+    const w = await octet.tensor([1, 1, 1, 1]);
+    broken.push(w);
+    storageOf(w).buffer.destroy();
+    const lazy = z.add(w);
+    const err = await lazy.toArray().then(() => undefined, (e) => e as Error);
+    expect(err?.name).toBe("GpuError");
+    expect(Array.from(await z.mul(2).toArray())).toEqual([10, 12, 14, 16]);
+  });
+});
