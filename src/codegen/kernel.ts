@@ -77,6 +77,8 @@ export interface ScheduledKernel {
   consts?: Record<string, number>;
   /** A fixed dispatch grid (matmul); others are derived from rows. */
   grid?: [number, number, number];
+  /** Where user code built what this kernel computes (a node's site), for error messages. */
+  site?: string;
 }
 
 /** One value a program computes. */

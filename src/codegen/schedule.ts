@@ -168,7 +168,7 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   const emitKernel = (group: GroupTarget[]): void => {
     const own = loweringOf(group[0].node.op)?.kernels;
     if (own) {
-      out.push(...own(group[0].node, group[0].slot, ctx));
+      out.push(...own(group[0].node, group[0].slot, ctx).map((sk) => ({ site: group[0].node.site, ...sk })));
       for (const extra of group.slice(1)) emitKernel([extra]);
       return;
     }
@@ -190,7 +190,7 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   /** Targets in an order that is already safe (or that write no inputs): one kernel, else halves. */
   const emitFitted = (group: GroupTarget[]): void => {
     const k = lower(group, true);
-    if (k) out.push(k);
+    if (k) out.push({ site: group.find((g) => g.node.site)?.node.site, ...k });
     else {
       // Too many outputs and inputs for one kernel: halve the group.
       const mid = Math.ceil(group.length / 2);

@@ -6,9 +6,8 @@
 // creates no GPU objects per step.
 import type { DType } from "../dsl/dtype.ts";
 import { numel } from "../dsl/node.ts";
-import { CHUNK_ROW_ALIGN, MAP_WORKGROUP, type Kernel } from "../codegen/kernel.ts";
+import { CHUNK_ROW_ALIGN, MAP_WORKGROUP, type Kernel, type Schedule } from "../codegen/kernel.ts";
 import { matmulBlocks, type BindingLimits } from "../codegen/matmul.ts";
-import type { Schedule, ScheduledKernel } from "../codegen/schedule.ts";
 import { uniformLayout } from "../codegen/wgsl.ts";
 import { checkBuffer, device, deviceErrors, deviceInfo, storageBindingLimit } from "./device.ts";
 import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
@@ -145,7 +144,7 @@ export class Program {
     this.schedule.kernels.forEach((sk, i) => {
       const { kernel: k, rows, consts, grid } = sk;
       const ck = this.compiled[i];
-      const site = (sk as ScheduledKernel & { site?: string }).site;
+      const site = sk.site;
       const bytes = k.bindings.map((b) => slotBytes[b.slot]);
       if (k.kind === "matmul") {
         for (const b of matmulBlocks(sk, bytes, limits))
