@@ -26,14 +26,21 @@ export class GlobalOptimManager {
   private byParam = new Map<Parameter, Options>();
   private byIndex = new Map<string, Options>();
   private registered: Parameter[][] = [];
-  private moduleOverrides: { module: Module; name: string; config: Options }[] = [];
+  private moduleOverrides: { id: number; module: Module; name: string; config: Options }[] = [];
   private changes = 0;
+  /** Ids of module overrides, never reused (not even across initialize()), so an optimizer can ask for newer ones. */
+  private nextModuleOverride = 0;
 
   private constructor() {}
 
   /** Bumped by every change to the overrides: optimizers re-resolve their cached configs when it moves. */
   get version(): number {
     return this.changes;
+  }
+
+  /** The id of the newest module override registered (-1: none yet). */
+  get newestModuleOverride(): number {
+    return this.nextModuleOverride - 1;
   }
 
   static getInstance(): GlobalOptimManager {
@@ -72,20 +79,29 @@ export class GlobalOptimManager {
     }
   }
 
-  /** Override for module[paramName], resolved when an optimizer containing that parameter first steps. */
+  /**
+   * Override for module[paramName], resolved when an optimizer containing that parameter first steps, or at its
+   * next step when registered later (a state format change then migrates the state; it is never ignored).
+   */
   registerModuleOverride(module: Module, paramName: string, config: Options): void {
     const r = overrideSchema.safeParse(config);
     if (!r.success) throw new Error(formatZodError("GlobalOptimManager.registerModuleOverride", r.error));
     if (!((module as unknown as Record<string, unknown>)[paramName] instanceof Parameter))
       throw new Error(`GlobalOptimManager.registerModuleOverride: ${module.constructor.name} has no parameter "${paramName}"`);
-    this.moduleOverrides.push({ module, name: paramName, config: r.data });
+    this.moduleOverrides.push({ id: this.nextModuleOverride++, module, name: paramName, config: r.data });
     this.changes++;
   }
 
-  /** Called by an optimizer at its first step: module overrides replace earlier overrides for their params. */
-  resolveModuleOverrides(params: Parameter[]): void {
+  /**
+   * Called by an optimizer at its first step (after = -1) and at later steps with the id it returned: module
+   * overrides registered after that replace earlier overrides for their params. Returns the newest id seen.
+   */
+  resolveModuleOverrides(params: Parameter[], after = -1): number {
     const mine = new Set(params);
-    for (const { module, name, config } of this.moduleOverrides) {
+    let newest = after;
+    for (const { id, module, name, config } of this.moduleOverrides) {
+      newest = Math.max(newest, id);
+      if (id <= after) continue;
       const p = (module as unknown as Record<string, Parameter>)[name];
       if (!mine.has(p)) continue;
       const c = { ...config };
@@ -95,6 +111,7 @@ export class GlobalOptimManager {
       // is replaced too (it used to survive and leak its keys, e.g. lr, under the module override).
       this.registered.forEach((g, gi) => g.forEach((q, pi) => q === p && this.byIndex.set(`${gi},${pi}`, c)));
     }
+    return newest;
   }
 
   /** The override config of a parameter: positional registration first, identity last (later wins). */

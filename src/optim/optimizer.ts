@@ -51,6 +51,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   /** Steps run one after another in call order (an un-awaited step must not interleave with the next). */
   private queue: Promise<unknown> = Promise.resolve();
   private retiredDispatches = 0;
+  /** The newest module override (GlobalOptimManager id) this optimizer has resolved. */
+  private moduleOverridesSeen = -1;
   /** Resolved configs, re-resolved only when a param group's options or the overrides change. */
   private configs = new ConfigCache<H>(({ p, g, i }) => this.resolvedConfig(p, g, i));
 
@@ -102,7 +104,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     // Refused before anything is allocated or claimed: a parameter another optimizer steps (it would keep its
     // own copy of the values, and one of the two would silently lose its updates).
     for (const { p } of all) if (p.owner && p.owner !== this) p.claim(this);
-    if (first) GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p));
+    if (first) this.moduleOverridesSeen = GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p));
     this.configs.refresh(this.paramGroups);
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
@@ -155,6 +157,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    */
   private async migrateIfChanged(dev: GPUDevice, old: Bucket[]): Promise<Bucket[]> {
     // Placements can only move when a config did: a steady step costs one shallow compare (options.ts).
+    // A module override registered since the last step applies now (bnb would never look at it again).
+    const manager = GlobalOptimManager.getInstance();
+    if (manager.newestModuleOverride > this.moduleOverridesSeen)
+      this.moduleOverridesSeen = manager.resolveModuleOverrides(this.allParams().map((x) => x.p), this.moduleOverridesSeen);
     if (!this.configs.refresh(this.paramGroups)) return old;
     const all = this.allParams();
     const moved = all.filter((ref) => placementOf(this.def, ref.p, this.configs.get(ref)).key !== this.placed.get(ref.p));

@@ -286,6 +286,29 @@ describe("state format changes after the first step migrate the state", () => {
     await expectOracle(opt, [p], [rp], [rs8], [8], "32->8");
   });
 
+  test("a module override registered after the first step applies at the next step (8-bit -> 32-bit, migrated)", async () => {
+    const manager = octet.optim.GlobalOptimManager.getInstance();
+    manager.initialize();
+    const lin = new octet.nn.Linear(BIG / 4, 4, { seed: 1 });
+    const opt = new octet.optim.AdamW8bit(lin.parameters(), fam.opts);
+    const normal = gaussian(53);
+    const stepOnce = async () => {
+      for (const p of lin.parameters()) p.grad = await octet.tensor(filled(p.numel, () => normal() * 0.02), [...p.shape]);
+      await opt.step();
+    };
+    await stepOnce();
+    const w = lin.parameters().findIndex((p) => p === lin.weight);
+    expect((await opt.stateDict()).format.stateFormats[w]).toBe("dynamic8");
+    const before = (await opt.stateDict()).state[w];
+    manager.registerModuleOverride(lin, "weight", { optimBits: 32 });
+    for (const p of lin.parameters()) p.grad = null; // the migration alone
+    await opt.step();
+    const sd = await opt.stateDict();
+    expect(sd.format.stateFormats[w]).toBe("f32");
+    expect(Array.from(sd.state[w].state1 as Float32Array)).toEqual(Array.from(dequant(before.state1 as Uint8Array, before.absmax1 as Float32Array, SIGNED_DYNAMIC_MAP)));
+    manager.initialize();
+  });
+
   test("dynamic8 -> linear8 re-quantizes through f32", async () => {
     octet.optim.GlobalOptimManager.getInstance().initialize();
     const { p, opt } = await twoSteps();
