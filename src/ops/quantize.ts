@@ -4,8 +4,16 @@
 import { Tensor } from "../dsl/tensor.ts";
 import type { DynamicEncoder } from "../optim/encoder.ts";
 
+/**
+ * A lookup table the quantizers index: a 1-D tensor, or a window of a packed table buffer (an optimizer binds
+ * every table of a kernel as one buffer to stay within the storage-buffer budget).
+ */
+export interface Lookup {
+  gather(index: Tensor): Tensor;
+}
+
 /** value = code[q] * absmax[block]: `codes` u8 [blocks, 256], `absmax` f32 [blocks, 1], `map` f32[256] table. */
-export function dequantize(codes: Tensor, absmax: Tensor, map: Tensor): Tensor {
+export function dequantize(codes: Tensor, absmax: Tensor, map: Lookup): Tensor {
   return map.gather(codes.cast("u32")).mul(absmax);
 }
 
@@ -13,7 +21,7 @@ export function dequantize(codes: Tensor, absmax: Tensor, map: Tensor): Tensor {
  * bnb's exact code search (§1.3): 7 halving steps over the sorted map, then a midpoint comparison, ties to the
  * even index, NaN -> 0. The textbook encoder, kept as the reference the fast one is measured against.
  */
-export function encodeBinarySearch(x: Tensor, map: Tensor, signed: boolean): Tensor {
+export function encodeBinarySearch(x: Tensor, map: Lookup, signed: boolean): Tensor {
   const u = (v: number) => Tensor.const(v, "u32");
   let pivot: Tensor = u(127);
   let loP: Tensor = u(0);
@@ -40,7 +48,7 @@ export function encodeBinarySearch(x: Tensor, map: Tensor, signed: boolean): Ten
  * 6 integer compares on the f32 bits, the code from one multiply-add and a floor, then one lookup in the
  * tie-aware threshold table `thresholds` (u32[256]) decides between that code and the next.
  */
-export function encodeDynamicFast(x: Tensor, enc: DynamicEncoder, thresholds: Tensor, signed: boolean): Tensor {
+export function encodeDynamicFast(x: Tensor, enc: DynamicEncoder, thresholds: Lookup, signed: boolean): Tensor {
   const bits = x.bitcast("u32").named("bits");
   const mag = bits.and(0x7fffffff).named("mag");
   const u = mag.minimum(0x40000000).named("clamped"); // |x| <= 2: everything above 1 encodes to 255
@@ -70,7 +78,7 @@ export function encodeDynamicFast(x: Tensor, enc: DynamicEncoder, thresholds: Te
  * the f32 midpoints table `mids` (mids[k] between code k and k+1): ties go to the even index. Used by the
  * linear map, whose guess is exact up to one code.
  */
-export function encodeByMidpoints(x: Tensor, guess: Tensor, mids: Tensor): Tensor {
+export function encodeByMidpoints(x: Tensor, guess: Tensor, mids: Lookup): Tensor {
   const m = mids.gather(guess);
   const oddGuess = guess.and(1).eq(1);
   const up = x.gt(m).or(x.eq(m).and(oddGuess));

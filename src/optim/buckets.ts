@@ -9,8 +9,9 @@ import { allocateOn, view, type Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
+import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
-import { traceUpdate } from "./trace.ts";
+import { tableLayout, tableWords, traceUpdate } from "./trace.ts";
 import { blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
 /** One parameter to place, with the config it steps with. */
@@ -37,7 +38,7 @@ export function planBuckets(def: OptimizerDef<any>, className: string, items: Pl
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
-export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, items: Placement[]): Promise<Bucket> {
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, items: Placement[], target?: DeviceTarget): Promise<Bucket> {
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
@@ -66,22 +67,16 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
       ? { codes: allocateOn(dev, "u8", n, "optimizer", true), absmax: allocateOn(dev, "f32", blocks, "optimizer", true) }
       : { value: allocateOn(dev, "f32", n, "optimizer", true) };
   }
-  const tables: Record<string, Storage> = {};
-  const tableData = formatTables(def, format);
-  for (const [nm, t] of Object.entries(tableData)) {
-    const st = allocateOn(dev, t.dtype, t.data.length, "optimizer");
-    dev.queue.writeBuffer(st.buffer, st.offset, t.data);
-    tables[nm] = st;
-  }
-  const blockTensor = allocateOn(dev, "u32", blocks, "optimizer");
+  // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
+  const tableNames = Object.keys(formatTables(def, format));
+  const scalarNames = updateScalarNames(def, defaults);
+  const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
   params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel)));
-  dev.queue.writeBuffer(blockTensor.buffer, 0, bt);
-  const scalarNames = updateScalarNames(def, defaults);
-  const hyper = allocateOn(dev, "f32", params.length * scalarNames.length, "optimizer");
-  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, Object.keys(tableData));
-  const tableNames = Object.keys(tableData);
-  return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, tables, blockTensor, hyper, scalarNames, fn, tableNames };
+  const table = allocateOn(dev, "u32", layout.words, "optimizer");
+  dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target);
+  return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };
 }
 
 /** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */
@@ -92,8 +87,7 @@ export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
     if (b.format.quantized) out.push(s.codes!, s.absmax!);
     else out.push(s.value!);
   }
-  for (const t of Object.keys(b.tables)) out.push(b.tables[t]);
-  out.push(b.blockTensor, b.hyper);
+  out.push(b.table);
   return out;
 }
 

@@ -5,7 +5,7 @@
 //              one f32 absmax per 256-block, fast exact encoder.
 //   linear8  : the same blockwise layout with a linear map (the paper's ablation).
 import { Tensor } from "../dsl/tensor.ts";
-import { dequantize, encodeByMidpoints, encodeDynamicFast, signFix } from "../ops/quantize.ts";
+import { dequantize, encodeByMidpoints, encodeDynamicFast, signFix, type Lookup } from "../ops/quantize.ts";
 import { SIGNED_ENCODER, UNSIGNED_ENCODER } from "./encoder.ts";
 import { LINEAR_SIGNED_MAP, LINEAR_UNSIGNED_MAP, SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "./maps.ts";
 
@@ -18,6 +18,12 @@ export interface TableData {
   data: Float32Array | Uint32Array;
 }
 
+/**
+ * What a format reads for one state: its stored tensors (value, or codes + absmax) and its lookup tables by
+ * name (1-D tensors, or windows of one packed table buffer: see optim/trace.ts).
+ */
+export type FormatInputs = { value?: Tensor; codes?: Tensor; absmax?: Tensor } & Record<string, Lookup | undefined>;
+
 export interface StateFormat {
   name: FormatName;
   quantized: boolean;
@@ -26,20 +32,20 @@ export interface StateFormat {
   /** The code map itself (state dicts record its checksum). */
   map(signed: boolean): Float32Array | undefined;
   /** f32 value of the stored state. `t` holds the state's inputs (value, or codes + absmax) and tables. */
-  read(t: Record<string, Tensor>, signed: boolean): Tensor;
+  read(t: FormatInputs, signed: boolean): Tensor;
   /** New stored form of an f32 value [blocks, 256]: value, or codes + absmax. */
-  write(value: Tensor, t: Record<string, Tensor>, signed: boolean): Record<string, Tensor>;
+  write(value: Tensor, t: FormatInputs, signed: boolean): Record<string, Tensor>;
 }
 
 const mids = (map: Float32Array) => Float32Array.from({ length: 256 }, (_, k) => (k < 255 ? Math.fround(Math.fround(map[k] + map[k + 1]) * 0.5) : Infinity));
 
-function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, extra: (signed: boolean) => Record<string, TableData>, encode: (x: Tensor, t: Record<string, Tensor>, signed: boolean) => Tensor): StateFormat {
+function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, extra: (signed: boolean) => Record<string, TableData>, encode: (x: Tensor, t: FormatInputs, signed: boolean) => Tensor): StateFormat {
   return {
     name,
     quantized: true,
     map,
     tables: (signed) => ({ qmap: { dtype: "f32", data: map(signed) }, ...extra(signed) }),
-    read: (t) => dequantize(t.codes, t.absmax, t.qmap),
+    read: (t) => dequantize(t.codes!, t.absmax!, t.qmap!),
     write: (value, t, signed) => {
       // New absmax from the new f32 states (§2.3 step 4), then q = search(s / absmax) (+ sign fix).
       // A block whose states are all NaN (an Inf gradient, a step later, in the 1-state kernels) has no max: the
@@ -61,14 +67,14 @@ export const FORMATS: Record<FormatName, StateFormat> = {
     quantized: false,
     tables: () => ({}),
     map: () => undefined,
-    read: (t) => t.value,
+    read: (t) => t.value!,
     write: (value) => ({ value }),
   },
   dynamic8: blockwise(
     "dynamic8",
     (s) => (s ? SIGNED_DYNAMIC_MAP : UNSIGNED_DYNAMIC_MAP),
     (s) => ({ thresholds: { dtype: "u32", data: (s ? SIGNED_ENCODER : UNSIGNED_ENCODER).thresholdBits } }),
-    (x, t, signed) => encodeDynamicFast(x, signed ? SIGNED_ENCODER : UNSIGNED_ENCODER, t.thresholds, signed),
+    (x, t, signed) => encodeDynamicFast(x, signed ? SIGNED_ENCODER : UNSIGNED_ENCODER, t.thresholds!, signed),
   ),
   linear8: blockwise(
     "linear8",
@@ -78,7 +84,7 @@ export const FORMATS: Record<FormatName, StateFormat> = {
       // code k = (k - 127) / 128 (signed) or k / 255 (unsigned): floor gives the code at or below x.
       const g = signed ? x.mul(128).floor().add(127) : x.mul(255).floor();
       const guess = g.maximum(0).minimum(254).cast("u32");
-      return encodeByMidpoints(x, guess, t.mids);
+      return encodeByMidpoints(x, guess, t.mids!);
     },
   ),
 };

@@ -13,6 +13,7 @@ import type { Parameter, ParameterOwner } from "../nn/parameter.ts";
 import { bufferNode, storageOf } from "../runtime/realize.ts";
 import { view, type Storage } from "../runtime/storage.ts";
 import type { OptimizerDef } from "./define.ts";
+import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
@@ -36,6 +37,11 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    * GradScaler skips optimizer.step() on found_inf. Costs one 4-byte readback per step; off, nothing is read.
    */
   readonly skipNonFinite: boolean;
+  /**
+   * The device facts the update kernels are scheduled for (e.g. `{ ...deviceTarget(), maxStorageBuffers: 8 }`
+   * to run as on a device with WebGPU's minimum budget); default: the acquired device's.
+   */
+  readonly target?: DeviceTarget;
   /** How errors name this optimizer ("AdamW8bit #3"). */
   readonly ownerName: string;
   private buckets?: Bucket[];
@@ -64,7 +70,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     options: Options = {},
     forced: Options = {},
   ) {
-    const { skipNonFinite = false, ...rest } = options;
+    const { skipNonFinite = false, target, ...rest } = options;
+    if (target !== undefined && (typeof target !== "object" || target === null || typeof (target as DeviceTarget).maxStorageBuffers !== "number"))
+      throw new Error(`${className}: option "target" must be a device target (e.g. { ...deviceTarget(), maxStorageBuffers: 8 }), got ${JSON.stringify(target)}`);
+    this.target = target as DeviceTarget | undefined;
     if (typeof skipNonFinite !== "boolean") throw new Error(`${className}: option "skipNonFinite" must be a boolean, got ${JSON.stringify(skipNonFinite)}`);
     this.skipNonFinite = skipNonFinite;
     this.ownerName = `${className} #${++optimizersMade}`;
@@ -109,7 +118,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
-    for (const { format, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, items));
+    for (const { format, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, items, this.target));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);

@@ -37,11 +37,11 @@ export async function runBucket(dev: GPUDevice, def: OptimizerDef<any>, { b, tab
   const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
   if (same) {
     // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
-    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true);
+    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target);
     const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
     await b.fnUniform.runStorages(inputsOf(def, b), uniforms);
   } else {
-    dev.queue.writeBuffer(b.hyper.buffer, b.hyper.offset, table);
+    dev.queue.writeBuffer(b.table.buffer, b.table.offset + b.layout.hyper * 4, table);
     await b.fn.runStorages(inputsOf(def, b), {});
   }
 }

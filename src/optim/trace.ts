@@ -1,10 +1,60 @@
 // Tracing: an optimizer definition and a state format become one fused update kernel over the bucket's
 // [blocks, 256] arenas. States are read as f32 through the format and written back through it in place.
+//
+// Binding budget: WebGPU guarantees 8 storage buffers per kernel. The parameters, gradients and each state
+// (codes and absmax, or the f32 value) are buffers of their own; everything else a kernel reads is packed
+// into ONE u32 buffer, `packed`: every lookup table of the format (maps, thresholds, midpoints, as bit
+// patterns), each block's tensor number, and the per-tensor scalars the host writes each step. So an update
+// with s 8-bit states binds 2 + 2s + 1 buffers (AdamW8bit 7, Lion8bit 5), a 32-bit one 2 + s + 1.
 import { Tensor } from "../dsl/tensor.ts";
 import { JitFunction } from "../runtime/jit.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
+import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
-import { BLOCK, type StateFormat } from "./formats.ts";
+import { BLOCK, type StateFormat, type TableData } from "./formats.ts";
+
+/** Where each part of a bucket's packed table buffer starts (in u32 words). */
+export interface TableLayout {
+  /** Each lookup table (`<table>_<signedness>`, 256 words) and how its words read. */
+  lookups: Record<string, { offset: number; dtype: "f32" | "u32" }>;
+  /** Word offset of the block -> tensor index (one word per block). */
+  blockTensor: number;
+  /** Word offset of the per-tensor scalars (f32 bits, `tensors x scalars`). */
+  hyper: number;
+  words: number;
+}
+
+/** The data of table `<table>_<signedness>` for this format. */
+function lookupData(format: StateFormat, name: string): TableData {
+  const signed = name.endsWith("_signed");
+  const base = name.slice(0, name.lastIndexOf("_"));
+  const t = format.tables(signed)[base];
+  if (!t || t.data.length !== 256) throw new Error(`octet: ${format.name} has no 256-entry table "${base}" (${name})`);
+  return t;
+}
+
+export function tableLayout(format: StateFormat, tableNames: string[], blocks: number, tensors: number, scalars: number): TableLayout {
+  const lookups: TableLayout["lookups"] = {};
+  let at = 0;
+  for (const nm of tableNames) {
+    lookups[nm] = { offset: at, dtype: lookupData(format, nm).dtype };
+    at += 256;
+  }
+  const blockTensor = at;
+  const hyper = blockTensor + blocks;
+  return { lookups, blockTensor, hyper, words: hyper + tensors * scalars };
+}
+
+/** The packed table's initial contents: the lookup tables' bits and each block's tensor number (scalars 0). */
+export function tableWords(format: StateFormat, layout: TableLayout, blockTensor: Uint32Array): Uint32Array {
+  const out = new Uint32Array(layout.words);
+  for (const [nm, { offset }] of Object.entries(layout.lookups)) {
+    const d = lookupData(format, nm).data;
+    out.set(new Uint32Array(d.buffer, d.byteOffset, d.length), offset);
+  }
+  out.set(blockTensor, layout.blockTensor);
+  return out;
+}
 
 /** Traces an update definition once into one fused kernel over [blocks, 256]. */
 /**
@@ -13,6 +63,7 @@ import { BLOCK, type StateFormat } from "./formats.ts";
  */
 export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget): JitFunction<string, string> {
   const shape = [blocks, BLOCK];
+  const layout = tableLayout(format, tableNames, blocks, tensors, scalarNames.length);
   const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
   for (const st of def.states) {
     if (format.quantized) {
@@ -20,24 +71,31 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
     } else specs[st.name] = { shape };
   }
-  for (const t of tableNames) specs[t] = { shape: [256], dtype: t.startsWith("thresholds") ? "u32" : "f32" };
-  specs.block_tensor = { shape: [blocks, 1], dtype: "u32" };
-  specs.hyper = { shape: [tensors * scalarNames.length] };
+  specs.packed = { shape: [layout.words], dtype: "u32" };
   const inPlace: Record<string, string> = { p: "p" };
   const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
     specs,
     (x) => {
-      const tid = x.block_tensor;
+      const word = (offset: number, index: Tensor) => x.packed.gather(offset ? index.add(offset) : index);
+      const lookup = (offset: number, dtype: "f32" | "u32"): Lookup => ({
+        gather: (index) => {
+          const w = word(offset, index.dtype === "u32" ? index : index.cast("u32"));
+          return dtype === "f32" ? w.bitcast("f32") : w;
+        },
+      });
       const s: Record<string, Tensor> = {};
       if (uniformScalars) scalarNames.forEach((nm) => (s[nm] = nm === "is_active" ? Tensor.const(1) : Tensor.uniform(nm)));
-      else scalarNames.forEach((nm, k) => (s[nm] = x.hyper.gather(tid.mul(scalarNames.length).add(k)).named(nm)));
+      else {
+        const tid = word(layout.blockTensor, Tensor.iota([blocks, 1], 0, "u32")).named("block_tensor");
+        scalarNames.forEach((nm, k) => (s[nm] = word(layout.hyper + k, tid.mul(scalarNames.length)).bitcast("f32").named(nm)));
+      }
       const active = s.is_active.gt(0).named("is_active");
       const tablesFor = (signed: boolean) => {
         const suffix = signed ? "_signed" : "_unsigned";
-        const t: Record<string, Tensor> = {};
-        for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = x[nm];
+        const t: Record<string, Lookup> = {};
+        for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = lookup(layout.lookups[nm].offset, layout.lookups[nm].dtype);
         return t;
       };
       const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
@@ -60,4 +118,3 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
     { inPlace, target },
   );
 }
-

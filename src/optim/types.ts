@@ -2,6 +2,8 @@
 // (optimizer.ts) imports the parts; the parts import only this file and each other's leaves, never the class.
 import type { Tensor } from "../dsl/tensor.ts";
 import type { JitFunction } from "../runtime/jit.ts";
+import type { TableLayout } from "./trace.ts";
+import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { BLOCK, type FormatName, type StateFormat } from "./formats.ts";
@@ -56,14 +58,16 @@ export interface Bucket {
   p: Storage;
   g: Storage;
   states: Record<string, StateStore>;
-  tables: Record<string, Storage>;
-  blockTensor: Storage;
-  hyper: Storage;
+  /** One buffer for the lookup tables, block -> tensor numbers and per-tensor scalars (trace.ts). */
+  table: Storage;
+  layout: TableLayout;
   scalarNames: string[];
   fn: JitFunction<string, string>;
   /** The same update with scalars as uniforms, for steps where every tensor has the same scalars. */
   fnUniform?: JitFunction<string, string>;
   tableNames: string[];
+  /** The device facts its kernels were scheduled for (undefined: the acquired device's). */
+  target?: DeviceTarget;
 }
 
 export interface OptimizerStateDict {
