@@ -130,6 +130,8 @@ export interface Kernel {
   source: string;
   /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
   matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
+  /** Column-reduction kernels only (codegen/lowerings/colreduce.ts): the reduction. */
+  colreduce?: "sum" | "max" | "min";
   /**
    * The device this kernel was lowered for: the emitter reads its facts from here. Always set on a scheduled
    * kernel (a kernel-level lowering's adapter sets it on what its kernel builder returns).

@@ -241,6 +241,11 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
     } else slot = slots.push({ kind: "output", name: t.name, dtype: t.node.dtype, shape: t.node.shape }) - 1;
     results.push(slot);
     if (t.node.op === "contiguous") t = { ...t, node: t.node.src[0] };
+    // A reshape of a node with kernels of its own: those kernels write the elements in order straight into
+    // the target's buffer (no copy kernel).
+    let base = t.node;
+    while (base.op === "reshape") base = base.src[0];
+    if (base !== t.node && ownKernel(base)) t = { ...t, node: base };
     const d = domainOf(t.node);
     const key = ownKernel(t.node) ? `own${t.node.id}` : `${d.R}x${d.L}`;
     if (!groups.has(key)) groups.set(key, []);
@@ -366,8 +371,6 @@ function lowerKernel(
         if (mode === "elem" && D === L) return load(tslot, "table", n.dtype, rewrite(index, "row"), D);
         return load(materialize(n), mode, n.dtype);
       }
-      case "colreduce":
-        throw new Error("octet: a column reduction reached the scheduler unexpanded (codegen/lowerings/reduce.ts)");
       default:
         if (ownKernel(n)) return load(materialize(n), mode, n.dtype);
         return mk(n.op, n.dtype, scalarShape, n.src.map((s) => rewrite(s, mode)), n.arg);

@@ -3,7 +3,8 @@
 import type { Op } from "../../dsl/node.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
 import { matmulKind, matmulLowering } from "./matmul.ts";
-import { colReduceLowering, longReduceLowering } from "./reduce.ts";
+import { longReduceLowering } from "./reduce.ts";
+import { colReduceKind, colReduceLowering } from "./colreduce.ts";
 
 const LOWERINGS = new Map<Op, Lowering>([
   ["matmul", matmulLowering],
@@ -11,7 +12,10 @@ const LOWERINGS = new Map<Op, Lowering>([
   ["colreduce", colReduceLowering],
 ]);
 
-const KERNEL_KINDS = new Map<string, KernelKind>([["matmul", matmulKind]]);
+const KERNEL_KINDS = new Map<string, KernelKind>([
+  ["matmul", matmulKind],
+  ["colreduce", colReduceKind],
+]);
 
 export function registerLowering(op: Op, l: Lowering): void {
   if (LOWERINGS.has(op)) throw new Error(`octet: a lowering for ${op} is already registered`);

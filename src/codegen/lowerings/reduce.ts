@@ -1,9 +1,6 @@
-// Reductions one row kernel cannot do by itself, as graph-level lowerings:
-// - `reduce` over rows longer than one workgroup handles (16384 elements, 4096 when the length is not a
-//   multiple of 4) becomes a partial pass over chunks of each row and a final pass over the partials.
-// - `colreduce` (over the leading axis: one value per column) becomes a row reduction over the transposed
-//   view, split the same way when the columns are long.
-// Both rebuild the reduced expression's elementwise work over the new domain (it fuses into the partial
+// Row reductions longer than one workgroup handles (16384 elements, 4096 when the length is not a multiple
+// of 4), as a graph-level lowering: a partial pass over chunks of each row and a final pass over the
+// partials. It rebuilds the reduced expression's elementwise work over the new domain (it fuses into the partial
 // pass: softmax's exp(x - max) is not written out first); anything else it reads is gathered from its buffer.
 //
 // Summation order (sum is not associative in f32): a row of L elements is cut into B = ceil(L / 16384)
@@ -87,14 +84,5 @@ export const longReduceLowering: Lowering = {
     const R = numel(x.shape) / L;
     const out = reduceLines(x, L, n.arg as ReduceOp, R, L, (line, k) => [line, k], n.site);
     return new Tensor(out).reshape([...n.shape]).node;
-  },
-};
-
-export const colReduceLowering: Lowering = {
-  expand(n) {
-    const x = n.src[0];
-    const [R, C] = x.shape;
-    const out = reduceLines(x, C, n.arg as ReduceOp, C, R, (line, k) => [k, line], n.site);
-    return new Tensor(out).reshape([1, C]).node;
   },
 };
