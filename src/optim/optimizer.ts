@@ -172,6 +172,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       this.moduleOverridesSeen = manager.resolveModuleOverrides(this.allParams().map((x) => x.p), this.moduleOverridesSeen);
     if (!this.configs.refresh(this.paramGroups)) return old;
     const all = this.allParams();
+    this.checkParamsKept(all);
     const moved = all.filter((ref) => placementOf(this.def, ref.p, this.configs.get(ref)).key !== this.placed.get(ref.p));
     if (!moved.length) return old;
     const sd = await saveState(this.stateOwner(old));
@@ -203,6 +204,22 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     this.retiredDispatches += old.reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), 0);
     this.buckets = fresh;
     return fresh;
+  }
+
+  /**
+   * The param groups' params after the first step: a parameter added later is placed (fresh state) at the next
+   * step, but one removed, or listed twice, would lose its state or share it: refused.
+   */
+  private checkParamsKept(all: ParamRef[]): void {
+    const now = new Set(all.map((r) => r.p));
+    const name = (p: Parameter) => (p.name ? `'${p.name}'` : `#${p.id}`);
+    if (now.size !== all.length) {
+      const twice = all.filter((r, k) => all.findIndex((x) => x.p === r.p) !== k).map((r) => name(r.p));
+      throw new Error(`${this.ownerName}.step: parameter ${twice.join(", ")} appears more than once in paramGroups; each parameter belongs to one group, once`);
+    }
+    const gone = [...this.placed.keys()].filter((p) => !now.has(p));
+    if (gone.length)
+      throw new Error(`${this.ownerName}.step: parameter ${gone.map(name).join(", ")} was removed from paramGroups after the first step; its state would be lost (put it back, or create a new optimizer)`);
   }
 
   /**

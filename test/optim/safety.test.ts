@@ -329,6 +329,33 @@ describe("state format changes after the first step migrate the state", () => {
   });
 });
 
+describe("param groups edited after the first step", () => {
+  test("a parameter added to a group steps from a fresh state; one removed or listed twice is refused", async () => {
+    const hp = { lr: 0.1, momentum: 0.9, weightDecay: 0 };
+    const [a, b] = [await param(filled(SMALL, () => 0.5)), await param(filled(SMALL, () => -0.25))];
+    b.name = "b";
+    const opt = new octet.optim.SGD32bit([a], { lr: 0.1 });
+    const ra = filled(SMALL, () => 0.5);
+    const sa = ref.createState("momentum", SMALL, 32);
+    a.grad = await octet.tensor(filled(SMALL, () => 1));
+    await opt.step();
+    ref.momentum({ p: ra, g: filled(SMALL, () => 1), state: sa, step: 1, hp, bits: 32 });
+    opt.paramGroups[0].params.push(b);
+    b.grad = await octet.tensor(filled(SMALL, () => 2));
+    await opt.step();
+    ref.momentum({ p: ra, g: filled(SMALL, () => 1), state: sa, step: 2, hp, bits: 32 });
+    const rb = filled(SMALL, () => -0.25);
+    ref.momentum({ p: rb, g: filled(SMALL, () => 2), state: ref.createState("momentum", SMALL, 32), step: 1, hp, bits: 32 });
+    expect(await read(a)).toEqual(ra);
+    expect(await read(b)).toEqual(rb);
+    expect(b.owner).toBe(opt);
+    opt.paramGroups[0].params.push(b);
+    await expect(opt.step()).rejects.toThrow(/'b' appears more than once/);
+    opt.paramGroups[0].params.splice(1, 2);
+    await expect(opt.step()).rejects.toThrow(/'b' was removed from paramGroups/);
+  });
+});
+
 describe("a state that cannot be carried over", () => {
   test("is refused naming the parameter and the change; reverting the config steps on from the old state", async () => {
     octet.optim.GlobalOptimManager.getInstance().initialize();
