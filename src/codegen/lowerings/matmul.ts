@@ -9,11 +9,9 @@ import { emitMatmulWgsl, lowerMatmul } from "../matmul.ts";
 export const matmulLowering: Lowering = {
   kernels(n: Node, outSlot, ctx) {
     const [a, b] = [ctx.slotOf(n.src[0]), ctx.slotOf(n.src[1])];
-    const sk = lowerMatmul(n, a, b, outSlot, ctx.slots, ctx.kernelName());
-    const k = sk.kernel;
-    k.matmul = { ...k.matmul!, variant: ctx.target.matmulVariant };
-    k.target = ctx.target;
-    k.key = hashString(`${k.key}|${k.matmul.variant}|${targetKey(ctx.target)}`);
+    const sk = lowerMatmul(n, a, b, outSlot, ctx.slots, ctx.kernelName(), ctx.target.matmulVariant);
+    sk.kernel.target = ctx.target;
+    sk.kernel.key = hashString(`${sk.kernel.key}|${targetKey(ctx.target)}`);
     return [sk];
   },
 };
