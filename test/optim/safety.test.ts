@@ -89,6 +89,21 @@ describe("skipNonFinite", () => {
     });
   }
 
+  test("with clipGradNorm: a NaN gradient leaves the gradients unscaled, and the step is skipped", async () => {
+    const [a, b] = [await param(filled(SMALL, () => 0.1)), await param(filled(BIG, () => 0.2))];
+    const opt = new octet.optim.AdamW8bit([a, b], { lr: 1e-3, skipNonFinite: true });
+    const ga = filled(SMALL, () => 3);
+    ga[9] = NaN;
+    a.grad = await octet.tensor(ga);
+    b.grad = await octet.tensor(filled(BIG, () => 3));
+    const total = octet.nn.clipGradNorm([a, b], 1);
+    await opt.step();
+    expect(Number.isNaN((await total.toArray())[0])).toBe(true);
+    expect(opt.skippedSteps).toBe(1);
+    expect(await read(a)).toEqual(filled(SMALL, () => 0.1));
+    expect(await read(b)).toEqual(filled(BIG, () => 0.2));
+  }, 30_000); // the clip and the gradients compile into one program: several kernels to build on lavapipe
+
   test("only the parameters that have a gradient this step are checked (a stale bad gradient does not count)", async () => {
     const [a, b] = [await param(filled(SMALL, () => 0.1)), await param(filled(SMALL, () => 0.2))];
     const opt = new octet.optim.SGD32bit([a, b], { lr: 0.1, skipNonFinite: true });
