@@ -274,8 +274,9 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   }
 
   /**
-   * A tensor viewing this parameter's slot in the optimizer's gradient arena. Writing gradients there (e.g.
-   * `p.grad = await opt.gradientSlot(p)` then filling it) saves step() the copy into the arena.
+   * A tensor viewing this parameter's slot in the optimizer's gradient arena. step() realizes lazy gradients
+   * straight into it; a gradient already held elsewhere is copied in, so writing gradients there yourself
+   * (e.g. `p.grad = await opt.gradientSlot(p)` then filling it) saves that copy.
    */
   async gradientSlot(p: Parameter): Promise<Tensor> {
     const buckets = await this.ensureBuckets();

@@ -119,9 +119,10 @@ export async function realize(ts: Tensor[], opts: RealizeOptions = {}): Promise<
     const dst = into[i];
     const node = t.node;
     if (node.op === "buffer" && !dst) return;
-    const v = viewOf(node);
+    const v = node.op === "buffer" ? (node.arg as { storage: Storage }).storage : viewOf(node);
     if (v) {
-      for (const leaf of toposort([node])) if (leaf.op === "buffer") checkLeaf(leaf, node);
+      // (a bare leaf was already checked, and refreshed, by the Tensor.node getter)
+      if (node.op !== "buffer") for (const leaf of toposort([node])) if (leaf.op === "buffer") checkLeaf(leaf, node);
       if (!dst) return void (t.node = bufferNode(v, t.shape));
       if (v.buffer === dst.buffer && v.offset === dst.offset) return void (t.node = bufferNode(dst, t.shape));
       // Already realized elsewhere: a buffer copy when WebGPU's 4-byte copy alignment allows, else a copy kernel.

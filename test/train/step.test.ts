@@ -51,7 +51,7 @@ describe("one training step, one program", () => {
       expect(close(logged, pre)).toBe(true);
       expect(close(logged, post)).toBe(false); // the update did change the loss: the check can tell them apart
     }
-  });
+  }, 60_000);
 
   test("runTraining's history: step k's loss equals a forward on the checkpoint written after step k-1", async () => {
     const dir = mkdtempSync(join(tmpdir(), "octet-step-"));
@@ -61,7 +61,7 @@ describe("one training step, one program", () => {
     const model = buildModel(cfg, V);
     await loadCheckpoint(dir, { model });
     expect(close(full.history[3].trainLoss, await forwardLoss(model, cfg, 4))).toBe(true);
-  });
+  }, 60_000);
 
   test("a step runs the forward once: one program for loss and gradients, then one dispatch per optimizer bucket", async () => {
     const { cfg, model, opt, batch } = await setup();
@@ -91,7 +91,7 @@ describe("one training step, one program", () => {
       // The loss is already a buffer: reading it runs nothing more.
       expect(loss!.node.op).toBe("buffer");
     }
-  });
+  }, 60_000);
 
   test("a steady-state GPT step creates no GPU buffers and no bind groups (steps 3-10)", async () => {
     const { cfg, model, opt, batch } = await setup();
@@ -118,5 +118,5 @@ describe("one training step, one program", () => {
       }
     }
     expect(counts).toEqual({ buffers: 0, bindGroups: 0 });
-  });
+  }, 60_000);
 });
