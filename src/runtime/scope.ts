@@ -102,7 +102,10 @@ function close(scope: Scope, result: unknown): void {
   const keep = new Set(scope.kept);
   collectStorages(result, keep);
   const parent = at > 0 ? scopes[at - 1] : undefined;
-  for (const ref of scope.allocated) {
+  // Freed in reverse allocation order: the pool is a stack per size, so the next run of the same step gets
+  // each buffer back in the role it had (same bind groups: a steady loop creates none).
+  for (let i = scope.allocated.length - 1; i >= 0; i--) {
+    const ref = scope.allocated[i];
     const s = ref.deref();
     if (!s || s.freed) continue;
     if (keep.has(s)) parent?.allocated.push(ref);
