@@ -135,6 +135,7 @@ describe("dispose, using, tidy", () => {
 
   test("tidy frees what was made inside except what it returns; nested scopes; parameters survive", async () => {
     const keepOut = await octet.tensor([10, 20]);
+    await settle(); // earlier tests' garbage must not be collected in the middle of the measurement
     const base = octet.memoryStats();
     let inner!: Tensor, escaped!: Tensor, lost!: Tensor, param!: octet.nn.Parameter;
     const result = await octet.tidy(async () => {
@@ -147,15 +148,15 @@ describe("dispose, using, tidy", () => {
       });
       return { sum: escaped.add(a) }; // lazy: its leaves (escaped, a) are kept
     });
+    // What remains of the scope: a and escaped (16-byte size class each), and the parameter.
+    const m = octet.memoryStats();
+    expect(m.temporaries - base.temporaries).toBe(2 * 16);
+    expect(m.parameters - base.parameters).toBe(16);
     expect(() => inner.add(1)).toThrow(/released/);
     expect(() => lost.add(1)).toThrow(/released/);
     expect(Array.from(await result.sum.toArray())).toEqual([1 * 3 + 1, 2 * 4 + 2]);
     expect(Array.from(await param.data.toArray())).toEqual([7, 8]);
     expect(Array.from(await keepOut.toArray())).toEqual([10, 20]);
-    // What remains of the scope: a and escaped (16-byte size class each), the parameter, the realized sum.
-    const m = octet.memoryStats();
-    expect(m.temporaries - base.temporaries).toBe(3 * 16);
-    expect(m.parameters - base.parameters).toBe(16);
   });
 
   test("tidy with a synchronous function, keep(), and a throwing function still closes the scope", async () => {
@@ -196,8 +197,10 @@ describe("dispose, using, tidy", () => {
       });
     await step();
     await step();
+    await settle();
     const m0 = octet.memoryStats();
     for (let i = 0; i < 3; i++) await step();
+    await settle();
     const m1 = octet.memoryStats();
     expect(m1.temporaries).toBe(m0.temporaries);
     expect(m1.optimizer).toBe(m0.optimizer);
@@ -266,6 +269,7 @@ describe("planned memory", () => {
   });
 
   test("memoryStats: live, pooled and peak bytes by category; resetPeakMemoryStats", async () => {
+    await settle();
     octet.resetPeakMemoryStats();
     const m0 = octet.memoryStats();
     expect(m0.peak.total).toBe(m0.live);
