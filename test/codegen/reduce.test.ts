@@ -8,6 +8,7 @@ import { interpretSchedule } from "../../src/codegen/interpret.ts";
 import { emitWgsl } from "../../src/codegen/wgsl.ts";
 import { numel } from "../../src/dsl/node.ts";
 import { tensor } from "../../src/runtime/realize.ts";
+import { setStorageBindingCap } from "../../src/runtime/device.ts";
 import * as F from "../../src/nn/functional.ts";
 import { constant } from "../../src/autograd/var.ts";
 import { crossEntropyRef } from "../reference/nn.ts";
@@ -59,6 +60,21 @@ describe("long row reductions", () => {
         const tol = op === "sum" ? sumBound(xs, L, r * L, 1, L) : 0;
         expect(Math.abs(got[r] - want[r])).toBeLessThanOrEqual(tol);
       }
+    }
+  }, 30000);
+
+  test("a row larger than one storage binding is reduced in chunks (a 16 MiB cap, a 32 MiB row)", async () => {
+    const L = 1 << 23; // divides into chunks of 16384 exactly: the partial pass reads x per element, cut by rows
+    const xs = data(L, 0.011);
+    const x = await tensor(xs, [1, L]);
+    setStorageBindingCap(16 * 1024 * 1024);
+    try {
+      const got = (await x.sum().toArray())[0];
+      const [want] = rowRef(xs, 1, L, "sum");
+      expect(Math.abs(got - want)).toBeLessThanOrEqual(sumBound(xs, L, 0, 1, L));
+      expect((await x.max().toArray())[0]).toBe(rowRef(xs, 1, L, "max")[0]);
+    } finally {
+      setStorageBindingCap(undefined);
     }
   }, 30000);
 
