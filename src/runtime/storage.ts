@@ -85,10 +85,16 @@ function retire(l: Ledger): void {
   release(l.buffer, l.size);
 }
 
+// Size classes: powers of two up to 64 KiB (good reuse, little absolute waste); eight classes per doubling
+// up to 1 MiB (a power of two wasted up to half: an optimizer's 258 KiB table took 512 KiB); whole MiB above.
 export const sizeClass = (bytes: number) => {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  if (b <= 1 << 20) return 1 << Math.ceil(Math.log2(b)); // small buffers: powers of two, good reuse
-  return Math.ceil(b / (1 << 20)) * (1 << 20); // large ones: whole MiB, little waste
+  if (b <= 1 << 16) return 1 << Math.ceil(Math.log2(b));
+  if (b <= 1 << 20) {
+    const step = (1 << Math.floor(Math.log2(b - 1))) / 8;
+    return Math.ceil(b / step) * step;
+  }
+  return Math.ceil(b / (1 << 20)) * (1 << 20);
 };
 
 // Queue order makes reuse safe: work already submitted on a buffer runs before any later user's work.

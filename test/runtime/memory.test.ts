@@ -9,6 +9,7 @@ import * as F from "../../src/nn/functional.ts";
 import { jit } from "../../src/runtime/jit.ts";
 import { programCacheSize, storageOf } from "../../src/runtime/realize.ts";
 import { planTemps } from "../../src/runtime/temps.ts";
+import { sizeClass } from "../../src/runtime/storage.ts";
 import { schedule } from "../../src/codegen/schedule.ts";
 import { Tensor } from "../../src/dsl/tensor.ts";
 
@@ -266,6 +267,19 @@ describe("planned memory", () => {
     });
     expect(v).toBe(80);
     expect(n).toEqual({ buffers: 0, bindGroups: 0 });
+  });
+
+  test("size classes hold the request, waste at most 1/8 from 64 KiB to 1 MiB, and under 1 MiB above", () => {
+    let prev = 0;
+    for (let b = 1; b <= 3 * MiB; b += b < 4096 ? 16 : 4093) {
+      const c = sizeClass(b);
+      expect(c).toBeGreaterThanOrEqual(b);
+      expect(c).toBeGreaterThanOrEqual(prev);
+      expect(c % 16).toBe(0);
+      if (b > 65536 && b <= MiB) expect(c - b).toBeLessThanOrEqual(b / 8);
+      if (b > MiB) expect(c - b).toBeLessThan(MiB);
+      prev = c;
+    }
   });
 
   test("memoryStats: live, pooled and peak bytes by category; resetPeakMemoryStats", async () => {
