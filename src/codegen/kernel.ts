@@ -128,6 +128,12 @@ export interface Kernel {
   outputs: KernelOutput[];
   /** The traced graph this kernel came from (printGraph text), for the WGSL header and inspection. */
   source: string;
+  /**
+   * The binding of a gather table larger than one storage binding, bound one chunk of its rows per dispatch
+   * (runtime/execute.ts): the kernel reads table row `idx - table_first` and stores only the elements whose
+   * index lies in [table_first, table_last] (two more uniforms), so each element is written by one chunk.
+   */
+  tableChunk?: number;
   /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
   matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
   /** Column-reduction kernels only (codegen/lowerings/colreduce.ts): the reduction. */

@@ -88,6 +88,37 @@ class Emitter implements Emit {
     }
     if (k.bindings.some((b) => b.dtype === "f16")) this.needsF16 = true;
     if (this.needsF16 && !k.target?.f16) throw new Error(`octet: ${k.name} computes in f16, but the target device has no shader-f16; cast to f32 first`);
+    if (k.tableChunk !== undefined) this.chunkIndex = this.tableChunkIndex(k.tableChunk);
+  }
+
+  /** The index node of the one gather from the chunked table (a kernel gathering it twice is not chunked). */
+  private chunkIndex?: Node;
+  private tableChunkIndex(binding: number): Node {
+    const loads = this.order.filter((n) => n.op === "load" && (n.arg as { binding: number }).binding === binding);
+    const idx = new Set(loads.map((n) => n.src[0]));
+    const b = this.k.bindings[binding];
+    const what = `octet: kernel ${this.k.name}: gather table ${b.name} is larger than one storage binding`;
+    if (idx.size !== 1) throw new Error(`${what} and is gathered with ${idx.size} different indices in one kernel; only a single gather from it is chunked`);
+    const node = [...idx][0];
+    if (this.V && this.elemLevel.get(node.id))
+      throw new Error(`${what} and its index differs between the 4 lanes of this vectorized kernel; only per-row indices (or scalar kernels) are chunked`);
+    return node;
+  }
+
+  /** The condition under which this chunk of the table holds the element's gathered row. */
+  private inChunk(lines: string[], p: number): string {
+    const n = this.chunkIndex!;
+    const saved = this.curVec;
+    this.curVec = !!this.elemLevel.get(n.id);
+    const idx = this.value(n, lines, p);
+    this.curVec = saved;
+    return `u32(${idx}) >= params.table_first && u32(${idx}) <= params.table_last`;
+  }
+
+  /** A store, guarded when the table is chunked (elements of other chunks are written by their dispatch). */
+  private guardedStore(b: Binding, bname: string, value: string, vec: boolean, lines: string[], p: number): string {
+    const st = this.store(b, bname, value, vec);
+    return this.chunkIndex ? `if (${this.inChunk(lines, p)}) { ${st} }` : st;
   }
 
   private isElem(n: Node): boolean {
@@ -272,12 +303,17 @@ class Emitter implements Emit {
           this.curVec = false;
           const idx = this.value(idxNode, lines, p); // a row-level index
           this.curVec = saved;
-          const at = `u32(${idx}) * ${width}u + c`;
+          const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
+          const at = `(u32(${idx})${first}) * ${width}u + c`;
           if (b.dtype === "u8") throw new Error("octet codegen: gathering from a u8 table is not supported");
           return fromStore(vec ? `${name}[(${at}) >> 2u]` : `${name}[${at}]`);
         }
         const idx = this.value(idxNode, lines, p);
-        const one = (i: string) => (b.dtype === "u8" ? unpackU8(`${name}[u32(${i}) >> 2u]`, `u32(${i})`) : b.dtype === "bool" ? `(${name}[u32(${i})] != 0u)` : `${name}[u32(${i})]`);
+        const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
+        const one = (i: string) =>
+          b.dtype === "u8" ? unpackU8(`${name}[(u32(${i})${first}) >> 2u]`, `u32(${i})`)
+          : b.dtype === "bool" ? `(${name}[u32(${i})${first}] != 0u)`
+          : `${name}[u32(${i})${first}]`;
         if (vec && this.elemLevel.get(idxNode.id))
           return `vec4<${DTYPES[b.dtype].wgsl}>(${["x", "y", "z", "w"].map((l) => one(`${idx}.${l}`)).join(", ")})`;
         return one(idx);
@@ -360,7 +396,7 @@ class Emitter implements Emit {
       const b = this.k.bindings[o.binding];
       if (b.mode === "row") continue;
       const v = this.ref(o.node, lines, p);
-      lines.push(this.store(b, this.bnames[o.binding], v, this.V));
+      lines.push(this.guardedStore(b, this.bnames[o.binding], v, this.V, lines, p));
     }
   }
 
@@ -464,7 +500,7 @@ class Emitter implements Emit {
       const b = k.bindings[o.binding];
       if (b.mode !== "row") continue;
       const v = this.value(o.node, this.rowLines, P);
-      rowStores.push(this.store(b, this.bnames[o.binding], v, false));
+      rowStores.push(this.guardedStore(b, this.bnames[o.binding], v, false, this.rowLines, P));
     }
     out.push(...this.rowLines, ...rowStores);
     return out;

@@ -6,7 +6,7 @@
 // creates no GPU objects per step.
 import type { DType } from "../dsl/dtype.ts";
 import { numel } from "../dsl/node.ts";
-import { CHUNK_ROW_ALIGN, MAP_WORKGROUP, type Kernel, type Schedule } from "../codegen/kernel.ts";
+import { CHUNK_ROW_ALIGN, hashString, MAP_WORKGROUP, type Kernel, type Schedule } from "../codegen/kernel.ts";
 import { matmulBlocks, type BindingLimits } from "../codegen/matmul.ts";
 import { uniformLayout } from "../codegen/wgsl.ts";
 import { checkBuffer, device, deviceErrors, deviceInfo, storageBindingLimit } from "./device.ts";
@@ -49,6 +49,9 @@ interface Dispatch {
   windows: Window[];
 }
 
+/** A dispatch as planned: its pipeline is compiled after planning when the plan made its kernel. */
+type Planned = Omit<Dispatch, "ck"> & { ck?: CompiledKernel };
+
 /** A kernel binding that cannot be cut to fit the device: names the kernel, the binding and the sizes. */
 export class BindingLimitError extends Error {
   constructor(message: string) {
@@ -70,7 +73,7 @@ export class Program {
   private released = false;
   /** The device the compiled pipelines, temporaries and bind groups belong to. */
   private dev?: GPUDevice;
-  private planned?: { limits: string; dispatches: Dispatch[] };
+  private planned?: { limits: string; dispatches: Planned[] };
   dispatchCount = 0;
 
   constructor(readonly schedule: Schedule, readonly name: string) {
@@ -134,12 +137,12 @@ export class Program {
    * The dispatches (kernel x chunk) this program issues for its shapes, every binding checked against the
    * device limits. Made once per set of limits (a test may lower the binding cap between runs).
    */
-  private plan(): Dispatch[] {
+  private plan(): Planned[] {
     const info = deviceInfo();
     const limits: BindingLimits = { maxBinding: storageBindingLimit(), offsetAlign: info.minStorageOffsetAlignment, maxWorkgroups: info.maxWorkgroupsPerDimension };
     const key = `${limits.maxBinding}:${limits.offsetAlign}:${limits.maxWorkgroups}:${info.maxStorageBuffersPerStage}`;
     if (this.planned?.limits === key) return this.planned.dispatches;
-    const out: Dispatch[] = [];
+    const out: Planned[] = [];
     const slotBytes = this.schedule.slots.map((s) => paddedBytes(s.dtype, numel(s.shape)));
     this.schedule.kernels.forEach((sk, i) => {
       const { kernel: k, rows, consts, grid } = sk;
@@ -157,13 +160,17 @@ export class Program {
         return;
       }
       const chunk = chunkRows(k, rows, limits.maxBinding);
+      // A gather table larger than one binding: every chunk of rows runs once per chunk of the table.
+      const table = k.bindings.findIndex((b) => b.mode === "table" && slotBytes[b.slot] > limits.maxBinding);
       for (let base = 0; base < rows || (rows === 0 && base === 0); base += chunk) {
         const n = Math.min(chunk, rows - base);
         if (n <= 0) break;
         const count = k.kind === "map" ? Math.ceil((n * k.L) / k.vec) : n;
         const wgs = k.kind === "map" ? Math.ceil(count / MAP_WORKGROUP) : n;
         const windows = k.bindings.map((b) => window(k, b.mode, b.dtype, numel(this.schedule.slots[b.slot].shape), slotBytes[b.slot], base, n));
-        out.push({ ck, k, site, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, limits.maxWorkgroups), windows });
+        const d: Planned = { ck, k, site, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, limits.maxWorkgroups), windows };
+        if (table < 0) out.push(d);
+        else out.push(...tableChunks(d, table, this.schedule, slotBytes, limits));
       }
     });
     for (const d of out) checkDispatch(d, this.schedule, slotBytes, limits, info.maxStorageBuffersPerStage);
@@ -205,7 +212,10 @@ export class Program {
       checkBuffer(st.buffer, `running ${this.name} (input ${s.name})`);
       if (st.offset % align) throw new BindingLimitError(`octet: ${this.name}: input ${s.name} starts at byte ${st.offset} of its buffer, not a multiple of the device's storage offset alignment (${align})`);
     });
-    const dispatches = this.plan();
+    const planned = this.plan();
+    // Kernels made for the plan (chunked gather tables) are compiled once, when the plan is made.
+    for (const d of planned) d.ck ??= await compile(dev, d.k);
+    const dispatches = planned as Dispatch[];
     const validate = validateEnabled();
     const before = validate ? await snapshotInputs(storages as Storage[], this.schedule) : undefined;
     const errors = deviceErrors();
@@ -325,10 +335,50 @@ function window(k: Kernel, mode: string, dtype: DType, numelOf: number, bytes: n
 }
 
 /**
+ * A dispatch over a gather table larger than one binding, as one dispatch per chunk of table rows: each binds
+ * its chunk (offsets aligned) and stores only the elements whose index falls in it (Kernel.tableChunk); the
+ * last chunk also takes indices past the end, so every element is written exactly once, as unchunked.
+ */
+function tableChunks(d: Planned, j: number, s: Schedule, slotBytes: number[], limits: BindingLimits): Planned[] {
+  const b = d.k.bindings[j];
+  const width = b.tableWidth ?? 1;
+  const rowBytes = width * (b.dtype === "u8" ? 1 : elemSize(b.dtype));
+  const tableRows = Math.ceil(numel(s.slots[b.slot].shape) / width);
+  const step = limits.offsetAlign / gcd(limits.offsetAlign, rowBytes); // rows per aligned offset
+  const per = Math.floor(Math.floor(limits.maxBinding / rowBytes) / step) * step;
+  if (per < 1)
+    throw new BindingLimitError(`octet: kernel ${d.k.name}: gather table ${b.name} (${b.dtype}[${numel(s.slots[b.slot].shape)}]) has rows of ${rowBytes} bytes; ${step} of them (one aligned chunk) exceed the storage-binding limit of ${limits.maxBinding} bytes`);
+  const k = tableChunked(d.k, j);
+  const out: Planned[] = [];
+  for (let first = 0; first < tableRows; first += per) {
+    const offset = first * rowBytes;
+    const windows = d.windows.slice();
+    windows[j] = { offset, size: Math.min(slotBytes[b.slot] - offset, Math.ceil((per * rowBytes) / 16) * 16) };
+    const last = first + per >= tableRows ? 0xffffffff : first + per - 1;
+    out.push({ ...d, k, ck: undefined, windows, consts: { ...d.consts, table_first: first, table_last: last } });
+  }
+  return out;
+}
+
+/** The kernel reading binding j as a chunked gather table: two more uniforms, its own key (and pipeline). */
+const chunkedKernels = new WeakMap<Kernel, Map<number, Kernel>>();
+function tableChunked(k: Kernel, j: number): Kernel {
+  const byBinding = chunkedKernels.get(k) ?? chunkedKernels.set(k, new Map()).get(k)!;
+  let c = byBinding.get(j);
+  if (!c) {
+    const uniforms = [...k.uniforms, { name: "table_first", dtype: "u32" as const }, { name: "table_last", dtype: "u32" as const }];
+    byBinding.set(j, (c = { ...k, tableChunk: j, uniforms, key: hashString(`${k.key}|table-chunk:${j}`) }));
+  }
+  return c;
+}
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/**
  * Never bind what was not checked: every binding of a dispatch fits the binding limit, starts aligned and
  * inside its slot; the kernel binds no more storage buffers than a shader stage may; the grid fits.
  */
-function checkDispatch(d: Dispatch, s: Schedule, slotBytes: number[], limits: BindingLimits, maxBuffers: number): void {
+function checkDispatch(d: Planned, s: Schedule, slotBytes: number[], limits: BindingLimits, maxBuffers: number): void {
   const k = d.k;
   const at = `octet: kernel ${k.name} (${k.kind}${d.site ? `, built at ${d.site}` : ""})`;
   if (k.bindings.length > maxBuffers)
@@ -340,7 +390,7 @@ function checkDispatch(d: Dispatch, s: Schedule, slotBytes: number[], limits: Bi
     if (w.size > limits.maxBinding) {
       const why =
         b.mode === "col" ? "per-column operands are not chunked"
-        : b.mode === "table" ? "gather tables are bound whole"
+        : b.mode === "table" ? "even one aligned chunk of the gather table does not fit"
         : k.kind === "matmul" ? "the product could not be cut smaller"
         : "this binding is not chunked";
       throw new BindingLimitError(`${at}: ${what} needs ${w.size} bytes in one binding, more than the storage-binding limit of ${limits.maxBinding} bytes (${why})`);

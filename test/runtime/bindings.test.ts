@@ -67,7 +67,7 @@ describe.each(["tiled", "direct"] as MatmulVariant[])("matmul past the binding l
     const got = await (await f.run({ a: A, b: B })).c.toArray();
     expect(f.dispatchCount).toBeGreaterThan(1); // really chunked
     expect(worstError(got, product(a, b, M, K, N, ta, tb, batch, sharedB))).toBeLessThan(1e-5 * Math.sqrt(K));
-  });
+  }, 30_000);
 });
 
 describe("the issue's shape at the device's own limit", () => {
@@ -86,7 +86,64 @@ describe("the issue's shape at the device's own limit", () => {
     let rowsAboveLimit = 0; // rows whose A lies past the first 128 MiB: these came back as zeros before
     for (let m = 0; m < M; m++) if ((m + 1) * K * 4 > deviceInfo().maxStorageBindingBytes && want[m] !== 0) rowsAboveLimit++;
     expect(rowsAboveLimit).toBeGreaterThan(0);
+  }, 60_000); // uploads of 134-154 MB: seconds on lavapipe, more on a loaded machine
+});
+
+describe("gather from a table larger than one binding: one pass per chunk of table rows", () => {
+  const V = 1000, D = 16; // a 64 KB embedding table under a 16 KiB cap: 4 chunks of 256 rows
+  const table = Float32Array.from({ length: V * D }, (_, i) => (Math.floor(i / D) % 500) + (i % D) / 32);
+  const ids = Int32Array.from({ length: 300 }, (_, i) => (i === 0 ? 0 : i === 1 ? V - 1 : (i * 7919) % V));
+  const rowOf = (r: number) => Array.from(table.subarray(r * D, r * D + D));
+
+  test("an embedding lookup fused with elementwise work, chunked by output rows and by table rows", async () => {
+    const pos = rnd(ids.length * D, 9);
+    const f = jit("gather_chunk", { w: { shape: [V, D] }, ids: { shape: [ids.length], dtype: "i32" }, pos: { shape: [ids.length, D] } }, ({ w, ids, pos }) => ({
+      h: w.gather(ids).mul(2).add(pos),
+    }));
+    const out = await f.run({ w: await tensor(table, [V, D]), ids: await tensor(ids, [ids.length], { dtype: "i32" }), pos: await tensor(pos, [ids.length, D]) }).then(async (o) => o);
+    const whole = Array.from(await out.h.toArray());
+    setStorageBindingCap(16384);
+    const before = f.dispatchCount;
+    const got = Array.from(await (await f.run({ w: await tensor(table, [V, D]), ids: await tensor(ids, [ids.length], { dtype: "i32" }), pos: await tensor(pos, [ids.length, D]) })).h.toArray());
+    expect(f.dispatchCount - before).toBe(2 * 4); // 2 chunks of output rows x 4 chunks of the table
+    const want = [...ids].flatMap((r, i) => rowOf(r).map((v, c) => Math.fround(Math.fround(v * 2) + pos[i * D + c])));
+    expect(got).toEqual(want);
+    expect(whole).toEqual(want);
   });
+
+  test("a gathered row reduced in a row kernel (per-row index), chunked", async () => {
+    const f = jit("gather_chunk_sum", { w: { shape: [V, D] }, ids: { shape: [ids.length], dtype: "i32" } }, ({ w, ids }) => ({ s: w.gather(ids).max(false) }));
+    setStorageBindingCap(16384);
+    const got = Array.from(await (await f.run({ w: await tensor(table, [V, D]), ids: await tensor(ids, [ids.length], { dtype: "i32" }) })).s.toArray());
+    expect(f.dispatchCount).toBe(4);
+    expect(got).toEqual([...ids].map((r) => Math.max(...rowOf(r))));
+  });
+
+  test("a 1-D table with an index per element, in a scalar kernel, chunked; in a vectorized one, refused by name", async () => {
+    const n = 5000; // 20 KB
+    const t1 = Float32Array.from({ length: n }, (_, i) => i * 0.5 - 7);
+    const idx = Int32Array.from({ length: 111 * 3 }, (_, i) => (i * 4243) % n);
+    const scalar = jit("gather_chunk_1d", { t: { shape: [n] }, i: { shape: [111, 3], dtype: "i32" } }, ({ t, i }) => ({ y: t.gather(i).add(1) }));
+    setStorageBindingCap(4096);
+    const got = Array.from(await (await scalar.run({ t: await tensor(t1), i: await tensor(idx, [111, 3], { dtype: "i32" }) })).y.toArray());
+    expect(got).toEqual(Array.from(idx, (j) => Math.fround(t1[j] + 1)));
+    expect(scalar.dispatchCount).toBe(Math.ceil(n / 1024));
+    const vec = jit("gather_chunk_vec", { t: { shape: [n] }, i: { shape: [400], dtype: "i32" } }, ({ t, i }) => ({ y: t.gather(i) }));
+    const err = await vec.run({ t: await tensor(t1), i: await tensor(Int32Array.from({ length: 400 }, (_, j) => j), [400], { dtype: "i32" }) }).then(() => undefined, (e) => e as Error);
+    expect(err?.message).toContain("gather table t is larger than one storage binding");
+    expect(err?.message).toContain("4 lanes");
+  });
+
+  test("GPT-2's embedding (50257 x 768 f32, 154 MB) at the device's own binding limit", async () => {
+    const V2 = 50257, D2 = 768;
+    await octet.device();
+    expect(deviceInfo().maxStorageBindingBytes).toBeLessThan(V2 * D2 * 4);
+    const w = new Float32Array(V2 * D2);
+    for (let r = 0; r < V2; r++) for (let c = 0; c < D2; c++) w[r * D2 + c] = (r % 1000) + c / 1024;
+    const rows = [0, 100, 43690, 43691, 45000, 50256, 7];
+    const got = await (await octet.tensor(w, [V2, D2])).gather(await octet.tensor(Int32Array.from(rows), [rows.length], { dtype: "i32" })).toArray();
+    expect(Array.from(got)).toEqual(rows.flatMap((r) => Array.from(w.subarray(r * D2, r * D2 + D2))));
+  }, 60_000); // uploads of 134-154 MB: seconds on lavapipe, more on a loaded machine
 });
 
 describe("bindings that cannot be cut are refused, never bound", () => {
