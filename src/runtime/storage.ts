@@ -107,8 +107,12 @@ onDeviceLost(() => {
   stagingBytes = 0;
 });
 
+// The pool never evicts: a few huge buffers (a 154 MB embedding table) kept in it would crowd out the small
+// ones a training loop recycles every step, so buffers above a quarter of the pool are destroyed instead.
+const POOL_LARGEST = POOL_LIMIT / 4;
+
 function release(buffer: GPUBuffer, size: number): void {
-  if (pooledBytes + size > POOL_LIMIT || !bufferAlive(buffer)) return buffer.destroy();
+  if (size > POOL_LARGEST || pooledBytes + size > POOL_LIMIT || !bufferAlive(buffer)) return buffer.destroy();
   (pool.get(size) ?? pool.set(size, []).get(size)!).push(buffer);
   pooledBytes += size;
 }
