@@ -124,9 +124,22 @@ function acquireOnce(): Promise<GPUDevice> {
 
 /**
  * The shared GPUDevice (acquired on first call), for octet's own calls: throws the GPU errors found since the
- * last call (GpuError), and a DeviceLostError once the device is lost.
+ * last call (GpuError), and a DeviceLostError once the device is lost. It does not wait for error scopes still
+ * in flight (that would cost every program run a task switch); readbacks do (deviceSettled).
  */
 export async function device(): Promise<GPUDevice> {
+  const dev = await acquireOnce();
+  const cur = current!;
+  if (cur.lost) throw lostError(cur);
+  cur.errors.throwFound();
+  return dev;
+}
+
+/**
+ * device(), after every error scope still in flight has come back: a readback calls it once its data has
+ * arrived, so the errors of the work it waited for are thrown there and not by some later call.
+ */
+export async function deviceSettled(): Promise<GPUDevice> {
   const dev = await acquireOnce();
   const cur = current!;
   if (cur.lost) throw lostError(cur);

@@ -1,7 +1,9 @@
 // GPU errors as JS errors. WebGPU reports validation and out-of-memory errors asynchronously: through error
 // scopes, or else through an `uncapturederror` event that by default only logs. octet records every one of
-// them, and the next await on the device (`device()`: every upload, program run, readback and optimizer step
-// goes through it) throws the first, naming the program, kernel and call site that caused it. A lost device
+// them, and the next call on the device (`device()`: every upload, program run, readback and optimizer step
+// goes through it; a readback first waits for the error scopes still in flight) throws the first, naming the
+// program, kernel and call site that caused it: at the latest, the next readback (toArray, a state dict, a
+// logged loss) throws it. A lost device
 // makes every later call throw a DeviceLostError that says what survives.
 
 /** A validation or out-of-memory error the GPU reported for work octet submitted. */

@@ -5,7 +5,7 @@
 // A buffer goes back to the pool in one of two ways: deterministically (`free`, used by Tensor.dispose and
 // octet.tidy, see scope.ts), or when its Storage is garbage-collected (the FinalizationRegistry below).
 import { DTYPES, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
-import { adoptBuffer, bufferAlive, checkBuffer, device, onDeviceLost } from "./device.ts";
+import { adoptBuffer, bufferAlive, checkBuffer, device, deviceSettled, onDeviceLost } from "./device.ts";
 
 export type Category = "parameters" | "gradients" | "optimizer" | "temporaries";
 const CATEGORIES: Category[] = ["parameters", "gradients", "optimizer", "temporaries"];
@@ -337,14 +337,14 @@ export async function readBytes(s: Storage): Promise<Uint8Array> {
     buf.unmap();
   } catch (e) {
     buf.destroy();
-    await device(); // a lost device explains the failure better than mapAsync's (often empty) message
+    await deviceSettled(); // a lost device explains the failure better than mapAsync's (often empty) message
     throw e;
   }
   if (stagingBytes + cls <= STAGING_LIMIT) {
     (staging.get(cls) ?? staging.set(cls, []).get(cls)!).push(buf);
     stagingBytes += cls;
   } else buf.destroy();
-  await device(); // errors of the work this readback waited for are thrown here, not at some later call
+  await deviceSettled(); // errors of the work this readback waited for are thrown here, not at some later call
   return out;
 }
 
