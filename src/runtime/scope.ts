@@ -11,8 +11,8 @@
 //     or drop them);
 //   - never views (arena slices: they own nothing; their parent is shared by every parameter of a bucket),
 //     and never a cached program's own temporaries (allocated unscoped, freed when the program is evicted);
-//   - not the storages reachable from the scope's return value (tensors, arrays, Maps, Sets and plain
-//     objects of them, walked through lazy graphs to their buffer leaves), nor those passed to octet.keep:
+//   - not the storages reachable from the scope's return value (tensors, and arrays, Maps, Sets and objects
+//     holding them, walked through lazy graphs to their buffer leaves), nor those passed to octet.keep:
 //     those move to the enclosing scope, if any.
 // A tensor whose buffer a scope freed throws on its next use (never reads a recycled buffer).
 //
@@ -74,26 +74,32 @@ installMemory({
   },
 });
 
-function collectStorages(x: unknown, out: Set<Storage>, seen = new Set<unknown>()): void {
-  if (x === null || typeof x !== "object" || seen.has(x)) return;
-  seen.add(x);
-  if (x instanceof Tensor) {
-    let node: Node;
-    try {
-      node = x.node;
-    } catch {
-      return; // disposed or released: nothing of it to keep
+/**
+ * Every storage a value reaches: tensors (through their lazy graphs to the buffer leaves, and a view's
+ * parents), in arrays, Sets, Maps and objects, walked through their own enumerable properties (so an autograd
+ * Var, a { loss, grads } record or a module keeps what it holds).
+ */
+function collectStorages(x: unknown, out: Set<Storage>): void {
+  const roots: Node[] = [];
+  const seen = new Set<unknown>();
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== "object" || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Tensor) {
+      try {
+        roots.push(v.node);
+      } catch {
+        // disposed or released: nothing of it to keep
+      }
+      return;
     }
-    for (const n of toposort([node])) {
-      const s = storageOfLeaf(n);
-      for (let r: Storage | undefined = s; r; r = r.parent) out.add(r);
-    }
-    return;
-  }
-  if (Array.isArray(x) || x instanceof Set) for (const v of x) collectStorages(v, out, seen);
-  else if (x instanceof Map) for (const v of x.values()) collectStorages(v, out, seen);
-  else if (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)
-    for (const v of Object.values(x)) collectStorages(v, out, seen);
+    if (v instanceof Promise || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return;
+    if (Array.isArray(v) || v instanceof Set) for (const e of v) walk(e);
+    else if (v instanceof Map) for (const e of v.values()) walk(e);
+    else for (const e of Object.values(v)) walk(e);
+  };
+  walk(x);
+  for (const n of toposort(roots)) for (let r = storageOfLeaf(n); r; r = r.parent) out.add(r);
 }
 
 function close(scope: Scope, result: unknown): void {

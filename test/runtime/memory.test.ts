@@ -183,6 +183,15 @@ describe("dispose, using, tidy", () => {
     expect(() => leaked.add(0)).toThrow(/released/);
   });
 
+  test("tidy keeps what an autograd Var it returns reaches (its lazy value's inputs)", async () => {
+    const lin = new octet.nn.Linear(3, 2, { seed: 2, bias: false });
+    const w = Array.from(await lin.weight.data.toArray());
+    const y = await octet.tidy(async () => lin.forward(constant(await octet.tensor([1, -2, 0.5], [1, 3]))));
+    const want = [0, 1].map((j) => fl(fl(fl(1 * w[j]) + fl(-2 * w[2 + j])) + fl(0.5 * w[4 + j])));
+    const got = Array.from(await y.value.toArray());
+    got.forEach((v, j) => expect(v).toBeCloseTo(want[j], 6));
+  });
+
   test("a tidy around a training step frees the step's temporaries, never the optimizer's arenas", async () => {
     const lin = new octet.nn.Linear(300, 4, { seed: 1 });
     const opt = new octet.optim.AdamW8bit(lin.parameters(), { lr: 0.01, min8bitSize: 0 });
