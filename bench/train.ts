@@ -44,23 +44,25 @@ export async function main(argv: string[]): Promise<void> {
     opt.zeroGrad();
     await model.loss(idx, tgt, B, T).value.toArray();
   };
-  const timeSteps = async (fn: (s: number) => Promise<void>, first: number) => {
-    await fn(first); // compiles everything this variant uses
-    const times: number[] = [];
-    for (let s = first + 1; s <= first + steps; s++) {
+  // Rounds interleaved (this machine is noisy): each round times one step of each variant, so load changes hit
+  // both alike. The first step of each variant compiles everything it uses and is not timed.
+  const variants = argv.includes("--no-before") ? [step] : [stepBefore, step];
+  let s = 1;
+  for (const fn of variants) await fn(s++);
+  const times = variants.map(() => [] as number[]);
+  for (let round = 0; round < steps; round++)
+    for (const [i, fn] of variants.entries()) {
       const t0 = performance.now();
-      await fn(s);
+      await fn(s++);
       await dev.queue.onSubmittedWorkDone();
-      times.push(performance.now() - t0);
+      times[i].push(performance.now() - t0);
     }
-    return summarize(times);
-  };
-  const stBefore = argv.includes("--no-before") ? undefined : await timeSteps(stepBefore, 1);
-  const st = await timeSteps(step, 2 + steps);
+  const st = summarize(times.at(-1)!);
+  const stBefore = variants.length > 1 ? summarize(times[0]) : undefined;
   // Attribution: one more step with every dispatch timed.
   profiler.active = true;
   profiler.records.length = 0;
-  await step(3 + 2 * steps);
+  await step(s++);
   profiler.active = false;
   const optimKernels = new Set(opt.kernels().map((k) => k.name));
   const cat = (r: (typeof profiler.records)[number]) =>
