@@ -17,8 +17,11 @@ import { BLOCK, type StateFormat, type TableData } from "./formats.ts";
 export interface TableLayout {
   /** Each lookup table (`<table>_<signedness>`, 256 words) and how its words read. */
   lookups: Record<string, { offset: number; dtype: "f32" | "u32" }>;
-  /** Word offset of the block -> tensor index (one word per block). */
+  /** Word offset of the block -> tensor index: 16 bits per block, two blocks per word (the low half is the
+   * even block), or a whole word per block when a bucket has more than 65536 tensors. At 16 bits the map costs
+   * 2 bytes per 256-element block, which keeps AdamW8bit's state within 2.04 bytes per parameter. */
   blockTensor: number;
+  blockTensorBits: 16 | 32;
   /** Word offset of the per-tensor scalars (f32 bits, `tensors x scalars`). */
   hyper: number;
   words: number;
@@ -41,8 +44,9 @@ export function tableLayout(format: StateFormat, tableNames: string[], blocks: n
     at += 256;
   }
   const blockTensor = at;
-  const hyper = blockTensor + blocks;
-  return { lookups, blockTensor, hyper, words: hyper + tensors * scalars };
+  const blockTensorBits = tensors <= 1 << 16 ? 16 : 32;
+  const hyper = blockTensor + (blockTensorBits === 16 ? Math.ceil(blocks / 2) : blocks);
+  return { lookups, blockTensor, blockTensorBits, hyper, words: hyper + tensors * scalars };
 }
 
 /** The packed table's initial contents: the lookup tables' bits and each block's tensor number (scalars 0). */
@@ -52,7 +56,8 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
     const d = lookupData(format, nm).data;
     out.set(new Uint32Array(d.buffer, d.byteOffset, d.length), offset);
   }
-  out.set(blockTensor, layout.blockTensor);
+  if (layout.blockTensorBits === 32) out.set(blockTensor, layout.blockTensor);
+  else blockTensor.forEach((t, b) => (out[layout.blockTensor + (b >> 1)] |= t << ((b & 1) * 16)));
   return out;
 }
 
@@ -88,7 +93,11 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       const s: Record<string, Tensor> = {};
       if (uniformScalars) scalarNames.forEach((nm) => (s[nm] = nm === "is_active" ? Tensor.const(1) : Tensor.uniform(nm)));
       else {
-        const tid = word(layout.blockTensor, Tensor.iota([blocks, 1], 0, "u32")).named("block_tensor");
+        const block = Tensor.iota([blocks, 1], 0, "u32");
+        const tid = (layout.blockTensorBits === 32
+          ? word(layout.blockTensor, block)
+          : word(layout.blockTensor, block.shr(1)).shr(block.and(1).mul(16)).and(0xffff)
+        ).named("block_tensor");
         scalarNames.forEach((nm, k) => (s[nm] = word(layout.hyper + k, tid.mul(scalarNames.length)).bitcast("f32").named(nm)));
       }
       const active = s.is_active.gt(0).named("is_active");
