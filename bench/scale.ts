@@ -29,7 +29,17 @@ interface Row {
 /** Bytes a step moves at best: p read+write, g read, and each state read+write (8-bit: 1 B, 32-bit: 4 B each). */
 const idealBytes = (name: Name, n: number) => n * (4 * 3 + (name === "AdamW8bit" ? 2 * 2 : 2 * 8));
 
+// The previous size's optimizers are garbage by now; their finalizers must run BEFORE the "before" reading,
+// or the buffers they return show up as negative state bytes of the next optimizer.
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    Bun.gc(true);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function setUp(name: Name, n: number) {
+  await settle();
   const before = octet.memoryStats();
   const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from({ length: n }, (_, i) => Math.cos(0.11 * i)), [n], { category: "parameters" }));
   const opt = new octet.optim[name]([p], { lr: 1e-3 });
