@@ -12,7 +12,7 @@ import { tensor } from "../runtime/realize.ts";
 import type { Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
 import { BLOCK, FORMATS, type StateFormat } from "./formats.ts";
-import { blocksOf } from "./types.ts";
+import { blocksOf, concat } from "./types.ts";
 
 /** The state format and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
 export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; key: string } {
@@ -62,12 +62,3 @@ async function quantize(values: Float32Array, to: StateFormat, signed: boolean):
   return { codes: Uint8Array.from(codes.subarray(0, n)), absmax: Float32Array.from(absmax) };
 }
 
-function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
-  const out = new C(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p as never, o);
-    o += p.length;
-  }
-  return out;
-}

@@ -9,7 +9,7 @@ import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
-import { STATE_DICT_VERSION, blocksOf, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
+import { STATE_DICT_VERSION, blocksOf, concat, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
 
 /** What the state dict code reads of an optimizer. */
 export interface StateOwner {
@@ -189,13 +189,3 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   return { write: () => writes.forEach((w) => w()), steps: newSteps, groups };
 }
 
-function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
-  if (parts.length === 1) return parts[0];
-  const out = new C(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p as never, o);
-    o += p.length;
-  }
-  return out;
-}

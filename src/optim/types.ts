@@ -85,3 +85,15 @@ export interface OptimizerStateDict {
 
 /** 256-element blocks a tensor of n elements occupies in an arena (at least one). */
 export const blocksOf = (n: number) => Math.max(1, Math.ceil(n / BLOCK));
+
+/** Parts laid end to end in one typed array (a lone part is returned as it is). */
+export function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
+  if (parts.length === 1) return parts[0];
+  const out = new C(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p as never, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -6,24 +6,8 @@ import * as octet from "../../src/index.ts";
 import type { MatmulVariant } from "../../src/codegen/matmul.ts";
 import { jit } from "../../src/runtime/jit.ts";
 import { deviceTarget } from "../../src/runtime/target.ts";
+import { matmulReference, rnd } from "../reference/matmul.ts";
 
-function rnd(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32 - 0.5));
-}
-
-function reference(a: Float32Array, b: Float32Array, M: number, K: number, N: number, ta: boolean, tb: boolean, batch: number, sharedB: boolean): Float64Array {
-  const out = new Float64Array(batch * M * N);
-  for (let z = 0; z < batch; z++)
-    for (let m = 0; m < M; m++)
-      for (let n = 0; n < N; n++) {
-        let acc = 0;
-        const bb = sharedB ? 0 : z * K * N;
-        for (let k = 0; k < K; k++) acc += a[z * M * K + (ta ? k * M + m : m * K + k)] * b[bb + (tb ? n * K + k : k * N + n)];
-        out[z * M * N + m * N + n] = acc;
-      }
-  return out;
-}
 
 const cases: [number, number, number, boolean, boolean, number, boolean][] = [
   [5, 7, 3, false, false, 1, false],
@@ -46,7 +30,7 @@ describe.each(["tiled", "direct"] as MatmulVariant[])("matmul (%s kernel)", (var
     expect(mm.wgsl().join("\n")).toContain(`matmul kernel (${variant})`);
     const { c } = await mm.run({ a: await octet.tensor(a, aShape), b: await octet.tensor(b, bShape) });
     const got = await c.toArray();
-    const want = reference(a, b, M, K, N, ta, tb, batch, sharedB);
+    const want = matmulReference(a, b, M, K, N, ta, tb, batch, sharedB);
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
     expect(got.length).toBe(want.length);

@@ -9,25 +9,8 @@ import { setStorageBindingCap } from "../../src/runtime/device.ts";
 import { deviceTarget } from "../../src/runtime/target.ts";
 import { jit } from "../../src/runtime/jit.ts";
 import { tensor } from "../../src/runtime/realize.ts";
+import { matmulReference, rnd } from "../reference/matmul.ts";
 
-function rnd(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32 - 0.5));
-}
-
-/** C[z] = op(A[z]) @ op(B[z]) in float64 over the f32 inputs. */
-function product(a: Float32Array, b: Float32Array, M: number, K: number, N: number, ta: boolean, tb: boolean, batch: number, sharedB: boolean): Float64Array {
-  const out = new Float64Array(batch * M * N);
-  for (let z = 0; z < batch; z++)
-    for (let m = 0; m < M; m++)
-      for (let n = 0; n < N; n++) {
-        let acc = 0;
-        const bb = sharedB ? 0 : z * K * N;
-        for (let k = 0; k < K; k++) acc += a[z * M * K + (ta ? k * M + m : m * K + k)] * b[bb + (tb ? n * K + k : k * N + n)];
-        out[z * M * N + m * N + n] = acc;
-      }
-  return out;
-}
 
 function worstError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let worst = 0;
@@ -68,7 +51,7 @@ describe.each(["tiled", "direct"] as MatmulVariant[])("matmul past the binding l
     setStorageBindingCap(cap);
     const got = await (await f.run({ a: A, b: B })).c.toArray();
     expect(f.dispatchCount).toBeGreaterThan(1); // really chunked
-    expect(worstError(got, product(a, b, M, K, N, ta, tb, batch, sharedB))).toBeLessThan(1e-5 * Math.sqrt(K));
+    expect(worstError(got, matmulReference(a, b, M, K, N, ta, tb, batch, sharedB))).toBeLessThan(1e-5 * Math.sqrt(K));
   }, 30_000);
 });
 
