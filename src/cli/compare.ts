@@ -41,6 +41,18 @@ for (const run of chosen) {
   results.push({ ...r, name: run.name });
 }
 
+const base = results.find((r) => r.name.startsWith("AdamW 32-bit, plain"));
+const rows = results.map((r) => ({
+  run: r.name,
+  finalTrain: +(r.history.slice(-10).reduce((a, h) => a + h.trainLoss, 0) / Math.min(10, r.history.length)).toFixed(4),
+  finalEval: +r.finalEval.toFixed(4),
+  evalVs32bit: base ? `${(((r.finalEval - base.finalEval) / base.finalEval) * 100).toFixed(2)}%` : "",
+  msPerStep: +r.msPerStep.toFixed(1),
+  optimizerStateBytes: r.optimizerStateBytes,
+  stateBytesPerParam: +(r.optimizerStateBytes / r.parameterCount).toFixed(3),
+}));
+writeFileSync(join(out, "results.json"), JSON.stringify({ steps, seed, lr, rows, histories: results.map((r) => ({ name: r.name, history: r.history })) }, null, 2));
+// The data first: a plot that fails must not lose a run's numbers.
 const smooth = (xs: { step: number; trainLoss: number }[], k = 10) =>
   xs.map((x, i) => ({ step: x.step, loss: xs.slice(Math.max(0, i - k + 1), i + 1).reduce((a, y) => a + y.trainLoss, 0) / Math.min(k, i + 1) }));
 // The y axis stops a little above the loss of a uniform guess (ln V): a diverged run leaves the plot (and
@@ -53,17 +65,6 @@ await saveLossChart(join(out, "loss.svg"), curves, title, { yMax });
 await saveLossChart(join(out, "loss.png"), curves, title, { yMax });
 await saveLossChart(join(out, "eval.png"), results.map((r) => ({ name: label(r), points: r.history.filter((h) => h.evalLoss !== undefined).map((h) => ({ step: h.step, loss: h.evalLoss! })) })), "Held-out loss", { yMax });
 
-const base = results.find((r) => r.name.startsWith("AdamW 32-bit, plain"));
-const rows = results.map((r) => ({
-  run: r.name,
-  finalTrain: +(r.history.slice(-10).reduce((a, h) => a + h.trainLoss, 0) / Math.min(10, r.history.length)).toFixed(4),
-  finalEval: +r.finalEval.toFixed(4),
-  evalVs32bit: base ? `${(((r.finalEval - base.finalEval) / base.finalEval) * 100).toFixed(2)}%` : "",
-  msPerStep: +r.msPerStep.toFixed(1),
-  optimizerStateBytes: r.optimizerStateBytes,
-  stateBytesPerParam: +(r.optimizerStateBytes / r.parameterCount).toFixed(3),
-}));
-writeFileSync(join(out, "results.json"), JSON.stringify({ steps, seed, lr, rows, histories: results.map((r) => ({ name: r.name, history: r.history })) }, null, 2));
 console.log(JSON.stringify(rows));
 console.table(rows);
 console.log(`plots: ${join(out, "loss.png")}, ${join(out, "loss.svg")}, ${join(out, "eval.png")}; data: ${join(out, "results.json")}`);

@@ -35,7 +35,11 @@ export function lossChartSpec(series: LossSeries[], title: string, opts: LossCha
   // A diverged run logs NaN or Infinity: those points are left out (the line ends there) rather than let an
   // infinite value stretch the y scale until every other curve is flat.
   const values = series.flatMap((s) =>
-    s.points.filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss)).map((p) => ({ series: s.name, step: p.step, loss: p.loss })),
+    s.points
+      .filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss))
+      // Past yMax a point is pinned to the top edge instead of clipped: a series whose every point lies above it
+      // clips to an empty path, on which resvg panics and aborts the process (seen with a diverged eval curve).
+      .map((p) => ({ series: s.name, step: p.step, loss: opts.yMax !== undefined ? Math.min(p.loss, opts.yMax) : p.loss })),
   );
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",

@@ -53,4 +53,11 @@ describe("lossChartSvg / svgToPng", () => {
     expect((lossChartSpec([diverged], "t") as any).data.values).toEqual([{ series: "diverged", step: 1, loss: 3 }]);
     await expect(lossChartSvg([SERIES[0], SERIES[0]], "t")).rejects.toThrow(/two series are named 'adamw_torch \(32-bit state\)'/);
   });
+  test("a series entirely above yMax is pinned to the top edge and still renders (an empty clipped path made resvg abort)", async () => {
+    const high: LossSeries = { name: "diverged eval", points: [{ step: 1, loss: 500 }, { step: 2, loss: 9e4 }] };
+    const spec = lossChartSpec([SERIES[0], high], "t", { yMax: 5 }) as any;
+    expect(spec.data.values.filter((v: any) => v.series === "diverged eval").map((v: any) => v.loss)).toEqual([5, 5]);
+    const png = svgToPng(await lossChartSvg([SERIES[0], high], "t", { yMax: 5 }));
+    expect(png.length).toBeGreaterThan(1000);
+  });
 });
