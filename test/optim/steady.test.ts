@@ -5,30 +5,11 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { storageOf } from "../../src/runtime/realize.ts";
 import { upload } from "../../src/runtime/storage.ts";
 import { classOf, familyOf, filled, gaussian, octet, param, read, ref } from "./helpers.ts";
+import { countGpuObjects } from "../gpu-objects.ts";
 
 const SIZES = [12305, 1000, 300]; // an 8-bit bucket and a 32-bit one (below min8bitSize) in the *8bit classes
 
 /** Counts createBuffer / createBindGroup calls on the device while `fn` runs. */
-async function countGpuObjects(fn: () => Promise<void>): Promise<{ buffers: number; bindGroups: number }> {
-  const dev = (await octet.device()) as GPUDevice & Record<string, unknown>;
-  const counts = { buffers: 0, bindGroups: 0 };
-  const { createBuffer, createBindGroup } = dev;
-  dev.createBuffer = function (this: GPUDevice, d: GPUBufferDescriptor) {
-    counts.buffers++;
-    return createBuffer.call(this, d);
-  };
-  dev.createBindGroup = function (this: GPUDevice, d: GPUBindGroupDescriptor) {
-    counts.bindGroups++;
-    return createBindGroup.call(this, d);
-  };
-  try {
-    await fn();
-  } finally {
-    dev.createBuffer = createBuffer;
-    dev.createBindGroup = createBindGroup;
-  }
-  return counts;
-}
 
 afterEach(() => octet.optim.GlobalOptimManager.getInstance().initialize());
 

@@ -12,6 +12,7 @@ import { planTemps } from "../../src/runtime/temps.ts";
 import { sizeClass } from "../../src/runtime/storage.ts";
 import { schedule } from "../../src/codegen/schedule.ts";
 import { Tensor } from "../../src/dsl/tensor.ts";
+import { countGpuObjects } from "../gpu-objects.ts";
 
 const dev = await octet.device();
 setDefaultTimeout(60_000);
@@ -26,21 +27,6 @@ async function settle(): Promise<void> {
   }
 }
 
-/** Counts GPU objects created while `fn` runs (wrapping the device's factory methods). */
-async function countCreated(fn: () => Promise<void>): Promise<{ buffers: number; bindGroups: number }> {
-  const d = dev as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const cb = d.createBuffer, cg = d.createBindGroup;
-  const n = { buffers: 0, bindGroups: 0 };
-  d.createBuffer = function (this: unknown, ...a: unknown[]) { n.buffers++; return cb.apply(this, a); };
-  d.createBindGroup = function (this: unknown, ...a: unknown[]) { n.bindGroups++; return cg.apply(this, a); };
-  try {
-    await fn();
-  } finally {
-    d.createBuffer = cb;
-    d.createBindGroup = cg;
-  }
-  return n;
-}
 
 afterEach(() => {
   delete process.env.OCTET_PROGRAM_CACHE;
@@ -272,7 +258,7 @@ describe("planned memory", () => {
     await loss();
     await loss();
     let v = 0;
-    const n = await countCreated(async () => {
+    const n = await countGpuObjects(async () => {
       for (let i = 0; i < 8; i++) v += await loss();
     });
     expect(v).toBe(80);
