@@ -36,8 +36,8 @@ export async function main(argv: string[]): Promise<void> {
   // stale read that is now refused, so the second forward is rebuilt here). Kept to measure the gain.
   const stepBefore = async (s: number) => {
     const b = sampleBatch(corpus.train, s, { batchSize: B, seqLen: T, seed: 0 });
-    const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
-    const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
+    const idx = await octet.tensor(b.inputs, [B, T], { dtype: "u32" });
+    const tgt = await octet.tensor(b.targets, [B * T], { dtype: "u32" });
     backward(model.loss(idx, tgt, B, T));
     await octet.realize(model.parameters().flatMap((p) => (p.grad ? [p.grad] : [])));
     await opt.step();

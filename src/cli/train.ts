@@ -1,6 +1,7 @@
 // `bun run train`: trains the small GPT on the State of the Union corpus (the README's main job).
 //   --optim adamw_8bit|adamw_torch|lion_8bit|...  --embedding plain|stable|adanorm  --steps N  --lr X
 //   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
+//   --arch default|gpt2-mini|gpt2-small (a shape; --layers/--heads/--width override it)  --tokenizer char|gpt2
 import { parseArgs } from "node:util";
 import { runTraining } from "../train/trainer.ts";
 import { progress } from "./progress.ts";
@@ -10,6 +11,7 @@ const opts = {
   batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, layers: { type: "string" },
   heads: { type: "string" }, width: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" },
   "eval-every": { type: "string" }, "checkpoint-every": { type: "string" }, "state-format": { type: "string" },
+  arch: { type: "string" }, tokenizer: { type: "string" },
 } as const;
 
 let values: Record<string, string | boolean | undefined>;
@@ -31,7 +33,7 @@ const config = Object.fromEntries(
     optim: values.optim ?? "adamw_8bit", embedding: values.embedding, steps: num("steps"), lr: num("lr"), batch: num("batch"),
     seq: num("seq"), seed: num("seed"), layers: num("layers"), heads: num("heads"), width: num("width"), out: values.out,
     evalEvery: num("eval-every"), checkpointEvery: num("checkpoint-every"), stateFormat: values["state-format"],
-    resume: values.resume ?? false,
+    resume: values.resume ?? false, arch: values.arch, tokenizer: values.tokenizer,
   }).filter(([, v]) => v !== undefined),
 ) as { optim: string };
 

@@ -38,10 +38,10 @@ export interface BatchSpec {
 }
 
 export interface Batch {
-  /** [rows, seqLen] row-major: inputs[r * seqLen + t] = tokens[starts[r] + t]. */
-  inputs: Int32Array;
+  /** [rows, seqLen] row-major: inputs[r * seqLen + t] = tokens[starts[r] + t] (u32 token ids). */
+  inputs: Uint32Array;
   /** [rows, seqLen] row-major: the next token, tokens[starts[r] + t + 1]. */
-  targets: Int32Array;
+  targets: Uint32Array;
   rows: number;
   seqLen: number;
   /** Offset of each row's window in `tokens`. */
@@ -57,8 +57,8 @@ function checkSpec(where: string, tokens: ArrayLike<number>, batchSize: number, 
 }
 
 function gather(tokens: ArrayLike<number>, starts: number[], seqLen: number): Batch {
-  const inputs = new Int32Array(starts.length * seqLen);
-  const targets = new Int32Array(starts.length * seqLen);
+  const inputs = new Uint32Array(starts.length * seqLen);
+  const targets = new Uint32Array(starts.length * seqLen);
   starts.forEach((start, r) => {
     for (let t = 0; t < seqLen; t++) {
       inputs[r * seqLen + t] = tokens[start + t]!;

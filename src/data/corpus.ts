@@ -18,9 +18,9 @@ export interface TextDocument {
 export interface Corpus {
   tokenizer: Tokenizer;
   /** Token ids of the training documents, in name order, each followed by DOCUMENT_SEPARATOR. */
-  train: Uint8Array;
+  train: Uint32Array;
   /** Same for the held-out documents. */
-  val: Uint8Array;
+  val: Uint32Array;
   trainDocs: string[];
   valDocs: string[];
 }
@@ -83,9 +83,9 @@ export function splitDocuments(
 }
 
 /** Tokenise documents in the order given, trailing whitespace trimmed, each followed by the separator. */
-export function tokenizeDocuments(docs: readonly TextDocument[], tokenizer: Tokenizer = charTokenizer): Uint8Array {
+export function tokenizeDocuments(docs: readonly TextDocument[], tokenizer: Tokenizer = charTokenizer): Uint32Array {
   const parts = docs.map((d) => tokenizer.encode(d.text.trimEnd() + DOCUMENT_SEPARATOR));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

@@ -4,7 +4,8 @@
 //                          safetensors reader (Python `safetensors`, candle, ...) can load the weights;
 //   optimizer.safetensors  every optimizer state tensor as `state.<i>.<key>` (U8 codes, F32 otherwise), with
 //                          the step counts, param groups and the state dict's format record in __metadata__;
-//   trainer.json           step, run config, RNG state, and the sha256 of both safetensors files.
+//   trainer.json           step, run config, RNG state, the tokenizer (name and vocabulary size), and the
+//                          sha256 of both safetensors files.
 //
 // A save is atomic as a whole: the files are written (and fsynced) into a hidden sibling directory, which
 // is then renamed into place. POSIX cannot rename a directory over a non-empty one, so an existing
@@ -20,6 +21,7 @@ import { existsSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import type { TokenizerRecord } from "../data/tokenizer.ts";
 import type { Module } from "../nn/module.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerStateDict } from "../optim/optimizer.ts";
@@ -56,11 +58,18 @@ export interface SaveCheckpointOptions {
   config: object;
   /** RNG state to resume the data order with; plain JSON. */
   rng?: object;
+  /** The tokenizer the model's ids belong to, so that loading (and sampling) can restore it. */
+  tokenizer?: TokenizerRecord;
 }
 
 export interface LoadCheckpointOptions {
   model: Module;
   optimizer?: CheckpointLoadOptimizer;
+  /**
+   * The tokenizer this run uses: a checkpoint that recorded another one is refused before anything changes.
+   * (A checkpoint saved without a record, as before tokenizers were recorded, is not checked.)
+   */
+  tokenizer?: TokenizerRecord;
 }
 
 export interface CheckpointInfo {
@@ -68,6 +77,8 @@ export interface CheckpointInfo {
   config: Record<string, unknown>;
   /** The saved RNG state, or null when the checkpoint was saved without one. */
   rng: Record<string, unknown> | null;
+  /** The tokenizer recorded with the model, or null when the checkpoint was saved without one. */
+  tokenizer: TokenizerRecord | null;
 }
 
 export class CheckpointError extends Error {
@@ -86,6 +97,8 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   const config = plainJson(opts.config, "config", fail);
   if (config === null || typeof config !== "object" || Array.isArray(config)) fail("config must be a JSON object");
   const rng = opts.rng === undefined ? null : plainJson(opts.rng, "rng", fail);
+  const tokenizer = opts.tokenizer === undefined ? null : tokenizerSchema.safeParse(opts.tokenizer);
+  if (tokenizer && !tokenizer.success) fail(`tokenizer must be { name, vocabSize }, got ${JSON.stringify(opts.tokenizer)}`);
   const configJson = JSON.stringify(config);
 
   // Everything is read back and encoded in memory first: a failure here leaves the disk untouched.
@@ -101,7 +114,7 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   const optimizerBytes = opts.optimizer ? encodeOptimizerState(await opts.optimizer.stateDict(), { step: opts.step }) : undefined;
   const files: Record<string, { bytes: number; sha256: string }> = { [CHECKPOINT_FILES.model]: digest(modelBytes) };
   if (optimizerBytes) files[CHECKPOINT_FILES.optimizer] = digest(optimizerBytes);
-  const trainer = { format: "octet", version: CHECKPOINT_VERSION, step: opts.step, config, rng, files };
+  const trainer = { format: "octet", version: CHECKPOINT_VERSION, step: opts.step, config, rng, tokenizer: tokenizer?.data ?? null, files };
   const trainerBytes = new TextEncoder().encode(`${JSON.stringify(trainer, null, 2)}\n`);
 
   const target = resolve(dir);
@@ -234,23 +247,12 @@ export async function loadCheckpoint(dir: string, opts: LoadCheckpointOptions): 
     throw new CheckpointError(`${where}: ${message}`);
   };
   const target = resolve(dir);
-  await recoverInterruptedSave(target);
-  if (!existsSync(target)) fail("no checkpoint directory there");
-
-  // trainer.json: step, config, rng and the files' checksums.
-  const trainerText = await readText(join(target, CHECKPOINT_FILES.trainer), fail);
-  let trainerJson: unknown;
-  try {
-    trainerJson = JSON.parse(trainerText);
-  } catch (error) {
-    fail(`${CHECKPOINT_FILES.trainer} is not valid JSON (${(error as Error).message})`);
+  const trainer = await readTrainer(target, fail);
+  const saved = trainer.tokenizer ?? null;
+  const want = opts.tokenizer;
+  if (saved && want && (saved.name !== want.name || saved.vocabSize !== want.vocabSize)) {
+    fail(`the checkpoint's model was trained with tokenizer ${saved.name} (${saved.vocabSize} ids), not ${want.name} (${want.vocabSize} ids); its token ids mean other text`);
   }
-  const parsed = trainerSchema.safeParse(trainerJson);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    fail(`${CHECKPOINT_FILES.trainer}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  const trainer = parsed.data!;
 
   // model.safetensors against the model: every name, shape and dtype, all problems at once.
   const model = await readChecked(target, CHECKPOINT_FILES.model, trainer.files, fail);
@@ -304,16 +306,50 @@ export async function loadCheckpoint(dir: string, opts: LoadCheckpointOptions): 
   await realize(params.map(([, p]) => p.data));
   for (const [name, p] of params) await upload(storageOf(p.data), model.tensors[name].data as Float32Array | Uint16Array);
 
-  return { step: trainer.step, config: trainer.config, rng: trainer.rng };
+  return { step: trainer.step, config: trainer.config, rng: trainer.rng, tokenizer: saved };
+}
+
+/**
+ * The step, config, RNG state and tokenizer of the checkpoint in `dir`, read from trainer.json alone (no
+ * tensors): what a caller needs to build the model before loading it (e.g. `npm run sample`).
+ */
+export async function readCheckpointInfo(dir: string): Promise<CheckpointInfo> {
+  const fail = (message: string): never => {
+    throw new CheckpointError(`readCheckpointInfo(${dir}): ${message}`);
+  };
+  const trainer = await readTrainer(resolve(dir), fail);
+  return { step: trainer.step, config: trainer.config, rng: trainer.rng, tokenizer: trainer.tokenizer ?? null };
+}
+
+/** trainer.json of the checkpoint in `target` (an interrupted save recovered first), validated. */
+async function readTrainer(target: string, fail: (m: string) => never): Promise<z.infer<typeof trainerSchema>> {
+  await recoverInterruptedSave(target);
+  if (!existsSync(target)) fail("no checkpoint directory there");
+  const trainerText = await readText(join(target, CHECKPOINT_FILES.trainer), fail);
+  let trainerJson: unknown;
+  try {
+    trainerJson = JSON.parse(trainerText);
+  } catch (error) {
+    fail(`${CHECKPOINT_FILES.trainer} is not valid JSON (${(error as Error).message})`);
+  }
+  const parsed = trainerSchema.safeParse(trainerJson);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    fail(`${CHECKPOINT_FILES.trainer}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  return parsed.data!;
 }
 
 const fileRecord = z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+const tokenizerSchema = z.object({ name: z.string().min(1), vocabSize: z.number().int().positive() }).strict();
 const trainerSchema = z.object({
   format: z.literal("octet"),
   version: z.literal(CHECKPOINT_VERSION),
   step: z.number().int().nonnegative(),
   config: z.record(z.string(), z.unknown()),
   rng: z.record(z.string(), z.unknown()).nullable(),
+  // Absent in checkpoints written before tokenizers were recorded.
+  tokenizer: tokenizerSchema.nullable().optional(),
   files: z.record(z.string(), fileRecord),
 });
 

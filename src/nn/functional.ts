@@ -95,7 +95,7 @@ export function embedding(weight: Var, idx: Tensor, paddingIdx?: number): Var {
   const flat = idx.reshape([N]);
   return op(weight.value.gather(flat), [weight], (g) => {
     let rows = flat.reshape([N, 1]);
-    let onehot = Tensor.iota([N, V], 1).eq(rows).cast("f32");
+    let onehot = Tensor.iota([N, V], 1, flat.dtype).eq(rows).cast("f32"); // ids are i32 or u32
     if (paddingIdx !== undefined) onehot = onehot.mul(rows.ne(paddingIdx).cast("f32"));
     return [onehot.matmul(g.reshape([N, g.numel / N]), { transA: true })]; // scatter-add as onehot^T g
   });
@@ -108,7 +108,7 @@ export function crossEntropy(logits: Var, targets: Tensor): Var {
   const m = l.max();
   const e = l.sub(m).exp();
   const s = e.sum();
-  const onehot = Tensor.iota([N, V], 1).eq(targets.reshape([N, 1])).cast("f32");
+  const onehot = Tensor.iota([N, V], 1, targets.dtype).eq(targets.reshape([N, 1])).cast("f32"); // i32 or u32 ids
   const lossRows = m.add(s.log()).sub(onehot.mul(l).sum()); // logsumexp - logit[target]
   const loss = lossRows.reshape([1, N]).sum().div(N);
   return op(loss, [logits], (g) => [e.div(s).sub(onehot).mul(g.reshape([1, 1]).div(N))]);

@@ -1,6 +1,32 @@
 // Training-run configuration: one zod schema shared by `bun run train`, `bun run compare` and checkpoints.
 import { z } from "zod";
 import { HF_OPTIMIZERS } from "../optim/names.ts";
+import { TOKENIZER_CHOICES } from "../data/tokenizer.ts";
+
+export interface ArchPreset {
+  layers: number;
+  heads: number;
+  width: number;
+  /** Positions the model has (its position table's rows); undefined: as long as --seq. */
+  context?: number;
+  /** The tokenizer used when --tokenizer is not given (the vocabulary is always the tokenizer's). */
+  tokenizer: (typeof TOKENIZER_CHOICES)[number];
+}
+
+/**
+ * `--arch`: the README's small character model, and two GPT-2 shapes. gpt2-small is GPT-2's 124M model
+ * (Radford et al. 2019: 12 layers, 12 heads, width 768, 1024 positions, 50257 BPE ids); gpt2-mini is the
+ * 6/6/384 shape of nanoGPT's "baby GPT" with GPT-2's vocabulary and context (~30M parameters, mostly the
+ * 50257 x 384 embedding). --layers, --heads and --width override a preset's value.
+ */
+export const ARCHS = {
+  default: { layers: 2, heads: 4, width: 64, tokenizer: "char" },
+  "gpt2-mini": { layers: 6, heads: 6, width: 384, context: 1024, tokenizer: "gpt2" },
+  "gpt2-small": { layers: 12, heads: 12, width: 768, context: 1024, tokenizer: "gpt2" },
+} as const satisfies Record<string, ArchPreset>;
+export type ArchName = keyof typeof ARCHS;
+
+const positive = z.number().int().positive();
 
 export const TrainConfig = z
   .object({
@@ -10,14 +36,20 @@ export const TrainConfig = z
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
     stateFormat: z.enum(["dynamic8", "linear8"]).default("dynamic8"),
     embedding: z.enum(["plain", "stable", "adanorm"]).default("stable"),
+    arch: z.enum(Object.keys(ARCHS) as [ArchName, ...ArchName[]]).default("default"),
+    /** Default: the arch's (char for the default arch, gpt2 for the GPT-2 shapes). */
+    tokenizer: z.enum(TOKENIZER_CHOICES).optional(),
     steps: z.number().int().positive().default(300),
     lr: z.number().positive().default(3e-3),
     batch: z.number().int().positive().default(16),
-    seq: z.number().int().min(2).max(512).default(64),
+    seq: z.number().int().min(2).default(64),
     seed: z.number().int().nonnegative().default(0),
-    layers: z.number().int().positive().default(2),
-    heads: z.number().int().positive().default(4),
-    width: z.number().int().positive().default(64),
+    /** Default: the arch's. */
+    layers: positive.optional(),
+    heads: positive.optional(),
+    width: positive.optional(),
+    /** Positions of the model; default: the arch's context, or --seq for the default arch. */
+    context: positive.optional(),
     evalEvery: z.number().int().positive().default(100),
     evalBatches: z.number().int().positive().default(4),
     checkpointEvery: z.number().int().nonnegative().default(0),
@@ -28,6 +60,26 @@ export const TrainConfig = z
      */
     resume: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  // The arch fills what was not given, so a parsed config (and a checkpoint's) names the whole shape.
+  .transform((c) => {
+    const a: ArchPreset = ARCHS[c.arch];
+    return {
+      ...c,
+      tokenizer: c.tokenizer ?? a.tokenizer,
+      layers: c.layers ?? a.layers,
+      heads: c.heads ?? a.heads,
+      width: c.width ?? a.width,
+      context: c.context ?? a.context ?? c.seq,
+    };
+  })
+  // --seq is limited by the model's positions only.
+  .superRefine((c, ctx) => {
+    if (c.seq > c.context)
+      ctx.addIssue({ code: "custom", path: ["seq"], message: `${c.seq} exceeds the model's context of ${c.context} positions (--arch ${c.arch}); a longer window needs a longer context` });
+    if (c.width % c.heads)
+      ctx.addIssue({ code: "custom", path: ["width"], message: `${c.width} is not divisible by --heads ${c.heads}` });
+  });
 
 export type TrainConfig = z.infer<typeof TrainConfig>;
+export type TrainConfigInput = z.input<typeof TrainConfig>;

@@ -5,12 +5,13 @@ import * as octet from "../index.ts";
 import { backward } from "../autograd/var.ts";
 import { evalBatches, sampleBatch } from "../data/batches.ts";
 import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
+import { loadTokenizer, tokenizerChoice, tokenizerRecord, type Tokenizer } from "../data/tokenizer.ts";
 import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
 import { memoryStats, upload } from "../runtime/storage.ts";
 import { storageOf } from "../runtime/realize.ts";
-import { TrainConfig } from "./config.ts";
+import { TrainConfig, type TrainConfigInput } from "./config.ts";
 
 export interface StepRecord {
   step: number;
@@ -34,10 +35,19 @@ export interface TrainHooks {
   onStep?: (r: StepRecord, cfg: TrainConfig, elapsedMs: number) => void;
   /** Stop after this step (to test resume); the checkpoint is still written. */
   stopAfter?: number;
+  /** Train on this corpus instead of the State of the Union; its tokenizer must be the config's. */
   corpus?: Corpus;
+  /** Runs after the last step with the trained model (e.g. to print a sample), before the result returns. */
+  onFinish?: (model: octet.nn.GPT, tokenizer: Tokenizer) => Promise<void>;
 }
 
-let cachedCorpus: Corpus | undefined;
+// Tokenized corpora by tokenizer: BPE over the 10.8 MB corpus takes ~2 s, so `compare`'s runs share one.
+const cachedCorpora = new Map<string, Corpus>();
+async function corpusFor(choice: string): Promise<Corpus> {
+  let c = cachedCorpora.get(choice);
+  if (!c) cachedCorpora.set(choice, (c = loadSotuCorpus({ tokenizer: await loadTokenizer(choice) })));
+  return c;
+}
 
 /**
  * A step's buffers, reused every step: the batch's token ids and targets (uploaded into), and the loss
@@ -46,7 +56,8 @@ let cachedCorpus: Corpus | undefined;
 export class StepBuffers {
   private constructor(readonly inputs: octet.Tensor, readonly targets: octet.Tensor, readonly loss: octet.Tensor, readonly B: number, readonly T: number) {}
   static async create(B: number, T: number): Promise<StepBuffers> {
-    return new StepBuffers(await octet.zeros([B, T], { dtype: "i32" }), await octet.zeros([B * T], { dtype: "i32" }), await octet.zeros([1]), B, T);
+    // Token ids are u32 end to end (a 50257-id vocabulary and beyond).
+    return new StepBuffers(await octet.zeros([B, T], { dtype: "u32" }), await octet.zeros([B * T], { dtype: "u32" }), await octet.zeros([1]), B, T);
   }
   async load(b: { inputs: ArrayLike<number>; targets: ArrayLike<number> }): Promise<void> {
     // In place: the upload bumps the buffers' version, so a lazy graph built over the last batch is refused.
@@ -69,8 +80,18 @@ export async function trainStep(model: octet.nn.GPT, opt: Optimizer, buffers: St
 }
 
 export function buildModel(cfg: TrainConfig, vocab: number): octet.nn.GPT {
-  return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.seq, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
+  return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.context, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
 }
+
+/** What a checkpoint from before a key existed was trained with (the only arch, tokenizer and context then). */
+const LEGACY: Partial<Record<keyof TrainConfig, (saved: Partial<TrainConfig>) => unknown>> = {
+  arch: () => "default",
+  tokenizer: () => "char",
+  context: (saved) => saved.seq,
+};
+
+/** The keys a resumed run must share with its checkpoint: the model's shape, its data and its optimizer. */
+const RESUME_KEYS = ["optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat"] as const;
 
 /**
  * Whether this run continues the checkpoint in `cfg.out`, decided before anything is built or written: an
@@ -86,28 +107,36 @@ async function shouldResume(cfg: TrainConfig): Promise<boolean> {
   return found === "checkpoint";
 }
 
-export async function runTraining(input: Partial<TrainConfig> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function runTraining(input: Partial<TrainConfigInput> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
   const parsed = TrainConfig.safeParse(input);
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
   const cfg = parsed.data;
   const log = hooks.log ?? (() => {});
   const resuming = await shouldResume(cfg);
   await octet.device();
-  const corpus = hooks.corpus ?? (cachedCorpus ??= loadSotuCorpus());
+  const corpus = hooks.corpus ?? (await corpusFor(cfg.tokenizer));
+  if (tokenizerChoice(corpus.tokenizer) !== cfg.tokenizer)
+    throw new Error(`--tokenizer ${cfg.tokenizer}: the corpus given was tokenized with ${corpus.tokenizer.name}`);
   const V = corpus.tokenizer.vocabSize;
+  const tokenizer = tokenizerRecord(corpus.tokenizer);
   octet.optim.GlobalOptimManager.getInstance().initialize();
   const before = memoryStats().optimizer;
   const model = buildModel(cfg, V);
   const Optim = optimizerByName(cfg.optim);
   const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
   const B = cfg.batch, T = cfg.seq;
+  const parameterCount = model.parameters().reduce((a, p) => a + p.numel, 0);
+  log(`model: --arch ${cfg.arch}, ${cfg.layers} layers x ${cfg.heads} heads x width ${cfg.width}, ${cfg.context} positions, ` +
+    `tokenizer ${corpus.tokenizer.name} (${V} ids), ${(parameterCount / 1e6).toFixed(2)}M parameters; batch ${B} x seq ${T}`);
 
   let start = 1;
   if (resuming) {
-    const info = await loadCheckpoint(cfg.out!, { model, optimizer: opt });
-    const saved = info.config as TrainConfig;
-    for (const k of ["optim", "embedding", "layers", "heads", "width", "seq", "batch", "seed", "stateFormat"] as const)
-      if (saved[k] !== cfg[k]) throw new Error(`--resume: checkpoint in ${cfg.out} was trained with ${k}=${saved[k]}, not ${cfg[k]}`);
+    const info = await loadCheckpoint(cfg.out!, { model, optimizer: opt, tokenizer });
+    const saved = info.config as Partial<TrainConfig>;
+    for (const k of RESUME_KEYS) {
+      const was = saved[k] ?? LEGACY[k]?.(saved);
+      if (was !== cfg[k]) throw new Error(`--resume: checkpoint in ${cfg.out} was trained with ${k}=${was}, not ${cfg[k]}`);
+    }
     start = info.step + 1;
     log(`resumed from ${cfg.out} at step ${info.step}`);
   }
@@ -116,8 +145,8 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
   const evaluate = async (): Promise<number> => {
     let total = 0;
     for (const b of evalSet) {
-      const idx = await octet.tensor(b.inputs, [B, T], { dtype: "i32" });
-      const tgt = await octet.tensor(b.targets, [B * T], { dtype: "i32" });
+      const idx = await octet.tensor(b.inputs, [B, T], { dtype: "u32" });
+      const tgt = await octet.tensor(b.targets, [B * T], { dtype: "u32" });
       total += (await model.loss(idx, tgt, B, T).value.toArray())[0];
     }
     return total / evalSet.length;
@@ -139,11 +168,12 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
     hooks.onStep?.(rec, cfg, performance.now() - t0);
     const stopping = hooks.stopAfter === step;
     if (cfg.out && ((cfg.checkpointEvery && step % cfg.checkpointEvery === 0) || step === cfg.steps || stopping))
-      await saveCheckpoint(cfg.out, { model, optimizer: opt, step, config: cfg });
+      await saveCheckpoint(cfg.out, { model, optimizer: opt, step, config: cfg, tokenizer });
     if (stopping) break;
   }
   const elapsed = performance.now() - t0;
   const finalEval = history.at(-1)?.evalLoss ?? (await evaluate());
+  await hooks.onFinish?.(model, corpus.tokenizer);
   return {
     config: cfg,
     history,
@@ -151,7 +181,7 @@ export async function runTraining(input: Partial<TrainConfig> & { optim: string 
     msPerStep: elapsed / Math.max(1, timedSteps),
     tokensPerSec: (timedSteps * B * T) / (elapsed / 1000),
     optimizerStateBytes: memoryStats().optimizer - before,
-    parameterCount: model.parameters().reduce((a, p) => a + p.numel, 0),
+    parameterCount,
     resumedFrom: start - 1,
   };
 }

@@ -53,7 +53,7 @@ describe("sampleBatch", () => {
     const tokens = ramp(3000);
     const b = sampleBatch(tokens, 5, { batchSize: 3, seqLen: 16, seed: 9 });
     expect(b.rows).toBe(3);
-    expect(b.inputs).toBeInstanceOf(Int32Array);
+    expect(b.inputs).toBeInstanceOf(Uint32Array);
     expect(b.inputs.length).toBe(3 * 16);
     for (let r = 0; r < 3; r++) {
       const s = b.starts[r]!;

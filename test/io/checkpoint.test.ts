@@ -112,7 +112,7 @@ describe("saveCheckpoint / loadCheckpoint", () => {
     const b = await tiny(2); // different values everywhere
     const optB = new octet.optim.AdamW8bit(b.parameters(), { lr: 1e-2, min8bitSize: 0 });
     const info = await loadCheckpoint(dir, { model: b, optimizer: optB });
-    expect(info).toEqual({ step: 2, config: CONFIG, rng: RNG });
+    expect(info).toEqual({ step: 2, config: CONFIG, rng: RNG, tokenizer: null });
     expect(await paramBits(b)).toEqual(await paramBits(a.model));
     expect(sdBits(await optB.stateDict())).toEqual(sdBits(await a.opt.stateDict()));
 
@@ -161,7 +161,7 @@ describe("saveCheckpoint / loadCheckpoint", () => {
     const before = await paramBits(b);
     await expect(loadCheckpoint(dir, { model: b, optimizer: optB })).rejects.toThrow(/saved without optimizer state/);
     expect(await paramBits(b)).toEqual(before);
-    expect(await loadCheckpoint(dir, { model: b })).toEqual({ step: 9, config: {}, rng: null });
+    expect(await loadCheckpoint(dir, { model: b })).toEqual({ step: 9, config: {}, rng: null, tokenizer: null });
     expect(await paramBits(b)).toEqual(await paramBits(model));
   });
 });

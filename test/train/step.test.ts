@@ -23,8 +23,8 @@ const batchOf = (cfg: TrainConfig, step: number) => sampleBatch(corpus.train, st
 /** A forward alone, realized on the current weights: the independent loss a step must report. */
 async function forwardLoss(model: octet.nn.GPT, cfg: TrainConfig, step: number): Promise<number> {
   const b = batchOf(cfg, step);
-  const idx = await octet.tensor(b.inputs, [cfg.batch, cfg.seq], { dtype: "i32" });
-  const tgt = await octet.tensor(b.targets, [cfg.batch * cfg.seq], { dtype: "i32" });
+  const idx = await octet.tensor(b.inputs, [cfg.batch, cfg.seq], { dtype: "u32" });
+  const tgt = await octet.tensor(b.targets, [cfg.batch * cfg.seq], { dtype: "u32" });
   return (await model.loss(idx, tgt, cfg.batch, cfg.seq).value.toArray())[0];
 }
 
