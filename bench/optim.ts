@@ -4,7 +4,6 @@
 // and optimizer-state bytes per parameter from octet's allocator accounting.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
-import { memoryStats } from "../src/runtime/storage.ts";
 import { benchArgs, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Stats } from "./harness.ts";
 import { ADAM_BYTES_PER_PARAM, checkHandAdam, checkTfjsAdam, setupTfjs, stepColumns, timeHandAdam, timeTfjsAdam, type StepTiming } from "./optim-baselines.ts";
 
@@ -13,7 +12,6 @@ const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N]
 type Row = StepTiming & { stateBytesPerParam?: number };
 
 async function timeOctet(Cls: typeof octet.optim.Adam, label: string, n: number, reps: number, warmup: number): Promise<Row> {
-  const before = memoryStats().optimizer;
   const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from({ length: n }, (_, i) => Math.cos(0.11 * i)), [n], { category: "parameters" }));
   const opt = new Cls([p], { lr: 1e-3 });
   // Gradients written straight into the optimizer's arena slot (as training code can): the step is the kernel.
@@ -24,7 +22,7 @@ async function timeOctet(Cls: typeof octet.optim.Adam, label: string, n: number,
   p.grad = g;
   await opt.step(); // compiles the kernel and allocates the state
   await dev.queue.onSubmittedWorkDone();
-  const stateBytes = memoryStats().optimizer - before;
+  const stateBytes = opt.stateBytes(); // its own count (a global delta sees earlier optimizers being collected)
   const d0 = opt.dispatchCount;
   let steps = 0;
   const s: Stats = await timeGpu(() => (steps++, opt.step()), { warmup, reps });

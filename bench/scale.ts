@@ -1,7 +1,8 @@
 // `bun run bench scale`: one AdamW8bit and one AdamW32bit step at 16M, 64M and 256M parameters: ms/step of
 // the steady state (the first step, which compiles and allocates, is not timed; the two optimizers are timed
 // in interleaved rounds so both see the same machine drift; median and spread), and optimizer-state bytes
-// per parameter as octet's allocator accounts them (memoryStats().optimizer, size-class rounding included).
+// per parameter as octet's allocator accounts them (opt.stateBytes(): the buffers the optimizer holds, as
+// allocated; an optimizer's buffers are sized exactly, so this is the format's own figure).
 // Targets: 8-bit <= 2.04 B/param (two u8 states + one f32 absmax per 256-block each), 32-bit 8.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
@@ -29,8 +30,8 @@ interface Row {
 /** Bytes a step moves at best: p read+write, g read, and each state read+write (8-bit: 1 B, 32-bit: 4 B each). */
 const idealBytes = (name: Name, n: number) => n * (4 * 3 + (name === "AdamW8bit" ? 2 * 2 : 2 * 8));
 
-// The previous size's optimizers are garbage by now; their finalizers must run BEFORE the "before" reading,
-// or the buffers they return show up as negative state bytes of the next optimizer.
+// The previous size's optimizers are garbage by now; their finalizers should run BEFORE the "before" reading
+// of the temporaries, or the buffers they return show up as negative temporaries of the next optimizer.
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) {
     Bun.gc(true);
@@ -52,7 +53,7 @@ async function setUp(name: Name, n: number) {
   await opt.step(); // compiles and allocates: not timed
   await dev.queue.onSubmittedWorkDone();
   const after = octet.memoryStats();
-  return { opt, stateBytes: after.optimizer - before.optimizer, tempBytes: after.temporaries - before.temporaries, p };
+  return { opt, stateBytes: opt.stateBytes(), tempBytes: after.temporaries - before.temporaries, p };
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -5,7 +5,7 @@
 // block's tensor number (`block_tensor`). Parameters are adopted into the arena: their Tensor now views it.
 import { Tensor } from "../dsl/tensor.ts";
 import { bufferNode, realize, storageOf } from "../runtime/realize.ts";
-import { allocateOn, view, type Storage } from "../runtime/storage.ts";
+import { allocateOn, view, type Category, type Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
@@ -49,8 +49,11 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
     blocks += blocksOf(p.numel);
   }
   const n = blocks * BLOCK;
-  const pArena = allocateOn(dev, "f32", n, "parameters", true);
-  const gArena = allocateOn(dev, "f32", n, "gradients", true);
+  // Every buffer of a bucket is sized exactly (storage.ts "exact"): they live as long as the optimizer, and
+  // its state bytes per parameter are the format's own (AdamW8bit: 2 + 8/256 + 2/256), no size-class rounding.
+  const exact = (dtype: "f32" | "u8" | "u32", count: number, category: Category, zero: boolean) => allocateOn(dev, dtype, count, category, zero, true, "exact");
+  const pArena = exact("f32", n, "parameters", true);
+  const gArena = exact("f32", n, "gradients", true);
   // Adopt the parameters: copy their values into the arena and make their tensors view it.
   const enc = dev.createCommandEncoder();
   params.forEach((p, i) => {
@@ -64,8 +67,8 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const states: Record<string, StateStore> = {};
   for (const st of def.states) {
     states[st.name] = format.quantized
-      ? { codes: allocateOn(dev, "u8", n, "optimizer", true), absmax: allocateOn(dev, "f32", blocks, "optimizer", true) }
-      : { value: allocateOn(dev, "f32", n, "optimizer", true) };
+      ? { codes: exact("u8", n, "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) }
+      : { value: exact("f32", n, "optimizer", true) };
   }
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
@@ -73,7 +76,7 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
   params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel)));
-  const table = allocateOn(dev, "u32", layout.words, "optimizer");
+  const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
   const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target);
   return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };

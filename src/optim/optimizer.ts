@@ -20,7 +20,7 @@ import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
 import { gradientStorage, gradientView, makeBucket, planBuckets } from "./buckets.ts";
 import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
-import { anyNonFinite } from "./nonfinite.ts";
+import { NonFiniteCheck } from "./nonfinite.ts";
 import { convertEntry, placementOf } from "./migrate.ts";
 import { BLOCK, FORMATS } from "./formats.ts";
 import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg, StepOptions } from "./types.ts";
@@ -49,6 +49,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   private building?: Promise<Bucket[]>;
   private skipped = 0;
   private lastSkipped = false;
+  private nonFinite = new NonFiniteCheck();
   /** Each parameter's placement (state format, own bucket or shared) at the last build: a change re-buckets. */
   private placed = new Map<Parameter, string>();
   /** Parameters whose `data` was replaced since the last step: their new values go into the arena. */
@@ -261,7 +262,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     await realize(ts, { into });
     for (const [t, st] of again) await realize([t], { into: [st] });
     if (this.skipNonFinite) {
-      this.lastSkipped = await anyNonFinite(buckets, (p) => grad(p) !== null);
+      this.lastSkipped = await this.nonFinite.any(buckets, (p) => grad(p) !== null);
       if (this.lastSkipped) {
         this.skipped++;
         return;
@@ -290,6 +291,21 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   zeroGrad(setToNone = true): void {
     // setToNone = false keeps a gradient of zeros (torch's grad.zero_()); not grad.mul(0), which keeps NaN/Inf.
     for (const g of this.paramGroups) for (const p of g.params) p.grad = setToNone || !p.grad ? null : Tensor.const(0, p.grad.dtype).expand(p.grad.shape);
+  }
+
+  /**
+   * GPU bytes of this optimizer's state as the allocator counts them: every state (8-bit codes and absmax, or
+   * the f32 values), each bucket's packed table, and skipNonFinite's masks. Not the parameter and gradient arenas
+   * (those are the model's bytes, moved). 0 before the first step, which allocates. Unlike a difference of
+   * memoryStats().optimizer around it, this never sees another optimizer's buffers being freed meanwhile.
+   */
+  stateBytes(): number {
+    let total = 0;
+    for (const b of this.buckets ?? []) {
+      for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) total += s?.allocatedBytes ?? 0;
+      total += b.table.allocatedBytes + this.nonFinite.bytesFor(b);
+    }
+    return total + this.nonFinite.resultBytes;
   }
 
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */

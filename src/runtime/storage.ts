@@ -51,6 +51,10 @@ export class Storage {
   get owned(): boolean {
     return this.ledger !== undefined;
   }
+  /** Bytes of GPU memory this storage holds as the allocator counts them (its size class); 0 for a view. */
+  get allocatedBytes(): number {
+    return this.ledger && !this.ledger.freed ? this.ledger.size : 0;
+  }
   /** The storage that owns the buffer (a view's parent, transitively). */
   get root(): Storage {
     let s: Storage = this;
@@ -74,6 +78,9 @@ const peak: Record<Category | "total", number> = { parameters: 0, gradients: 0, 
 const pool = new Map<number, GPUBuffer[]>();
 let pooledBytes = 0;
 const POOL_LIMIT = 512 * 1024 * 1024;
+// The pool never evicts: a few huge buffers (a 154 MB embedding table) kept in it would crowd out the small
+// ones a training loop recycles every step, so buffers above a quarter of the pool are destroyed instead.
+const POOL_LARGEST = POOL_LIMIT / 4;
 
 // When an owned Storage is collected without having been freed, its buffer goes back to the pool.
 const finalizer = new FinalizationRegistry<Ledger>((l) => retire(l));
@@ -86,7 +93,9 @@ function retire(l: Ledger): void {
 }
 
 // Size classes: powers of two up to 64 KiB (good reuse, little absolute waste); eight classes per doubling
-// up to 1 MiB (a power of two wasted up to half: an optimizer's 258 KiB table took 512 KiB); whole MiB above.
+// up to 1 MiB (a power of two wasted up to half: an optimizer's 258 KiB table took 512 KiB); whole MiB up to
+// the largest pooled size; above it the padded size itself (such a buffer is destroyed when released, never
+// reused, so rounding it up would only waste memory).
 export const sizeClass = (bytes: number) => {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (b <= 1 << 16) return 1 << Math.ceil(Math.log2(b));
@@ -94,8 +103,18 @@ export const sizeClass = (bytes: number) => {
     const step = (1 << Math.floor(Math.log2(b - 1))) / 8;
     return Math.ceil(b / step) * step;
   }
+  if (b > POOL_LARGEST) return b;
   return Math.ceil(b / (1 << 20)) * (1 << 20);
 };
+
+/**
+ * How an allocation is sized. "class": rounded up to its size class, so that buffers of similar sizes recycle
+ * each other (temporaries, tensors). "exact": the padded size itself, for long-lived buffers that are sized
+ * once and kept (an optimizer's arenas and states, whose bytes per parameter are a promise: AdamW8bit's
+ * 2.04 B/param would be missed by the rounding of one table). Exact buffers are pooled too, by their size:
+ * the next optimizer of the same model reuses them.
+ */
+export type Fit = "class" | "exact";
 
 // Queue order makes reuse safe: work already submitted on a buffer runs before any later user's work.
 
@@ -106,10 +125,6 @@ onDeviceLost(() => {
   staging.clear();
   stagingBytes = 0;
 });
-
-// The pool never evicts: a few huge buffers (a 154 MB embedding table) kept in it would crowd out the small
-// ones a training loop recycles every step, so buffers above a quarter of the pool are destroyed instead.
-const POOL_LARGEST = POOL_LIMIT / 4;
 
 function release(buffer: GPUBuffer, size: number): void {
   if (size > POOL_LARGEST || pooledBytes + size > POOL_LIMIT || !bufferAlive(buffer)) return buffer.destroy();
@@ -173,9 +188,9 @@ function gcHint(bytes: number): void {
  * `scoped` = false for buffers with an owner of their own that outlives any tidy scope (a program's
  * temporaries, kept with the cached program).
  */
-export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Category, zero = false, scoped = true): Storage {
+export function allocateOn(dev: GPUDevice, dtype: DType, n: number, category: Category, zero = false, scoped = true, fit: Fit = "class"): Storage {
   const bytes = paddedBytes(dtype, n);
-  const size = sizeClass(bytes);
+  const size = fit === "exact" ? bytes : sizeClass(bytes);
   const reused = pool.get(size)?.pop();
   let buffer: GPUBuffer;
   if (reused) {

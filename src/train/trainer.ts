@@ -9,7 +9,7 @@ import { loadTokenizer, tokenizerChoice, tokenizerRecord, type Tokenizer } from 
 import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
-import { memoryStats, upload } from "../runtime/storage.ts";
+import { upload } from "../runtime/storage.ts";
 import { storageOf } from "../runtime/realize.ts";
 import { TrainConfig, type TrainConfigInput } from "./config.ts";
 
@@ -120,7 +120,6 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   const V = corpus.tokenizer.vocabSize;
   const tokenizer = tokenizerRecord(corpus.tokenizer);
   octet.optim.GlobalOptimManager.getInstance().initialize();
-  const before = memoryStats().optimizer;
   const model = buildModel(cfg, V);
   const Optim = optimizerByName(cfg.optim);
   const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
@@ -180,7 +179,7 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
     finalEval,
     msPerStep: elapsed / Math.max(1, timedSteps),
     tokensPerSec: (timedSteps * B * T) / (elapsed / 1000),
-    optimizerStateBytes: memoryStats().optimizer - before,
+    optimizerStateBytes: opt.stateBytes(), // its own count: another run's optimizer may be collected meanwhile
     parameterCount,
     resumedFrom: start - 1,
   };

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { storageOf } from "../../src/runtime/realize.ts";
 import { upload } from "../../src/runtime/storage.ts";
-import { classOf, familyOf, filled, gaussian, octet, param, read, ref } from "./helpers.ts";
+import { classOf, compare32, compareClose, familyOf, filled, gaussian, octet, param, read, ref } from "./helpers.ts";
 import { countGpuObjects } from "../gpu-objects.ts";
 
 const SIZES = [12305, 1000, 300]; // an 8-bit bucket and a 32-bit one (below min8bitSize) in the *8bit classes
@@ -39,6 +39,40 @@ describe("a steady-state step creates no GPU objects", () => {
       });
     }
   }
+});
+
+describe("skipNonFinite in the steady state", () => {
+  test("AdamW8bit with skipNonFinite: 0 buffers, 0 bind groups over steps 3-10, an Inf step among them skipped", async () => {
+    const fam = familyOf("AdamW");
+    const normal = gaussian(4);
+    const p0 = SIZES.map((n) => filled(n, () => normal() * 0.2));
+    const params = await Promise.all(p0.map(param));
+    const opt = new (classOf("AdamW8bit"))(params, { ...fam.opts, skipNonFinite: true });
+    const bits = SIZES.map((n) => (n >= 4096 ? 8 : 32) as 8 | 32);
+    const refP = p0.map((x) => x.slice());
+    const refS = SIZES.map((n, i) => ref.createState("adamw", n, bits[i]));
+    let stepped = 0;
+    let total = { buffers: 0, bindGroups: 0 };
+    for (let t = 1; t <= 10; t++) {
+      const grads = SIZES.map((n) => filled(n, () => normal() * 0.02));
+      if (t === 6) grads[1][17] = Infinity; // this step is skipped whole
+      const gs = await Promise.all(grads.map((g) => octet.tensor(g)));
+      params.forEach((p, i) => (p.grad = gs[i]));
+      const c = await countGpuObjects(() => opt.step());
+      if (t >= 3) total = { buffers: total.buffers + c.buffers, bindGroups: total.bindGroups + c.bindGroups };
+      if (t === 6) continue;
+      stepped++;
+      for (let i = 0; i < SIZES.length; i++) fam.rule({ p: refP[i], g: grads[i], state: refS[i], step: stepped, hp: fam.hp, bits: bits[i] });
+    }
+    expect(total).toEqual({ buffers: 0, bindGroups: 0 });
+    expect(opt.skippedSteps).toBe(1);
+    // and the steps it did take are the oracle's (the 8-bit bucket to bnb's tolerance, the 32-bit one exactly)
+    for (let i = 0; i < SIZES.length; i++) {
+      const got = await read(params[i]);
+      const w = bits[i] === 32 ? compare32(got, refP[i]) : compareClose(got, refP[i]);
+      expect(w.bad, `param ${i}: ${w.first}`).toBe(0);
+    }
+  });
 });
 
 describe("resolved configs are cached", () => {
