@@ -147,6 +147,35 @@ export interface Kernel {
   key: string;
 }
 
+/** What the runtime must respect when it cuts a kernel into dispatches (the device's limits, maybe capped). */
+export interface BindingLimits {
+  /** Largest storage binding, bytes. */
+  maxBinding: number;
+  /** Storage binding offsets must be multiples of this (minStorageBufferOffsetAlignment). */
+  offsetAlign: number;
+  /** Workgroups per grid dimension. */
+  maxWorkgroups: number;
+}
+
+/**
+ * One dispatch of a kernel kind that plans its own dispatches (KernelKind.chunks): its grid, the uniforms
+ * that differ from the scheduled kernel's consts, and the byte window of each binding, relative to the start
+ * of the binding's storage (offsets multiples of the alignment; the runtime checks every one).
+ */
+export interface KernelDispatch {
+  grid: [number, number, number];
+  consts: Record<string, number>;
+  windows: { offset: number; size: number }[];
+}
+
+/** A kernel binding that cannot be cut to fit the device: names the kernel, the binding and the sizes. */
+export class BindingLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BindingLimitError";
+  }
+}
+
 /** Rows handled by one dispatch chunk are kept a multiple of this, so every binding offset stays aligned. */
 export const CHUNK_ROW_ALIGN = 256;
 /** Threads per workgroup of map kernels. */

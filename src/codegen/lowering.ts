@@ -9,7 +9,7 @@
 // The table of lowerings is in lowerings/index.ts; the scheduler consults it and knows no op by name.
 import type { Node, Op } from "../dsl/node.ts";
 import type { HostArray } from "./interpret.ts";
-import type { DeviceTarget, Kernel, ScheduledKernel, SlotInfo } from "./kernel.ts";
+import type { BindingLimits, DeviceTarget, Kernel, KernelDispatch, ScheduledKernel, SlotInfo } from "./kernel.ts";
 
 export interface LowerContext {
   slots: SlotInfo[];
@@ -31,6 +31,13 @@ export interface KernelKind {
   emit(k: Kernel, names: string[]): string;
   workgroupSize(k: Kernel): number;
   interpret(k: Kernel, rows: number, slots: HostArray[], uniforms: Record<string, number>): void;
+  /**
+   * The dispatches of a scheduled kernel of this kind for the device's limits (runtime/execute.ts plans a
+   * program with it): operands larger than one binding are cut into windows here, by the code that knows
+   * how the kernel indexes them. `slotBytes[i]`: bytes of binding i's storage. Without it, a kernel with a
+   * fixed grid binds whole buffers (refused when one does not fit).
+   */
+  chunks?(sk: ScheduledKernel, slotBytes: number[], limits: BindingLimits): KernelDispatch[];
 }
 
 export type LoweringTable = Map<Op, Lowering>;

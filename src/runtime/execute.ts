@@ -1,13 +1,14 @@
 // Runs a schedule: binds storages to slots, cuts each kernel into dispatches whose bindings fit the device's
-// limits (rows of map and row kernels; blocks of C and slices of K for matmuls, codegen/matmul.ts), checks
+// limits (rows of map and row kernels, chunks of gather tables; a lowering's own kernel kinds plan theirs:
+// blocks of C and slices of K for matmuls, windows of rows for column reductions), checks
 // every binding of every dispatch before anything is encoded, writes every dispatch's parameters into one
 // uniform buffer, and submits all dispatches in one command buffer inside error scopes, so a GPU error
 // becomes a JS error naming the kernel (errors.ts). Bind groups are cached, so a steady training loop
 // creates no GPU objects per step.
 import type { DType } from "../dsl/dtype.ts";
 import { numel } from "../dsl/node.ts";
-import { CHUNK_ROW_ALIGN, hashString, MAP_WORKGROUP, type Kernel, type Schedule } from "../codegen/kernel.ts";
-import { matmulBlocks, type BindingLimits } from "../codegen/matmul.ts";
+import { BindingLimitError, CHUNK_ROW_ALIGN, hashString, MAP_WORKGROUP, type BindingLimits, type Kernel, type Schedule } from "../codegen/kernel.ts";
+import { kernelKindOf } from "../codegen/lowerings/index.ts";
 import { uniformLayout } from "../codegen/wgsl.ts";
 import { checkBuffer, device, deviceErrors, deviceInfo, storageBindingLimit } from "./device.ts";
 import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
@@ -52,13 +53,7 @@ interface Dispatch {
 /** A dispatch as planned: its pipeline is compiled after planning when the plan made its kernel. */
 type Planned = Omit<Dispatch, "ck"> & { ck?: CompiledKernel };
 
-/** A kernel binding that cannot be cut to fit the device: names the kernel, the binding and the sizes. */
-export class BindingLimitError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BindingLimitError";
-  }
-}
+export { BindingLimitError };
 
 export class Program {
   private compiled: CompiledKernel[] = [];
@@ -149,8 +144,11 @@ export class Program {
       const ck = this.compiled[i];
       const site = sk.site;
       const bytes = k.bindings.map((b) => slotBytes[b.slot]);
-      if (k.kind === "matmul") {
-        for (const b of matmulBlocks(sk, bytes, limits))
+      // A lowering's kernel kind that cuts its own operands (matmul: blocks of C and slices of K; column
+      // reductions: windows of rows) plans its dispatches itself.
+      const planner = kernelKindOf(k.kind)?.chunks;
+      if (planner) {
+        for (const b of planner(sk, bytes, limits))
           out.push({ ck, k, site, rows, rowBase: 0, count: rows, groups: [b.grid[0], b.grid[1]], z: b.grid[2], consts: { ...consts, ...b.consts }, windows: b.windows });
         return;
       }

@@ -195,9 +195,9 @@ describe("reductions over leading axes", () => {
       // key: <key>
       // column sum kernel: each thread reduces 4 adjacent columns (vec4) over a block of S rows; workgroup 64
       // bindings:
-      //   @binding(0) params: uniform (rows, row_base, count, zero, R, C, S)
-      //   @binding(1) g: f32 read ([R, C])
-      //   @binding(2) db_partial: f32 write ([ceil(R / S), C])
+      //   @binding(0) params: uniform (rows, row_base, count, zero, C, S, row_first, row_end, block_first, x_origin, y_origin)
+      //   @binding(1) g: f32 read ([R, C]: rows [row_first, row_end), bound from element x_origin)
+      //   @binding(2) db_partial: f32 write ([ceil(R / S), C]: the blocks those rows touch, bound from element y_origin)
       // source graph:
       //   {
       //     %0_g:f32[300,8] = input #0
@@ -210,9 +210,13 @@ describe("reductions over leading axes", () => {
         row_base: u32,
         count: u32,
         zero: u32,
-        R: u32,
         C: u32,
         S: u32,
+        row_first: u32,
+        row_end: u32,
+        block_first: u32,
+        x_origin: u32,
+        y_origin: u32,
       }
       @group(0) @binding(0) var<uniform> params: Params;
       @group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
@@ -221,15 +225,18 @@ describe("reductions over leading axes", () => {
       @compute @workgroup_size(64)
       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
         let c = wid.x * 64u + lid; // this thread's vec4 of columns
-        let block = wid.y;
+        let block = params.block_first + wid.y;
         if (c >= (params.C / 4u)) { return; }
-        let r0 = block * params.S;
-        let r1 = min(params.R, r0 + params.S);
+        let r0 = max(params.row_first, block * params.S);
+        let r1 = min(params.row_end, block * params.S + params.S);
+        let out = block * (params.C / 4u) + c - params.y_origin;
+        // A dispatch that starts inside the block continues the partial the previous dispatch wrote.
         var acc: vec4<f32> = vec4<f32>(f32(0));
+        if (r0 != block * params.S) { acc = db_partial[out]; }
         for (var r = r0; r < r1; r++) {
-          acc = acc + g[r * (params.C / 4u) + c];
+          acc = acc + g[r * (params.C / 4u) + c - params.x_origin];
         }
-        db_partial[block * (params.C / 4u) + c] = acc;
+        db_partial[out] = acc;
       }
       "
     `);

@@ -4,7 +4,7 @@ import type { Node } from "../../dsl/node.ts";
 import type { HostArray } from "../interpret.ts";
 import { hashString, targetKey, type Kernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
-import { emitMatmulWgsl, lowerMatmul } from "../matmul.ts";
+import { emitMatmulWgsl, lowerMatmul, matmulBlocks } from "../matmul.ts";
 
 export const matmulLowering: Lowering = {
   kernels(n: Node, outSlot, ctx) {
@@ -50,4 +50,5 @@ export const matmulKind: KernelKind = {
   emit: (k, names) => emitMatmulWgsl(k, header(k, names), names),
   workgroupSize: () => 64,
   interpret: interpretMatmul,
+  chunks: matmulBlocks, // blocks of C and slices of K whose windows fit one binding
 };
