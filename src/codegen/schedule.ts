@@ -13,7 +13,7 @@ import { DslError } from "../dsl/tensor.ts";
 import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
-import type { DType } from "../dsl/dtype.ts";
+import { storageBytes, type DType } from "../dsl/dtype.ts";
 import { loweringOf } from "./lowerings/index.ts";
 import type { LowerContext } from "./lowering.ts";
 import { checkHazards, hazardOrder, inputsRead, targetOrder, writesInPlace, type GroupTarget } from "./hazards.ts";
@@ -308,6 +308,7 @@ function lowerKernel(
     : u32(0);
 
   const forced = new Set<number>(); // nodes computed by a kernel of their own to stay within the binding limit
+  const gathers: GatherUse[] = []; // the gathers fused into this kernel (this pass of the loop below)
   const rewrite = (n: Node, mode: LoadMode): Node => {
     const key = `${n.id}:${mode}`;
     const hit = memo.get(key);
@@ -366,9 +367,13 @@ function lowerKernel(
       case "gather": {
         const [table, index] = n.src;
         const tslot = slotOf(table);
-        if (table.shape.length === 1) return load(tslot, "table", n.dtype, rewrite(index, mode), 1);
+        const fused = (idx: Node, width: number) => {
+          gathers.push({ node: n, slot: tslot, index: idx });
+          return load(tslot, "table", n.dtype, idx, width);
+        };
+        if (table.shape.length === 1) return fused(rewrite(index, mode), 1);
         const D = table.shape[1];
-        if (mode === "elem" && D === L) return load(tslot, "table", n.dtype, rewrite(index, "row"), D);
+        if (mode === "elem" && D === L) return fused(rewrite(index, "row"), D);
         return load(materialize(n), mode, n.dtype);
       }
       default:
@@ -386,6 +391,17 @@ function lowerKernel(
       const node = rewrite(t.node, mode);
       outputs.push({ binding: bindingOf(t.slot, mode, true), node });
     }
+    const roots = group.map((g) => g.node);
+    const split = gathersToSplit(gathers, roots, outputs.map((o) => o.node), slots, target, L);
+    if (split === "targets") return undefined; // two targets gather one large table differently: the caller splits them
+    if (split.length) {
+      // Computed by kernels of their own (materialized), so the runtime can chunk each table: see gathersToSplit.
+      for (const g of split) forced.add(g.id);
+      bindings.length = 0;
+      memo.clear();
+      gathers.length = 0;
+      continue;
+    }
     if (bindings.length <= target.maxStorageBuffers) break;
     if (!force) return undefined;
     // Too many buffers for one kernel: split off the fused subexpression that reads the most of them.
@@ -395,6 +411,7 @@ function lowerKernel(
     forced.add(pick.id);
     bindings.length = 0;
     memo.clear();
+    gathers.length = 0;
   }
   for (const b of bindings) {
     if (!b.write) continue;
@@ -425,6 +442,48 @@ function lowerKernel(
   const kernel: Kernel = { name, kind: hasReduce ? "row" : "map", L: kL, vec: kvec, bindings, uniforms, outputs, source, target, key: "" };
   kernel.key = kernelKey(kernel);
   return { kernel, rows: kR };
+}
+
+/** A gather fused into a kernel: the graph node, the table's slot and the index as rewritten into the kernel. */
+interface GatherUse {
+  node: Node;
+  slot: number;
+  index: Node;
+}
+
+/** Bytes of a slot's buffer as the runtime allocates it (runtime/storage.ts paddedBytes: 16-byte multiples). */
+const slotBytes = (s: SlotInfo) => Math.max(16, Math.ceil(storageBytes(s.dtype, numel(s.shape)) / 16) * 16);
+
+/**
+ * The gathers that must not be fused into this kernel because the runtime could not chunk it otherwise. A
+ * table larger than one storage binding is bound one chunk of its rows per dispatch, and each dispatch
+ * stores only the elements whose index falls in its chunk (runtime/execute.ts). That is exact when every
+ * stored value reads the table through one index: a second index (the same table gathered twice, or a
+ * second large table) may need a row of another chunk, and in a row kernel a reduction over a per-element
+ * index would combine rows of several chunks. Those gathers are computed by a map kernel of their own
+ * (which the runtime chunks by itself) and read back elementwise. The kernel keeps the gather of a target
+ * (which cannot be moved out of its own kernel), else the first one. Only tables above the target's binding
+ * limit count, so kernels on small tensors are unchanged.
+ */
+function gathersToSplit(gathers: GatherUse[], roots: Node[], kernelOutputs: Node[], slots: SlotInfo[], target: DeviceTarget, L: number): Node[] | "targets" {
+  const big = gathers.filter((g) => slotBytes(slots[g.slot]) > target.maxStorageBindingBytes);
+  if (!big.length) return [];
+  const isRoot = (g: GatherUse) => roots.includes(g.node);
+  const keep = big.find(isRoot) ?? big[0];
+  const other = (g: GatherUse) => g.slot !== keep.slot || g.index !== keep.index;
+  if (big.some((g) => isRoot(g) && other(g))) return roots.length > 1 ? "targets" : [];
+  const out = big.filter(other).map((g) => g.node);
+  const rowKernel = toposort(kernelOutputs).some((n) => n.op === "reduce");
+  if (rowKernel && L > 1 && variesInRow(keep.index)) {
+    if (!isRoot(keep)) out.push(keep.node);
+    else if (roots.length > 1) return "targets";
+  }
+  return [...new Set(out)];
+}
+
+/** Whether a kernel-IR value can differ between the elements of one row (it reads the column index or elements). */
+function variesInRow(n: Node): boolean {
+  return toposort([n]).some((x) => (x.op === "iota" && x.arg === 1) || (x.op === "load" && ["elem", "col"].includes((x.arg as { mode: LoadMode }).mode)));
 }
 
 const BOUNDARY = new Set(["input", "contiguous", "gather", "reduce"]);

@@ -91,34 +91,63 @@ class Emitter implements Emit {
     if (k.tableChunk !== undefined) this.chunkIndex = this.tableChunkIndex(k.tableChunk);
   }
 
-  /** The index node of the one gather from the chunked table (a kernel gathering it twice is not chunked). */
+  /**
+   * The index node of the one gather from the chunked table. The scheduler keeps one gather from a table
+   * larger than one binding per kernel, and none with a per-element index in a row kernel (it computes such
+   * gathers in kernels of their own: codegen/schedule.ts); a kernel that still has them was scheduled for a
+   * larger binding limit than the one it runs under, and is refused here rather than computed wrongly.
+   */
   private chunkIndex?: Node;
   private tableChunkIndex(binding: number): Node {
     const loads = this.order.filter((n) => n.op === "load" && (n.arg as { binding: number }).binding === binding);
     const idx = new Set(loads.map((n) => n.src[0]));
     const b = this.k.bindings[binding];
     const what = `octet: kernel ${this.k.name}: gather table ${b.name} is larger than one storage binding`;
-    if (idx.size !== 1) throw new Error(`${what} and is gathered with ${idx.size} different indices in one kernel; only a single gather from it is chunked`);
+    const why = `; the scheduler computes such gathers in kernels of their own when it knows the binding limit, but this kernel was scheduled for ${this.k.target?.maxStorageBindingBytes ?? "an unknown number of"} bytes (trace it again, e.g. the jit, after lowering the limit)`;
+    // Each dispatch stores only what its chunk of the table holds: with two indices an element may need rows
+    // of two chunks; in a row kernel a reduction over per-element indices would mix chunks.
+    if (idx.size !== 1) throw new Error(`${what} and is gathered with ${idx.size} different indices in one kernel${why}`);
     const node = [...idx][0];
-    if (this.V && this.elemLevel.get(node.id))
-      throw new Error(`${what} and its index differs between the 4 lanes of this vectorized kernel; only per-row indices (or scalar kernels) are chunked`);
+    if (this.k.kind === "row" && this.elemLevel.get(node.id)) throw new Error(`${what} and its index differs between the elements of a row of this row kernel${why}`);
     return node;
   }
 
-  /** The condition under which this chunk of the table holds the element's gathered row. */
+  /** The condition under which this chunk of the table holds the element's gathered row (per lane for a per-lane index). */
   private inChunk(lines: string[], p: number): string {
     const n = this.chunkIndex!;
     const saved = this.curVec;
+    const lanes = this.V && !!this.elemLevel.get(n.id);
     this.curVec = !!this.elemLevel.get(n.id);
     const idx = this.value(n, lines, p);
     this.curVec = saved;
+    if (lanes) return `((vec4<u32>(${idx}) >= vec4<u32>(params.table_first)) & (vec4<u32>(${idx}) <= vec4<u32>(params.table_last)))`;
     return `u32(${idx}) >= params.table_first && u32(${idx}) <= params.table_last`;
   }
 
-  /** A store, guarded when the table is chunked (elements of other chunks are written by their dispatch). */
+  /**
+   * A store, guarded when the table is chunked (elements of other chunks are written by their dispatch).
+   * When the index differs between the 4 lanes of a vector, the lanes may lie in different chunks: the
+   * vector is merged with what the buffer holds, lane by lane (the other lanes are the other chunks' work;
+   * dispatches run one after another, and one thread owns the vector within a dispatch).
+   */
+  private laneMasks = new WeakMap<string[], string>(); // one mask per block of code
   private guardedStore(b: Binding, bname: string, value: string, vec: boolean, lines: string[], p: number): string {
     const st = this.store(b, bname, value, vec);
-    return this.chunkIndex ? `if (${this.inChunk(lines, p)}) { ${st} }` : st;
+    if (!this.chunkIndex) return st;
+    const cond = this.inChunk(lines, p);
+    if (!(vec && this.V && this.elemLevel.get(this.chunkIndex.id))) return `if (${cond}) { ${st} }`;
+    let mask = this.laneMasks.get(lines);
+    if (!mask) {
+      this.laneMasks.set(lines, (mask = `in_chunk_${this.fresh(this.chunkIndex)}`));
+      lines.push(`let ${mask} = ${cond};`);
+    }
+    if (b.dtype === "u8") {
+      const bytes = `select(vec4<u32>(0u), vec4<u32>(255u), ${mask}) << vec4<u32>(0u, 8u, 16u, 24u)`;
+      const w = `(${value} & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u)`;
+      return `if (any(${mask})) { let keep = ${bytes}; let bits = keep.x | keep.y | keep.z | keep.w; let packed = ${w}; ${bname}[e >> 2u] = (${bname}[e >> 2u] & ~bits) | ((packed.x | packed.y | packed.z | packed.w) & bits); }`;
+    }
+    const v = b.dtype === "bool" ? `select(vec4<u32>(0u), vec4<u32>(1u), ${value})` : value;
+    return `if (any(${mask})) { ${bname}[e >> 2u] = select(${bname}[e >> 2u], ${v}, ${mask}); }`;
   }
 
   private isElem(n: Node): boolean {

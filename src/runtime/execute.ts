@@ -158,8 +158,12 @@ export class Program {
         return;
       }
       const chunk = chunkRows(k, rows, limits.maxBinding);
-      // A gather table larger than one binding: every chunk of rows runs once per chunk of the table.
-      const table = k.bindings.findIndex((b) => b.mode === "table" && slotBytes[b.slot] > limits.maxBinding);
+      // A gather table larger than one binding: every chunk of rows runs once per chunk of the table. The
+      // scheduler leaves at most one such table in a kernel (codegen/schedule.ts gathersToSplit).
+      const tables = k.bindings.map((b, j) => j).filter((j) => k.bindings[j].mode === "table" && slotBytes[k.bindings[j].slot] > limits.maxBinding);
+      if (tables.length > 1)
+        throw new BindingLimitError(`octet: kernel ${k.name} (${k.kind}${site ? `, built at ${site}` : ""}) gathers from ${tables.length} tables larger than one storage binding of ${limits.maxBinding} bytes (${tables.map((j) => k.bindings[j].name).join(", ")}); the scheduler computes all but one of them in kernels of their own when it knows the limit, but this kernel was scheduled for ${this.schedule.target.maxStorageBindingBytes} bytes (trace it again, e.g. the jit, after lowering the limit)`);
+      const table = tables.length ? tables[0] : -1;
       for (let base = 0; base < rows || (rows === 0 && base === 0); base += chunk) {
         const n = Math.min(chunk, rows - base);
         if (n <= 0) break;

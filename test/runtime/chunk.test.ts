@@ -83,6 +83,24 @@ describe("chunked dispatch", () => {
     expect(Array.from(next)).toEqual(Array.from(codes, (v) => (v + 7) & 255));
   });
 
+  test("operands of different sizes and types (f32, i32 and u8 per element, f32 per row) each get their own windows", async () => {
+    const [R, L] = [3000, 8]; // x 96 KB, k 96 KB, codes 24 KB, scale 12 KB: all past an 8 KiB cap
+    const xs = ramp(R * L);
+    const ks = Int32Array.from({ length: R * L }, (_, i) => (i * 13) % 17 - 8);
+    const codes = Uint8Array.from({ length: R * L }, (_, i) => (i * 31) % 256);
+    const scale = ramp(R).map((v) => v / 16);
+    const f = jit("chunk_mixed", { x: { shape: [R, L] }, k: { shape: [R, L], dtype: "i32" }, q: { shape: [R, L], dtype: "u8" }, s: { shape: [R, 1] } }, ({ x, k, q, s }) => ({
+      y: x.mul(s).add(k.cast("f32")).sub(q.cast("f32")),
+      q2: q.cast("u32").add(k.cast("u32")).and(255).cast("u8"),
+    }));
+    const inputs = { x: await tensor(xs, [R, L]), k: await tensor(ks, [R, L], { dtype: "i32" }), q: await tensor(codes, [R, L]), s: await tensor(scale, [R, 1]) };
+    setStorageBindingCap(8192);
+    const out = await f.run(inputs);
+    expect(f.dispatchCount).toBe(Math.ceil(R / 256)); // 32 B rows of x: 256 rows a window
+    expect(Array.from(await out.y.toArray())).toEqual(xs.map((v, i) => fl(fl(fl(v * fl(scale[Math.floor(i / L)])) + ks[i]) - codes[i])));
+    expect(Array.from(await out.q2.toArray())).toEqual(Array.from(codes, (c, i) => (c + ks[i]) & 255));
+  });
+
   test("a row too long for one aligned block of rows under the cap is refused, naming the limit", async () => {
     const f = jit("chunk_too_long", { x: { shape: [300, 24] } }, ({ x }) => ({ s: x.sum() }));
     const x = await tensor(ramp(300 * 24), [300, 24]);
