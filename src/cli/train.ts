@@ -2,16 +2,18 @@
 //   --optim adamw_8bit|adamw_torch|lion_8bit|...  --embedding plain|stable|adanorm  --steps N  --lr X
 //   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
 //   --arch default|gpt2-mini|gpt2-small (a shape; --layers/--heads/--width override it)  --tokenizer char|gpt2
+//   --sample N (tokens sampled from the trained model at the end; default 64, 0 = none)  --prompt TEXT
 import { parseArgs } from "node:util";
 import { runTraining } from "../train/trainer.ts";
 import { progress } from "./progress.ts";
+import { continueText } from "./textgen.ts";
 
 const opts = {
   optim: { type: "string" }, embedding: { type: "string" }, steps: { type: "string" }, lr: { type: "string" },
   batch: { type: "string" }, seq: { type: "string" }, seed: { type: "string" }, layers: { type: "string" },
   heads: { type: "string" }, width: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" },
   "eval-every": { type: "string" }, "checkpoint-every": { type: "string" }, "state-format": { type: "string" },
-  arch: { type: "string" }, tokenizer: { type: "string" },
+  arch: { type: "string" }, tokenizer: { type: "string" }, sample: { type: "string" }, prompt: { type: "string" },
 } as const;
 
 let values: Record<string, string | boolean | undefined>;
@@ -22,6 +24,11 @@ try {
   process.exit(2);
 }
 const num = (k: string) => (values[k] === undefined ? undefined : Number(values[k]));
+const sampleTokens = values.sample === undefined ? 64 : Number(values.sample);
+if (!Number.isInteger(sampleTokens) || sampleTokens < 0) {
+  console.error(`train: --sample ${values.sample} must be a whole number of tokens (0 for none)`);
+  process.exit(2);
+}
 if (values.resume && !values.out) {
   console.error("train: --resume needs --out DIR (where the checkpoint is)");
   process.exit(2);
@@ -46,6 +53,15 @@ try {
       bar.update(rec.step, { loss: rec.trainLoss, tokensPerSec: (rec.step * cfg.batch * cfg.seq) / (ms / 1000) });
       if (rec.evalLoss !== undefined)
         console.log(`${process.stdout.isTTY ? "\n" : ""}step ${rec.step}: train loss ${rec.trainLoss.toFixed(4)}, held-out loss ${rec.evalLoss.toFixed(4)}`);
+    },
+    onFinish: async (model, tokenizer) => {
+      bar?.stop();
+      bar = undefined;
+      if (sampleTokens === 0) return;
+      const prompt = (values.prompt as string | undefined) ?? "The ";
+      process.stdout.write(`sample (temperature 0.8, top-k 200):\n${prompt}`);
+      const r = await continueText(model, tokenizer, prompt, { maxNewTokens: sampleTokens, temperature: 0.8, topK: 200, seed: (config as { seed?: number }).seed ?? 0 }, (s) => process.stdout.write(s));
+      console.log(`\n[${r.ids.length} tokens, ${r.msPerToken.toFixed(0)} ms/token]`);
     },
   });
   bar?.stop();

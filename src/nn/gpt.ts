@@ -8,6 +8,7 @@ import { Embedding, LayerNorm, Linear, StableEmbedding } from "./layers.ts";
 import { Module } from "./module.ts";
 import { Parameter } from "./parameter.ts";
 import { normalInit } from "./init.ts";
+import { generate, type GenerateOptions } from "./generate.ts";
 
 export interface GPTConfig {
   vocabSize: number;
@@ -17,6 +18,14 @@ export interface GPTConfig {
   width: number;
   embedding: "plain" | "stable" | "adanorm";
   seed: number;
+}
+
+/** What generation (src/nn/generate.ts) changes in a forward: where the tokens sit, and how attention reads. */
+export interface ForwardOptions {
+  /** Position of each of the B*T tokens (i32 or u32 [B*T]); default 0..T-1 in every row. */
+  positions?: Tensor;
+  /** Replaces causal self-attention in block `layer`: packed qkv [B*T, 3C] -> [B*T, C] (e.g. over a KV cache). */
+  attention?: (qkv: Var, layer: number) => Var;
 }
 
 class Block extends Module {
@@ -36,8 +45,8 @@ class Block extends Module {
     this.fc = new Linear(C, 4 * C, { seed, name: `${name}.fc` });
     this.fcProj = new Linear(4 * C, C, { seed, name: `${name}.fcProj`, std: resid });
   }
-  forward(x: Var, B: number, T: number): Var {
-    const a = this.proj.forward(F.causalSelfAttention(this.qkv.forward(this.ln1.forward(x)), B, T, this.heads));
+  forward(x: Var, B: number, T: number, attend = (qkv: Var) => F.causalSelfAttention(qkv, B, T, this.heads)): Var {
+    const a = this.proj.forward(attend(this.qkv.forward(this.ln1.forward(x))));
     const h = F.contiguous(F.add(x, a));
     const m = this.fcProj.forward(F.gelu(this.fc.forward(this.ln2.forward(h))));
     return F.contiguous(F.add(h, m));
@@ -61,15 +70,24 @@ export class GPT extends Module {
     this.head = new Linear(C, V, { seed, name: "head", bias: false });
   }
 
-  /** Logits [B*T, V] for token ids idx (i32 [B, T]). */
-  forward(idx: Tensor, B: number, T: number): Var {
+  /** Logits [B*T, V] for token ids idx (u32 or i32 [B, T]). */
+  forward(idx: Tensor, B: number, T: number, opts: ForwardOptions = {}): Var {
     if (T > this.config.contextLength) throw new Error(`GPT: sequence of ${T} exceeds the context length ${this.config.contextLength}`);
     const tok = this.tokens.forward(idx.reshape([B * T]));
-    const posIdx = Tensor.iota([B * T], 0).mod(T);
+    const posIdx = opts.positions ?? Tensor.iota([B * T], 0).mod(T);
     const pos = F.embedding(leaf(this.positions), posIdx);
     let x = F.contiguous(F.add(tok, pos));
-    for (const b of this.blocks) x = b.forward(x, B, T);
+    const attend = opts.attention;
+    this.blocks.forEach((b, i) => (x = b.forward(x, B, T, attend && ((qkv) => attend(qkv, i)))));
     return this.head.forward(this.lnF.forward(x));
+  }
+
+  /**
+   * Continues the token ids `promptIds` by up to `maxNewTokens` sampled tokens (src/nn/generate.ts: a KV
+   * cache of fixed shape, so any number of tokens compiles the same kernels). Returns the new ids only.
+   */
+  generate(promptIds: ArrayLike<number>, opts: GenerateOptions): Promise<Uint32Array> {
+    return generate(this, promptIds, opts);
   }
 
   /** Mean next-token cross entropy. */
