@@ -6,7 +6,9 @@
 //           never recompiles), iota (the element's index along an axis).
 // Interior: every primitive of prims.ts (elementwise, typed by the primitive table), plus the structural
 //           ops reshape, expand (broadcast), reduce (over the last axis, keeping it as 1), colreduce (over the
-//           leading axis of an [R, C] source: one value per column, shape [1, C]) and gather.
+//           leading axis of an [R, C] source: one value per column, shape [1, C]), gather, scatter (the
+//           transpose of gather: rows of src summed into the table rows their indices name; indices outside
+//           the table add nothing) and logsumexp (log(sum(exp(x))) over the last axis, kept as 1, any length).
 import type { DType } from "./dtype.ts";
 
 export type ReduceOp = "sum" | "max" | "min";
@@ -22,6 +24,8 @@ export type Op =
   | "reduce"
   | "colreduce"
   | "gather"
+  | "scatter"
+  | "logsumexp"
   | "matmul"
   | "contiguous"
   | "cast"

@@ -360,6 +360,34 @@ export class Tensor {
     return new Tensor(mk("gather", this.dtype, shape, [this.node, index.node], undefined, callSite));
   }
 
+  /**
+   * The transpose of gather (PyTorch's `index_add` into zeros): this [N, D] (or [N]) holds one row per index
+   * (i32 or u32, any shape of N elements); the result [rows, D] (or [rows]) has in row v the sum of the rows
+   * whose index is v, in index order, and zeros where no index is v. An index outside [0, rows) (a negative
+   * i32 included) adds to no row. Sums are deterministic: codegen/lowerings/scatter.ts sorts, then adds.
+   */
+  scatterAdd(index: Tensor, rows: number): Tensor {
+    if (index.dtype !== "i32" && index.dtype !== "u32")
+      throw new DslError("scatterAdd", `index must be i32 or u32, got ${index.dtype}`);
+    if (this.dtype !== "f32") throw new DslError("scatterAdd", `values must be f32, got ${this.dtype}; cast them first`);
+    if (this.ndim < 1 || this.ndim > 2) throw new DslError("scatterAdd", `values must be 1-D or 2-D ([N] or [N, D]), got ${shapeStr(this.shape)}`);
+    if (index.numel !== this.shape[0])
+      throw new DslError("scatterAdd", `${index.numel} indices for ${this.shape[0]} rows of values ${shapeStr(this.shape)}; give one index per row`);
+    if (!Number.isInteger(rows) || rows < 1 || rows >= 2 ** 31) throw new DslError("scatterAdd", `rows must be an integer in [1, 2^31), got ${rows}`);
+    const flat = index.reshape([index.numel]);
+    return new Tensor(mk("scatter", this.dtype, [rows, ...this.shape.slice(1)], [this.node, flat.node], undefined, callSite));
+  }
+
+  /**
+   * log(sum(exp(x))) over the last axis, kept as 1 ([..., L] -> [..., 1]), for rows of any length in one pass
+   * (an online max and sum, codegen/lowerings/logsumexp.ts): the normalizer of softmax and cross-entropy.
+   */
+  logsumexp(): Tensor {
+    if (this.ndim === 0) throw new DslError("logsumexp", "cannot reduce a scalar");
+    if (this.dtype !== "f32") throw new DslError("logsumexp", `needs f32, got ${this.dtype}; cast first`);
+    return new Tensor(mk("logsumexp", this.dtype, [...this.shape.slice(0, -1), 1], [this.node], undefined, callSite));
+  }
+
   // --- results ------------------------------------------------------------------------------------------
   /** Computes this tensor (if it is not a buffer yet). */
   async realize(): Promise<this> {

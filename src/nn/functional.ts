@@ -1,6 +1,7 @@
 // Differentiable ops for a small GPT, each a forward written in the DSL plus its backward rule in the DSL.
 // The scheduler fuses both directions: layer norm forward is one row kernel, its backward another; the
-// embedding-gradient "scatter-add" is a one-hot matmul (deterministic: WGSL has no float atomics).
+// embedding gradient is a deterministic scatter-add (sort, then segmented sums: codegen/lowerings/scatter.ts)
+// and cross-entropy stands on a one-pass log-sum-exp (codegen/lowerings/logsumexp.ts).
 import { Tensor } from "../dsl/tensor.ts";
 import { numel, type Shape } from "../dsl/node.ts";
 import { op, type Var } from "../autograd/var.ts";
@@ -88,21 +89,101 @@ export function adaNorm(x: Var, C = 1, k = 0.1, eps = 1e-5): Var {
   });
 }
 
-/** Rows of weight [V, D] picked by idx (i32 [N]); the padding row gets no gradient. */
-export function embedding(weight: Var, idx: Tensor, paddingIdx?: number): Var {
-  const [V] = weight.shape;
+export interface EmbeddingOptions {
+  /**
+   * How the table's gradient is computed. "scatter" (the default): a deterministic scatter-add
+   * (Tensor.scatterAdd: sort the positions by id, then sum each id's run of rows), memory O(N*D).
+   * "onehot": the product onehot^T @ g with a materialized [N, V] one-hot (N*V*D work; kept to compare).
+   */
+  backward?: "scatter" | "onehot";
+}
+
+/**
+ * Rows of weight [V, D] picked by idx (i32 or u32, any shape of N elements); the padding row gets no
+ * gradient. An id outside [0, V) (a negative i32 included) looks up a row of NaN, so a bad id shows in the
+ * loss instead of reading whatever lies past the table, and adds nothing to the table's gradient.
+ */
+export function embedding(weight: Var, idx: Tensor, paddingIdx?: number, opts: EmbeddingOptions = {}): Var {
+  if (weight.shape.length !== 2) throw new Error(`F.embedding: weight must be [V, D], got [${weight.shape}]`);
+  const V = weight.shape[0];
   const N = idx.numel;
+  const backwardKind = opts.backward ?? "scatter";
+  if (backwardKind !== "scatter" && backwardKind !== "onehot")
+    throw new Error(`F.embedding: backward must be "scatter" or "onehot", got ${JSON.stringify(opts.backward)}`);
+  if (idx.dtype !== "i32" && idx.dtype !== "u32") throw new Error(`F.embedding: ids must be i32 or u32, got ${idx.dtype}`);
   const flat = idx.reshape([N]);
-  return op(weight.value.gather(flat), [weight], (g) => {
-    let rows = flat.reshape([N, 1]);
-    let onehot = Tensor.iota([N, V], 1, flat.dtype).eq(rows).cast("f32"); // ids are i32 or u32
-    if (paddingIdx !== undefined) onehot = onehot.mul(rows.ne(paddingIdx).cast("f32"));
-    return [onehot.matmul(g.reshape([N, g.numel / N]), { transA: true })]; // scatter-add as onehot^T g
+  const inTable = flat.bitcast("u32").lt(V).reshape([N, 1]); // negative i32 ids read as u32 >= 2^31
+  const rows = inTable.where(weight.value.gather(flat), NaN);
+  return op(rows, [weight], (g) => {
+    const gRows = g.reshape([N, g.numel / N]);
+    if (backwardKind === "onehot") {
+      const ids = flat.reshape([N, 1]);
+      let onehot = Tensor.iota([N, V], 1, idx.dtype).eq(ids).cast("f32");
+      if (paddingIdx !== undefined) onehot = onehot.mul(ids.ne(paddingIdx).cast("f32"));
+      return [onehot.matmul(gRows, { transA: true })]; // scatter-add as onehot^T g
+    }
+    // The padding id becomes V, which lies outside the table and so adds to no row.
+    const ids = paddingIdx === undefined ? flat : flat.eq(paddingIdx).where(V, flat);
+    return [gRows.scatterAdd(ids, V).reshape([...weight.shape])];
   });
 }
 
-/** Mean cross entropy of logits [N, V] against i32 targets [N]; returns a [1, 1] loss. */
-export function crossEntropy(logits: Var, targets: Tensor): Var {
+export interface CrossEntropyOptions {
+  /**
+   * "fused" (the default): one online log-sum-exp pass over each row (Tensor.logsumexp, rows of any length)
+   * for the loss, and the gradient (softmax - onehot) / count in one elementwise pass in the backward: no
+   * [N, V] buffer besides the logits and their gradient. "unfused": max, sum of exp and the target's logit
+   * as row reductions (kept to compare; no ignoreIndex).
+   */
+  impl?: "fused" | "unfused";
+  /**
+   * Rows whose target equals this add no loss and no gradient (default -100, as PyTorch; u32 targets are
+   * compared as i32, so -100 is 0xffffff9c there).
+   */
+  ignoreIndex?: number;
+}
+
+/**
+ * Mean cross entropy of logits [N, V] against i32 or u32 targets [N]; returns a [1, 1] loss. The mean is
+ * over the rows not ignored (PyTorch's reduction="mean"; NaN if all are). A target outside [0, V) that is
+ * not ignoreIndex makes the loss NaN: a wrong label is never silently a zero-probability class.
+ */
+export function crossEntropy(logits: Var, targets: Tensor, opts: CrossEntropyOptions = {}): Var {
+  const impl = opts.impl ?? "fused";
+  if (impl === "unfused") {
+    if (opts.ignoreIndex !== undefined) throw new Error(`F.crossEntropy: ignoreIndex is only supported by impl "fused"`);
+    return crossEntropyUnfused(logits, targets);
+  }
+  if (impl !== "fused") throw new Error(`F.crossEntropy: impl must be "fused" or "unfused", got ${JSON.stringify(opts.impl)}`);
+  const [N, V] = logits.shape;
+  if (targets.dtype !== "i32" && targets.dtype !== "u32") throw new Error(`F.crossEntropy: targets must be i32 or u32, got ${targets.dtype}`);
+  if (targets.numel !== N) throw new Error(`F.crossEntropy: ${targets.numel} targets for ${N} rows of logits`);
+  if (N * V >= 2 ** 32) throw new Error(`F.crossEntropy: logits [${N}, ${V}] have 2^32 elements or more; split the rows`);
+  const l = logits.value;
+  const t = targets.reshape([N, 1]).bitcast("u32"); // a negative i32 reads as u32 >= 2^31: out of range
+  const lse = l.logsumexp(); // [N, 1], one pass per row
+  const inRange = t.lt(V);
+  const ignore = opts.ignoreIndex ?? -100;
+  if (!Number.isInteger(ignore) || ignore < -(2 ** 31) || ignore >= 2 ** 31) throw new Error(`F.crossEntropy: ignoreIndex ${ignore} is not an i32`);
+  const kept = t.bitcast("i32").ne(ignore);
+  // The target's logit, read straight from the logits (one element per row, never a one-hot row sum).
+  const at = Tensor.iota([N, 1], 0, "u32").mul(V).add(inRange.where(t, 0));
+  const picked = l.reshape([N * V]).gather(at.reshape([N])).reshape([N, 1]);
+  const lossRows = kept.where(inRange.where(lse.sub(picked), NaN), 0);
+  const count = kept.cast("f32").reshape([1, N]).sum(); // rows not ignored
+  const loss = lossRows.reshape([1, N]).sum().div(count);
+  return op(loss, [logits], (g) => {
+    // d loss / d logits = (softmax - onehot) / count on kept rows, 0 on ignored ones, NaN for a bad target:
+    // one elementwise pass over [N, V] with the scale fused, so the gradient is the only [N, V] buffer the
+    // backward writes (the one-hot is an iota comparison inside that pass).
+    const w = kept.where(inRange.where(g.reshape([1, 1]).div(count), NaN), 0);
+    const onehot = Tensor.iota([N, V], 1, "u32").eq(t).cast("f32");
+    return [l.sub(lse).exp().sub(onehot).mul(w)];
+  });
+}
+
+/** The cross entropy before the fused one: max, sum of exp and the target's logit as row reductions. */
+function crossEntropyUnfused(logits: Var, targets: Tensor): Var {
   const [N, V] = logits.shape;
   const l = logits.value;
   const m = l.max();

@@ -170,7 +170,8 @@ export class Program {
         const count = k.kind === "map" ? Math.ceil((n * k.L) / k.vec) : n;
         const wgs = k.kind === "map" ? Math.ceil(count / MAP_WORKGROUP) : n;
         const windows = k.bindings.map((b) => window(k, b.mode, b.dtype, numel(this.schedule.slots[b.slot].shape), slotBytes[b.slot], base, n));
-        const d: Planned = { ck, k, site, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, limits.maxWorkgroups), windows };
+        // consts: uniforms a lowering fixed for this program (segment_sum's N), the same for every chunk.
+        const d: Planned = { ck, k, site, rows: n, rowBase: base, count, groups: dispatchGrid(wgs, limits.maxWorkgroups), windows, consts };
         if (table < 0) out.push(d);
         else out.push(...tableChunks(d, table, this.schedule, slotBytes, limits));
       }

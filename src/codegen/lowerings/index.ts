@@ -5,16 +5,25 @@ import type { KernelKind, Lowering } from "../lowering.ts";
 import { matmulKind, matmulLowering } from "./matmul.ts";
 import { longReduceLowering } from "./reduce.ts";
 import { colReduceKind, colReduceLowering } from "./colreduce.ts";
+import { scatterLowering, segmentSumKind } from "./scatter.ts";
+import { bitonicLocalKind, bitonicStepKind } from "./sort.ts";
+import { logsumexpKind, logsumexpLowering } from "./logsumexp.ts";
 
 const LOWERINGS = new Map<Op, Lowering>([
   ["matmul", matmulLowering],
   ["reduce", longReduceLowering],
   ["colreduce", colReduceLowering],
+  ["scatter", scatterLowering],
+  ["logsumexp", logsumexpLowering],
 ]);
 
 const KERNEL_KINDS = new Map<string, KernelKind>([
   ["matmul", matmulKind],
   ["colreduce", colReduceKind],
+  ["bitonic_local", bitonicLocalKind],
+  ["bitonic_step", bitonicStepKind],
+  ["segment_sum", segmentSumKind],
+  ["logsumexp", logsumexpKind],
 ]);
 
 export function registerLowering(op: Op, l: Lowering): void {
