@@ -89,9 +89,39 @@ export function adaNorm(x: Var, C = 1, k = 0.1, eps = 1e-5): Var {
   });
 }
 
+/** The implementation F.embedding's backward and F.crossEntropy use when a call does not name one. */
+export interface Implementations {
+  embeddingBackward: "scatter" | "onehot";
+  crossEntropy: "fused" | "unfused";
+}
+const defaults: Implementations = { embeddingBackward: "scatter", crossEntropy: "fused" };
+const choices: { [K in keyof Implementations]: readonly Implementations[K][] } = { embeddingBackward: ["scatter", "onehot"], crossEntropy: ["fused", "unfused"] };
+
+/**
+ * Builds a graph (model.loss(...), synchronously) with other default implementations, restored afterwards:
+ * how a benchmark runs the old and new paths through a whole model in one process, as PyTorch's
+ * sdpa_kernel context picks attention backends. Each op keeps the implementation it was built with.
+ */
+export function withImplementations<T>(impl: Partial<Implementations>, build: () => T): T {
+  for (const [k, v] of Object.entries(impl)) {
+    const allowed = choices[k as keyof Implementations] as readonly string[] | undefined;
+    if (!allowed) throw new Error(`F.withImplementations: unknown implementation "${k}"; known: ${Object.keys(choices).join(", ")}`);
+    if (!allowed.includes(v as string)) throw new Error(`F.withImplementations: ${k} must be one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
+  }
+  const saved = { ...defaults };
+  Object.assign(defaults, impl);
+  try {
+    const out = build();
+    if (out instanceof Promise) throw new Error("F.withImplementations: build must be synchronous (graphs are built synchronously; across an await the defaults would already be restored)");
+    return out;
+  } finally {
+    Object.assign(defaults, saved);
+  }
+}
+
 export interface EmbeddingOptions {
   /**
-   * How the table's gradient is computed. "scatter" (the default): a deterministic scatter-add
+   * How the table's gradient is computed. "scatter" (the default, see withImplementations): a deterministic scatter-add
    * (Tensor.scatterAdd: sort the positions by id, then sum each id's run of rows), memory O(N*D).
    * "onehot": the product onehot^T @ g with a materialized [N, V] one-hot (N*V*D work; kept to compare).
    */
@@ -107,7 +137,7 @@ export function embedding(weight: Var, idx: Tensor, paddingIdx?: number, opts: E
   if (weight.shape.length !== 2) throw new Error(`F.embedding: weight must be [V, D], got [${weight.shape}]`);
   const V = weight.shape[0];
   const N = idx.numel;
-  const backwardKind = opts.backward ?? "scatter";
+  const backwardKind = opts.backward ?? defaults.embeddingBackward;
   if (backwardKind !== "scatter" && backwardKind !== "onehot")
     throw new Error(`F.embedding: backward must be "scatter" or "onehot", got ${JSON.stringify(opts.backward)}`);
   if (idx.dtype !== "i32" && idx.dtype !== "u32") throw new Error(`F.embedding: ids must be i32 or u32, got ${idx.dtype}`);
@@ -130,7 +160,7 @@ export function embedding(weight: Var, idx: Tensor, paddingIdx?: number, opts: E
 
 export interface CrossEntropyOptions {
   /**
-   * "fused" (the default): one online log-sum-exp pass over each row (Tensor.logsumexp, rows of any length)
+   * "fused" (the default, see withImplementations): one online log-sum-exp pass over each row (Tensor.logsumexp, rows of any length)
    * for the loss, and the gradient (softmax - onehot) / count in one elementwise pass in the backward: no
    * [N, V] buffer besides the logits and their gradient. "unfused": max, sum of exp and the target's logit
    * as row reductions (kept to compare; no ignoreIndex).
@@ -149,7 +179,7 @@ export interface CrossEntropyOptions {
  * not ignoreIndex makes the loss NaN: a wrong label is never silently a zero-probability class.
  */
 export function crossEntropy(logits: Var, targets: Tensor, opts: CrossEntropyOptions = {}): Var {
-  const impl = opts.impl ?? "fused";
+  const impl = opts.impl ?? defaults.crossEntropy;
   if (impl === "unfused") {
     if (opts.ignoreIndex !== undefined) throw new Error(`F.crossEntropy: ignoreIndex is only supported by impl "fused"`);
     return crossEntropyUnfused(logits, targets);

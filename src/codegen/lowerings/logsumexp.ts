@@ -7,7 +7,7 @@
 // buffer but the logits.
 //
 // Summation order: thread t takes columns t, t + WG, ... (vec4 lanes when L is a multiple of 4, merged
-// x, y, z, w), then the workgroup's 256 pairs merge in a radix-2 tree. m starts at -FLT_MAX, not -inf: a
+// x, y, z, w), then the workgroup's pairs (up to 256 threads) merge in a radix-2 tree. m starts at -FLT_MAX, not -inf: a
 // row of -inf then gives s = 0 and lse = -inf, without the NaN of (-inf) - (-inf); a NaN element makes s
 // NaN (as PyTorch's logsumexp).
 import { numel, type Node } from "../../dsl/node.ts";
@@ -16,7 +16,12 @@ import type { HostArray } from "../interpret.ts";
 import { hashString, targetKey, type Binding, type Kernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
 
-const WG = 256;
+/** Threads per row: enough for the row's lanes, at most 256 (short rows waste no threads or barriers). */
+function workgroup(lanes: number): number {
+  let wg = 1;
+  while (wg < lanes && wg < 256) wg *= 2;
+  return wg;
+}
 const LOWEST = -3.4028234663852886e38; // -FLT_MAX
 
 export const logsumexpLowering: Lowering = {
@@ -33,22 +38,23 @@ export const logsumexpLowering: Lowering = {
       L,
       vec,
       bindings: [bind(xs, "elem", false), bind(outSlot, "row", true)],
-      uniforms: [],
+      uniforms: [{ name: "lanes", dtype: "u32" }],
       outputs: [],
       source: printGraph([n], [ctx.slots[outSlot].name]),
       target: ctx.target,
       key: "",
     };
-    kernel.key = hashString(`logsumexp|L${L}|vec${vec}|${kernel.bindings.map((b) => b.name).join(",")}|${targetKey(ctx.target)}`);
+    // The row length is a uniform, not part of the key: one pipeline per vector width serves every L.
+    kernel.key = hashString(`logsumexp|vec${vec}|wg${workgroup(L / vec)}|${kernel.bindings.map((b) => b.name).join(",")}|${targetKey(ctx.target)}`);
     // One workgroup per row; the runtime cuts the rows into chunks whose windows of x fit one binding.
-    return [{ kernel, rows: R }];
+    return [{ kernel, rows: R, consts: { lanes: L / vec } }];
   },
 };
 
 function emit(k: Kernel, names: string[]): string {
   const [X, Y] = names;
+  const WG = workgroup(k.L / k.vec);
   const V4 = k.vec === 4;
-  const lanes = k.L / k.vec;
   const t = V4 ? "vec4<f32>" : "f32";
   const merges: string[] = [];
   for (let h = WG / 2; h >= 1; h /= 2)
@@ -60,10 +66,10 @@ function emit(k: Kernel, names: string[]): string {
     : "let r = vec2<f32>(m, s);";
   return `// octet kernel: ${k.name}
 // key: ${k.key}
-// logsumexp kernel: one workgroup of ${WG} per row of ${k.L}; online max and sum in one pass (${V4 ? "vec4" : "scalar"} loads), pairs merged in a tree
+// logsumexp kernel: one workgroup of ${WG} per row of \`lanes\` ${V4 ? "vec4s" : "elements"}; online max and sum in one pass, pairs merged in a tree
 // bindings:
-//   @binding(0) params: uniform (rows, row_base, count, zero)
-//   @binding(1) ${X}: f32 read ([R, ${k.L}], this dispatch's rows)
+//   @binding(0) params: uniform (rows, row_base, count, zero, lanes)
+//   @binding(1) ${X}: f32 read ([R, lanes${V4 ? " * 4" : ""}], this dispatch's rows)
 //   @binding(2) ${Y}: f32 write ([R, 1])
 // source graph:
 ${k.source.split("\n").map((l) => `//   ${l}`).join("\n")}
@@ -73,6 +79,7 @@ struct Params {
   row_base: u32,
   count: u32,
   zero: u32,
+  lanes: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ${X}: array<${t}>;
@@ -92,8 +99,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (row >= params.rows) { return; }
   var m = ${t}(${LOWEST.toExponential()}f); // -FLT_MAX: see the file's header in codegen/lowerings/logsumexp.ts
   var s = ${t}(0.0);
-  for (var c = lid; c < ${lanes}u; c += ${WG}u) {
-    let x = ${X}[row * ${lanes}u + c];
+  for (var c = lid; c < params.lanes; c += ${WG}u) {
+    let x = ${X}[row * params.lanes + c];
     let m1 = max(m, x);
     s = s * exp(m - m1) + exp(x - m1); // s <- s e^(m - m') + e^(x - m')
     m = m1;
@@ -118,6 +125,7 @@ function merge(ma: number, sa: number, mb: number, sb: number): [number, number]
 function interpret(k: Kernel, rows: number, slots: HostArray[]): void {
   const [x, y] = k.bindings.map((b) => slots[b.slot]);
   const L = k.L, V = k.vec, lanes = L / V;
+  const WG = workgroup(lanes);
   for (let r = 0; r < rows; r++) {
     const sm: number[] = [], ss: number[] = [];
     for (let t = 0; t < WG; t++) {
@@ -140,4 +148,4 @@ function interpret(k: Kernel, rows: number, slots: HostArray[]): void {
   }
 }
 
-export const logsumexpKind: KernelKind = { emit, workgroupSize: () => WG, interpret };
+export const logsumexpKind: KernelKind = { emit, workgroupSize: (k) => workgroup(k.L / k.vec), interpret };

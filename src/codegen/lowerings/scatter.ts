@@ -44,15 +44,16 @@ export const scatterLowering: Lowering = {
       L: D,
       vec,
       bindings: [bind(keys, "col", false), bind(vals, "col", false), bind(outSlot, "elem", true)],
-      uniforms: [{ name: "N", dtype: "u32" }],
+      uniforms: [{ name: "N", dtype: "u32" }, { name: "lanes", dtype: "u32" }],
       outputs: [],
       source,
       target: ctx.target,
       key: "",
     };
-    kernel.key = hashString(`segment_sum|L${D}|vec${vec}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}|${targetKey(ctx.target)}`);
+    // Sizes are uniforms; the key has the vector width and the workgroup size (which follows the row width).
+    kernel.key = hashString(`segment_sum|vec${vec}|wg${workgroup(D / vec)}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}|${targetKey(ctx.target)}`);
     // No fixed grid: one workgroup per table row, rows chunked by the runtime to fit the output's binding.
-    return [...sort, { kernel, rows: V, consts: { N } }];
+    return [...sort, { kernel, rows: V, consts: { N, lanes: D / vec } }];
   },
 };
 
@@ -66,12 +67,12 @@ function emit(k: Kernel, names: string[]): string {
 // key: ${k.key}
 // segment_sum kernel (scatter, second half): one workgroup per table row v; its run [lo, hi) of the sorted
 // (index, position) keys by binary search; out[v] = sum of ${SRC}[position] over the run, in position order
-// (zeros for an empty run); ${lanes} ${V4 ? "vec4" : "scalar"} lanes per row, workgroup ${wg}
+// (zeros for an empty run); rows of \`lanes\` ${V4 ? "vec4s" : "scalars"}, workgroup ${wg}
 // bindings:
-//   @binding(0) params: uniform (rows, row_base, count, zero, N)
+//   @binding(0) params: uniform (rows, row_base, count, zero, N, lanes)
 //   @binding(1) ${KEYS}: u32 read ([P, 2] as vec2: index, position; sorted)
-//   @binding(2) ${SRC}: f32 read ([N, ${k.L}])
-//   @binding(3) ${OUT}: f32 write ([V, ${k.L}], this dispatch's window of rows)
+//   @binding(2) ${SRC}: f32 read ([N, lanes${V4 ? " * 4" : ""}])
+//   @binding(3) ${OUT}: f32 write ([V, lanes${V4 ? " * 4" : ""}], this dispatch's window of rows)
 // source graph:
 ${k.source.split("\n").map((l) => `//   ${l}`).join("\n")}
 
@@ -81,6 +82,7 @@ struct Params {
   count: u32,
   zero: u32,
   N: u32,
+  lanes: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ${KEYS}: array<vec2<u32>>;
@@ -105,12 +107,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let v = params.row_base + row; // the table row
   let lo = lower_bound(v);
   let hi = lower_bound(v + 1u);
-  for (var c = lid; c < ${lanes}u; c += ${wg}u) {
+  for (var c = lid; c < params.lanes; c += ${wg}u) {
     var acc = ${t}(0.0);
     for (var i = lo; i < hi; i++) {
-      acc += ${SRC}[${KEYS}[i].y * ${lanes}u + c];
+      acc += ${SRC}[${KEYS}[i].y * params.lanes + c];
     }
-    ${OUT}[row * ${lanes}u + c] = acc;
+    ${OUT}[row * params.lanes + c] = acc;
   }
 }
 `;
