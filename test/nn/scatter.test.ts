@@ -84,6 +84,9 @@ describe("Tensor.scatterAdd against the position-ordered f32 reference", () => {
     expect(() => g.scatterAdd(Tensor.input(1, "i", [3], "i32"), 5)).toThrow(/3 indices for 4 rows/);
     expect(() => g.cast("i32").scatterAdd(Tensor.input(1, "i", [4], "i32"), 5)).toThrow(/values must be f32/);
     expect(() => g.scatterAdd(Tensor.input(1, "i", [4], "i32"), 0)).toThrow(/rows must be an integer/);
+    const n = 2 ** 24 + 1; // past the sort's key limit: refused when scheduled, before anything is allocated
+    const big = Tensor.input(0, "g", [n]).scatterAdd(Tensor.input(1, "i", [n], "u32"), 5);
+    expect(() => schedule([{ node: big.node, name: "out" }], "too_many")).toThrow(/scatter over 16777217 positions; at most 16777216/);
   });
 });
 
