@@ -11,7 +11,7 @@ import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
-import { tableLayout, tableWords, traceUpdate } from "./trace.ts";
+import { packsCodes, tableLayout, tableWords, traceUpdate } from "./trace.ts";
 import { blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
 /** One parameter to place, with the config it steps with. */
@@ -65,11 +65,15 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
     p.data.node = bufferNode(view(pArena, blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape);
   });
   const states: Record<string, StateStore> = {};
-  for (const st of def.states) {
-    states[st.name] = format.quantized
-      ? { codes: exact("u8", n, "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) }
-      : { value: exact("f32", n, "optimizer", true) };
-  }
+  // One u32 word of codes per element for all states where their own buffers would not fit the budget.
+  const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
+  def.states.forEach((st, k) => {
+    states[st.name] = !format.quantized
+      ? { value: exact("f32", n, "optimizer", true) }
+      : shared
+        ? { codes: shared, lane: k, absmax: exact("f32", blocks, "optimizer", true) }
+        : { codes: exact("u8", n, "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) };
+  });
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
   const scalarNames = updateScalarNames(def, defaults);
@@ -85,9 +89,11 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
 /** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */
 export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
   const out: Storage[] = [b.p, b.g];
+  const packed = b.format.quantized && b.states[def.states[0].name].lane !== undefined;
+  if (packed) out.push(b.states[def.states[0].name].codes!);
   for (const st of def.states) {
     const s = b.states[st.name];
-    if (b.format.quantized) out.push(s.codes!, s.absmax!);
+    if (b.format.quantized) out.push(...(packed ? [] : [s.codes!]), s.absmax!);
     else out.push(s.value!);
   }
   out.push(b.table);

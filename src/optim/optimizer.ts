@@ -301,8 +301,9 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    */
   stateBytes(): number {
     let total = 0;
+    const seen = new Set<Storage>(); // packed codes: one buffer shared by the states
     for (const b of this.buckets ?? []) {
-      for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) total += s?.allocatedBytes ?? 0;
+      for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) if (s && !seen.has(s)) (seen.add(s), (total += s.allocatedBytes));
       total += b.table.allocatedBytes + this.nonFinite.bytesFor(b);
     }
     return total + this.nonFinite.resultBytes;

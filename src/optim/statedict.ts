@@ -2,7 +2,7 @@
 // (version, block size, map checksums, each parameter's storage format) so a dict is refused rather than
 // misread by an optimizer that keeps its state differently.
 import type { Parameter } from "../nn/parameter.ts";
-import { download, readBytes } from "../runtime/storage.ts";
+import { download, readBytes, type Storage } from "../runtime/storage.ts";
 import { formatZodError, type Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
 import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
@@ -50,9 +50,12 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
   const stateFormats: Record<number, FormatName> = {};
   for (const b of buckets) {
     const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
+    const raw = new Map<Storage, Uint8Array>(); // a packed codes buffer is read once for all its states
+    const bytesOf = async (s: Storage) => raw.get(s) ?? raw.set(s, new Uint8Array(await readBytes(s))).get(s)!;
     for (const st of def.states) {
       const s = b.states[st.name];
-      host[st.name] = b.format.quantized ? { codes: new Uint8Array(await readBytes(s.codes!)), absmax: (await download(s.absmax!)) as Float32Array } : { value: (await download(s.value!)) as Float32Array };
+      if (!b.format.quantized) host[st.name] = { value: (await download(s.value!)) as Float32Array };
+      else host[st.name] = { codes: unpackLane(await bytesOf(s.codes!), s.lane, b.blocks * BLOCK), absmax: (await download(s.absmax!)) as Float32Array };
     }
     b.params.forEach((p, i) => {
       const t = steps.get(p) ?? 0;
@@ -122,6 +125,19 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   for (const b of buckets) b.params.forEach((p, i) => where.set(p, { b, i }));
   const writes: (() => void)[] = [];
   const newSteps = new Map<Parameter, number>();
+  // Parameter i's span of a bucket's packed codes words, filled state by state, written once.
+  const spans = new Map<Bucket, Map<number, Uint32Array>>();
+  const packedSpan = (b: Bucket, i: number, nb: number): Uint32Array => {
+    const of = spans.get(b) ?? spans.set(b, new Map()).get(b)!;
+    let words = of.get(i);
+    if (!words) {
+      const w = new Uint32Array(nb * BLOCK);
+      of.set(i, (words = w));
+      const s = b.states[def.states[0].name].codes!;
+      writes.push(() => dev.queue.writeBuffer(s.buffer, s.offset + b.blockStart[i] * BLOCK * 4, w));
+    }
+    return words;
+  };
   for (const [k, entry] of Object.entries(sd.state)) {
     const idx = Number(k);
     const item = String(idx) === k ? all[idx] : undefined;
@@ -149,6 +165,16 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
       specs.forEach((sp, part) => {
         const s = b.states[sp.name];
         const e0 = b.blockStart[i] * BLOCK;
+        if (b.format.quantized && s.lane !== undefined) {
+          // Packed codes: this state's byte of each word; the words are written once, with every state's byte.
+          const words = packedSpan(b, i, nb);
+          const zero = b.format.map(sp.signed)!.indexOf(0);
+          const codes = (v as Uint8Array).subarray(part * n, (part + 1) * n);
+          for (let e = 0; e < nb * BLOCK; e++) words[e] |= (e < n ? codes[e] : zero) << (8 * s.lane);
+          const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
+          writes.push(() => dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs));
+          return;
+        }
         // The whole block span is written: the kernels read the last block's padded lanes too (they take part
         // in the new absmax, §2.3), so those lanes get the state a normal step leaves there, exactly 0: the
         // map's zero code (127 signed, 0 unsigned). Padding them with byte 0 (as before) put the signed
@@ -179,7 +205,11 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     for (const st of def.states) {
       const s = b.states[st.name];
       writes.push(() => {
-        if (b.format.quantized) {
+        if (b.format.quantized && s.lane !== undefined) {
+          // packed codes: every state of this parameter restarts, so its whole words are zeroed
+          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0 * 4, new Uint32Array(nb * BLOCK));
+          dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
+        } else if (b.format.quantized) {
           dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, new Uint8Array(nb * BLOCK));
           dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
         } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * BLOCK));
@@ -189,3 +219,10 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   return { write: () => writes.forEach((w) => w()), steps: newSteps, groups };
 }
 
+/** One state's codes from a codes buffer's bytes: the buffer itself, or byte `lane` of each u32 word (packed). */
+function unpackLane(bytes: Uint8Array, lane: number | undefined, n: number): Uint8Array {
+  if (lane === undefined) return bytes;
+  const out = new Uint8Array(n);
+  for (let e = 0; e < n; e++) out[e] = bytes[4 * e + lane];
+  return out;
+}

@@ -6,9 +6,14 @@
 // into ONE u32 buffer, `packed`: every lookup table of the format (maps, thresholds, midpoints, as bit
 // patterns), each block's tensor number, and the per-tensor scalars the host writes each step. So an update
 // with s 8-bit states binds 2 + 2s + 1 buffers (AdamW8bit 7, Lion8bit 5), a 32-bit one 2 + s + 1.
+// Where that is more than the device gives (AdEMAMix8bit's 9 at WebGPU's minimum of 8), the states' codes
+// share ONE u32 buffer, a word per element holding each state's code in its own byte (`codes`, state k in
+// bits 8k..8k+7): 2 + 1 + s + 1 buffers (AdEMAMix8bit 7), one kernel, at 4 bytes of codes per element instead
+// of s. Only then: on a device with the room, each state keeps its own u8 buffer (s bytes).
 import { Tensor } from "../dsl/tensor.ts";
 import { JitFunction } from "../runtime/jit.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
+import { currentTarget } from "../runtime/target.ts";
 import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
 import { BLOCK, type StateFormat, type TableData } from "./formats.ts";
@@ -25,6 +30,19 @@ export interface TableLayout {
   /** Word offset of the per-tensor scalars (f32 bits, `tensors x scalars`). */
   hyper: number;
   words: number;
+}
+
+/** Most states whose codes one u32 word can hold (a byte each). */
+const CODES_PER_WORD = 4;
+
+/**
+ * Whether this definition's 8-bit states share one packed codes buffer on this target: only when their own u8
+ * buffers would not fit its storage-buffer budget, and they fit in a word.
+ */
+export function packsCodes(def: OptimizerDef<any>, format: StateFormat, target?: DeviceTarget): boolean {
+  const s = def.states.length;
+  const budget = (target ?? currentTarget()).maxStorageBuffers;
+  return format.quantized && s > 1 && s <= CODES_PER_WORD && 2 + 2 * s + 1 > budget;
 }
 
 /** The data of table `<table>_<signedness>` for this format. */
@@ -70,9 +88,11 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   const shape = [blocks, BLOCK];
   const layout = tableLayout(format, tableNames, blocks, tensors, scalarNames.length);
   const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
+  const packed = packsCodes(def, format, target);
+  if (packed) specs.codes = { shape, dtype: "u32" };
   for (const st of def.states) {
     if (format.quantized) {
-      specs[`${st.name}_codes`] = { shape, dtype: "u8" };
+      if (!packed) specs[`${st.name}_codes`] = { shape, dtype: "u8" };
       specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
     } else specs[st.name] = { shape };
   }
@@ -108,19 +128,31 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         return t;
       };
       const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
-      for (const st of def.states) {
-        const t = { ...tablesFor(st.signed), value: x[st.name], codes: x[`${st.name}_codes`], absmax: x[`${st.name}_absmax`] };
+      // State k's codes: its own u8 buffer, or byte k of the shared word.
+      const codesOf = (k: number, name: string) => (packed ? (k ? x.codes.shr(8 * k) : x.codes).and(0xff).named(`${name}_codes`) : x[`${name}_codes`]);
+      def.states.forEach((st, k) => {
+        const t = { ...tablesFor(st.signed), value: x[st.name], codes: format.quantized ? codesOf(k, st.name) : undefined, absmax: x[`${st.name}_absmax`] };
         cur[st.name] = format.read(t, st.signed).named(st.name);
-      }
+      });
       const next = def.update(cur, s, { quantized: format.quantized });
       const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
-      for (const st of def.states) {
+      let codeWord: Tensor | undefined;
+      def.states.forEach((st, k) => {
         const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed);
-        for (const [k, v] of Object.entries(written)) {
-          const inName = k === "value" ? st.name : `${st.name}_${k}`;
+        for (const [key, v] of Object.entries(written)) {
+          if (packed && key === "codes") {
+            const byte = v.cast("u32");
+            codeWord = codeWord ? codeWord.or(byte.shl(8 * k)) : byte;
+            continue;
+          }
+          const inName = key === "value" ? st.name : `${st.name}_${key}`;
           out[inName] = active.where(v, x[inName]);
           inPlace[inName] = inName;
         }
+      });
+      if (codeWord) {
+        out.codes = active.where(codeWord.named("codes_new"), x.codes);
+        inPlace.codes = "codes";
       }
       return out;
     },

@@ -44,6 +44,11 @@ export interface StateStore {
   value?: Storage; // f32 states
   codes?: Storage; // 8-bit states
   absmax?: Storage;
+  /**
+   * Set when the bucket's states share one packed codes buffer (trace.ts packsCodes): `codes` is that u32
+   * buffer, and this state's code is byte `lane` of each element's word. Unset: `codes` is the state's own u8 buffer.
+   */
+  lane?: number;
 }
 
 /** Parameters of one state format, with their parameters, gradients and states in flat block-aligned arenas. */

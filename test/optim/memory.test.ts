@@ -12,6 +12,7 @@ import { loadSotuCorpus } from "../../src/data/corpus.ts";
 import { optimizerByName } from "../../src/optim/names.ts";
 import { classOf, filled, gaussian, octet, param } from "./helpers.ts";
 import { countGpuObjects } from "../gpu-objects.ts";
+import { deviceTarget } from "../../src/runtime/target.ts";
 
 const pad16 = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
 const blocksOf = (n: number) => Math.max(1, Math.ceil(n / 256));
@@ -26,7 +27,7 @@ interface ClassInfo {
  * 256-block (8-bit) or 4 B per element (f32); plus the packed u32 table: 256 words per lookup table (per
  * signedness the states use), 16 bits per block for the block -> tensor map, one word per tensor and scalar.
  */
-function bucketBytes(C: ClassInfo, format: FormatName, sizes: number[]): number {
+function bucketBytes(C: ClassInfo, format: FormatName, sizes: number[], packedCodes = false): number {
   const f = FORMATS[format];
   const blocks = sizes.reduce((a, n) => a + blocksOf(n), 0);
   const signednesses = new Set(C.def.states.map((s) => s.signed));
@@ -34,6 +35,8 @@ function bucketBytes(C: ClassInfo, format: FormatName, sizes: number[]): number 
   const scalars = 1 + Object.keys(C.def.scalars(C.defaults as never, 1)).length; // the active flag, then the family's
   const perState = f.quantized ? pad16(blocks * 256) + pad16(blocks * 4) : pad16(blocks * 256 * 4);
   const table = pad16(4 * (256 * lookups + Math.ceil(blocks / 2) + sizes.length * scalars));
+  // packed (a budget too small for a u8 buffer per state): one u32 word of codes per element for all states
+  if (packedCodes) return pad16(blocks * 256 * 4) + C.def.states.length * pad16(blocks * 4) + table;
   return C.def.states.length * perState + table;
 }
 
@@ -89,6 +92,17 @@ describe("optimizer state bytes", () => {
       await opt.step();
       expect(opt.stateBytes()).toBe(want); // a step allocates no state
     });
+
+  test("AdEMAMix8bit at 8 storage buffers: one packed u32 codes buffer for its three states, then absmax and table", async () => {
+    const C = classOf("AdEMAMix8bit") as unknown as ClassInfo;
+    const normal = gaussian(3);
+    const params = await Promise.all(SIZES.map((n) => param(filled(n, () => normal() * 0.2))));
+    const opt = new (classOf("AdEMAMix8bit"))(params, { target: { ...deviceTarget(), maxStorageBuffers: 8 } });
+    for (const p of params) p.grad = await octet.tensor(filled(p.numel, () => normal() * 0.02));
+    await opt.step();
+    const want = bucketBytes(C, "dynamic8", SIZES.filter((n) => n >= 4096), true) + bucketBytes(C, "f32", SIZES.filter((n) => n < 4096));
+    expect(opt.stateBytes()).toBe(want);
+  });
 
   test("AdamW8bit at 2^24 parameters: 2 + 8/256 + 2/256 B/param plus the lookup tables, under 2.04", async () => {
     const n = 1 << 24;
