@@ -61,9 +61,9 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
     enc.copyBufferToBuffer(src.buffer, src.offset, pArena.buffer, blockStart[i] * BLOCK * 4, p.numel * 4);
   });
   dev.queue.submit([enc.finish()]);
-  params.forEach((p, i) => {
-    p.data.node = bufferNode(view(pArena, blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape);
-  });
+  // A raw copy is an in-place write like any other: a lazy value over the arena's old bytes is refused.
+  pArena.bump(`${className} (adopting its parameters)`);
+  params.forEach((p, i) => viewArena(p, pArena, blockStart[i]));
   const states: Record<string, StateStore> = {};
   // One u32 word of codes per element for all states where their own buffers would not fit the budget.
   const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
@@ -84,6 +84,19 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
   const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target);
   return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };
+}
+
+/** Makes parameter p's tensor view its slot in a parameter arena (from block `block`), named for errors. */
+export function viewArena(p: Parameter, arena: Storage, block: number): void {
+  const st = view(arena, block * BLOCK * 4, "f32", p.numel, "parameters");
+  st.label = `parameter ${p.name ? `'${p.name}'` : `#${p.id}`}`;
+  p.data.node = bufferNode(st, p.data.shape);
+}
+
+/** Records a write the optimizer made into a bucket (a step, a load) on every storage it may have touched. */
+export function bumpBucket(b: Bucket, writer: string, params = true): void {
+  if (params) b.p.bump(writer);
+  for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) s?.bump(writer);
 }
 
 /** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */

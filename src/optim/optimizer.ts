@@ -7,17 +7,18 @@
 // The parts never import this file.
 import { Tensor } from "../dsl/tensor.ts";
 import { realize } from "../runtime/realize.ts";
-import { device } from "../runtime/device.ts";
+import { device, deviceSettled } from "../runtime/device.ts";
+import { GpuError } from "../runtime/errors.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
 import type { Parameter, ParameterOwner } from "../nn/parameter.ts";
-import { bufferNode, storageOf } from "../runtime/realize.ts";
-import { view, type Storage } from "../runtime/storage.ts";
+import { storageOf } from "../runtime/realize.ts";
+import type { Storage } from "../runtime/storage.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
-import { gradientStorage, gradientView, makeBucket, planBuckets } from "./buckets.ts";
+import { bumpBucket, gradientStorage, gradientView, makeBucket, planBuckets, viewArena } from "./buckets.ts";
 import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { NonFiniteCheck } from "./nonfinite.ts";
@@ -151,7 +152,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       const src = storageOf(p.data);
       const dst = b.blockStart[i] * BLOCK * 4;
       if (src.buffer !== b.p.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.p.buffer, dst, p.numel * 4);
-      moved.push(() => void (p.data.node = bufferNode(view(b.p, dst, "f32", p.numel, "parameters"), p.data.shape)));
+      moved.push(() => viewArena(p, b.p, b.blockStart[i]));
     });
     dev.queue.submit([enc.finish()]);
     // An in-place write into the arena: lazy values built over the old contents are refused, not silently updated.
@@ -198,7 +199,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       this.placed = oldPlaced;
       this.configs.invalidate(); // the next step tries again (and refuses again) rather than stepping stale
 
-      for (const b of old) b.params.forEach((p, i) => void (p.data.node = bufferNode(view(b.p, b.blockStart[i] * BLOCK * 4, "f32", p.numel, "parameters"), p.data.shape)));
+      for (const b of old) b.params.forEach((p, i) => viewArena(p, b.p, b.blockStart[i]));
       const what = moved.map(({ p }) => `${p.name ? `'${p.name}'` : `#${p.id}`} ${this.placed.get(p)} -> ${placementOf(this.def, p, this.resolvedConfig(p, all.find((x) => x.p === p)!.g, all.find((x) => x.p === p)!.i)).key}`).join(", ");
       throw new Error(`${this.ownerName}.step: a config change after the first step moves parameter state (${what}), and it could not be carried over: ${(e as Error).message}`);
     }
@@ -261,6 +262,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     });
     await realize(ts, { into });
     for (const [t, st] of again) await realize([t], { into: [st] });
+    await this.settled("nothing was applied: parameters, states and step counts are as they were");
     if (this.skipNonFinite) {
       this.lastSkipped = await this.nonFinite.any(buckets, (p) => grad(p) !== null);
       if (this.lastSkipped) {
@@ -270,8 +272,28 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     }
     const configOf = (b: Bucket, i: number) => this.configs.get({ p: b.params[i], g: b.groupIndex[i], i: b.paramIndex[i] });
     const work = buckets.map((b) => bucketWork(this.def, b, (p) => this.steps.get(p) ?? 0, configOf, grad)).filter((w): w is BucketWork => w !== undefined);
-    for (const w of work) await runBucket(dev, this.def, w);
-    for (const { steps } of work) for (const [p, t] of steps) this.steps.set(p, t);
+    for (const [k, w] of work.entries()) {
+      await runBucket(dev, this.def, w);
+      // The program bumped what it wrote, under its kernel's name; errors should name the call the user made.
+      bumpBucket(w.b, `${this.className}.step (${this.ownerName})`);
+      // A GPU error in the update (an out-of-memory or validation error invalidates its command buffer, so none
+      // of it ran) is thrown here, before its step counts move: the next step's bias corrections stay right.
+      // If it fails, this bucket and the later ones (not run) are left as they were.
+      const left = work.slice(k).flatMap((x) => x.steps.map(([p]) => (p.name ? `'${p.name}'` : `#${p.id}`)));
+      const many = left.length > 1;
+      await this.settled(`the update of parameter${many ? "s" : ""} ${left.join(", ")} was not applied: ${many ? "their" : "its"} values, states and step counts are as they were${k ? " (the other parameters of this step were updated)" : ""}`);
+      for (const [p, t] of w.steps) this.steps.set(p, t);
+    }
+  }
+
+  /** Throws a GPU error of the work submitted so far as this step's, saying what it left as it was. */
+  private async settled(left: string): Promise<void> {
+    try {
+      await deviceSettled();
+    } catch (e) {
+      if (e instanceof GpuError) e.message = `${this.className}.step (${this.ownerName}): ${e.message}\n${left}.`;
+      throw e;
+    }
   }
 
   /**
@@ -353,6 +375,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const buckets = await this.ensureBuckets();
     const planned = planLoad(await device(), this.stateOwner(buckets), sd, groups);
     planned.write();
+    for (const b of buckets) bumpBucket(b, `${this.className}.loadStateDict (${this.ownerName})`, false);
     this.steps = planned.steps;
     planned.groups.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }

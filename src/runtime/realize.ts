@@ -65,7 +65,7 @@ installLeafRefresh((n) => {
  */
 function checkLeaf(n: Node, root: Node): Storage {
   const { storage: st, name, version } = n.arg as { storage: Storage; name: string; version: number };
-  const what = `${name || nodeName(n) || "a tensor"} (${st.dtype}[${n.shape.join(",")}], ${st.category})`;
+  const what = `${name || st.label || nodeName(n) || "a tensor"} (${st.dtype}[${n.shape.join(",")}], ${st.category})`;
   const built = root.site ? ` (built at ${root.site})` : "";
   if (st.freed) throw new Error(`octet: this lazy value${built} reads ${what}, whose buffer was released by dispose() or an octet.tidy scope; realize the value before releasing its inputs`);
   const r = st.root;

@@ -34,6 +34,8 @@ export class Storage {
   version = 0;
   /** Who made the last in-place write (a program name), for the stale-read error. */
   lastWriter = "";
+  /** How errors name the tensor in these bytes when its leaf has no name (e.g. "parameter 'w'"), set by its owner. */
+  label = "";
 
   constructor(
     readonly buffer: GPUBuffer,
