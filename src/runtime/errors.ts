@@ -1,10 +1,11 @@
 // GPU errors as JS errors. WebGPU reports validation and out-of-memory errors asynchronously: through error
 // scopes, or else through an `uncapturederror` event that by default only logs. octet records every one of
-// them, and the next call on the device (`device()`: every upload, program run, readback and optimizer step
-// goes through it; a readback first waits for the error scopes still in flight) throws the first, naming the
-// program, kernel and call site that caused it: at the latest, the next readback (toArray, a state dict, a
-// logged loss) throws it. A lost device
-// makes every later call throw a DeviceLostError that says what survives.
+// them. A program run (every realize, jit call and optimizer kernel) opens scopes around its own encoding and
+// submission and waits for them before it returns, so it throws its own errors, naming the program, kernel
+// and call site: `await realize(...)` and `await opt.step()` reject at the step that caused them. Errors
+// outside any program (uploads, raw copies) are thrown by the next call on the device (`device()`), and at
+// the latest by the next readback, which first waits for every scope still in flight. A lost device makes
+// every later call throw a DeviceLostError that says what survives.
 
 /** A validation or out-of-memory error the GPU reported for work octet submitted. */
 export class GpuError extends Error {
@@ -47,7 +48,8 @@ export class DeviceLostError extends Error {
  * them first.
  */
 export class ErrorSink {
-  private inflight: Promise<void>[] = [];
+  /** Pops not yet come back (each removes itself when it has). */
+  private inflight = new Set<Promise<void>>();
   private found: Error[] = [];
 
   record(e: Error): void {
@@ -55,26 +57,29 @@ export class ErrorSink {
   }
 
   /**
-   * Opens validation and out-of-memory scopes; the returned function closes them. `where` is called only if
+   * Opens validation and out-of-memory scopes; the returned function closes them, and its promise resolves
+   * when both have come back (what they found is recorded: throwFound throws it). `where` is called only if
    * an error comes back, with the GPU's message (which names the labelled pass or bind group at fault).
    */
-  open(dev: GPUDevice, where: (gpuMessage: string) => string): () => void {
+  open(dev: GPUDevice, where: (gpuMessage: string) => string): () => Promise<void> {
     dev.pushErrorScope("out-of-memory");
     dev.pushErrorScope("validation");
     return () => {
       const seen = (kind: GPUErrorFilter) => (e: GPUError | null) => {
         if (e) this.record(new GpuError(kind, where(e.message), e.message));
       };
-      const v = dev.popErrorScope().then(seen("validation"));
-      const m = dev.popErrorScope().then(seen("out-of-memory"));
       // A pop rejects only when the device is gone; the loss itself is reported by device().
-      this.inflight.push(v.catch(() => {}), m.catch(() => {}));
+      const v = dev.popErrorScope().then(seen("validation")).catch(() => {});
+      const m = dev.popErrorScope().then(seen("out-of-memory")).catch(() => {});
+      const both: Promise<void> = Promise.all([v, m]).then(() => void this.inflight.delete(both));
+      this.inflight.add(both);
+      return both;
     };
   }
 
   /** Throws the first error found since the last check (after every pending pop has come back). */
   async check(): Promise<void> {
-    while (this.inflight.length) await Promise.all(this.inflight.splice(0));
+    while (this.inflight.size) await Promise.all([...this.inflight]);
     this.throwFound();
   }
 
