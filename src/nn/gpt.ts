@@ -1,7 +1,9 @@
 // A small GPT (GPT-2 layout, pre-norm blocks) built from octet's differentiable ops. The token embedding is
-// a plain `Embedding`, a `StableEmbedding` (layer norm after the lookup) or its AdaNorm variant.
+// a plain `Embedding`, a `StableEmbedding` (layer norm after the lookup) or its AdaNorm variant. With
+// `tieWordEmbeddings` the output head is the token table itself (GPT-2's lm_head), so a Hugging Face GPT-2
+// folder loads into it exactly (fromPretrained / savePretrained, mapped in ./pretrained.ts).
 import { Tensor } from "../dsl/tensor.ts";
-import { leaf, type Var } from "../autograd/var.ts";
+import { leaf, op, type Var } from "../autograd/var.ts";
 import { tensorNow } from "../runtime/realize.ts";
 import * as F from "./functional.ts";
 import { Embedding, LayerNorm, Linear, StableEmbedding } from "./layers.ts";
@@ -9,6 +11,7 @@ import { Module } from "./module.ts";
 import { Parameter } from "./parameter.ts";
 import { normalInit } from "./init.ts";
 import { generate, type GenerateOptions } from "./generate.ts";
+import { exportPretrained, loadPretrained, type PretrainedFiles, type PretrainedInfo } from "./pretrained.ts";
 
 export interface GPTConfig {
   vocabSize: number;
@@ -18,6 +21,13 @@ export interface GPTConfig {
   width: number;
   embedding: "plain" | "stable" | "adanorm";
   seed: number;
+  /**
+   * The output head is the token embedding table (logits = x wte^T), one Parameter that gets both gradients
+   * and one optimizer state, as GPT-2 (HF's `tie_word_embeddings`). Default false: a separate `head` Linear.
+   */
+  tieWordEmbeddings?: boolean;
+  /** eps of every block's and the final layer norm (HF's `layer_norm_epsilon`); default 1e-5. */
+  layerNormEps?: number;
 }
 
 /** What generation (src/nn/generate.ts) changes in a forward: where the tokens sit, and how attention reads. */
@@ -35,13 +45,13 @@ class Block extends Module {
   readonly ln2: LayerNorm;
   readonly fc: Linear;
   readonly fcProj: Linear;
-  constructor(C: number, readonly heads: number, seed: number, name: string, layers: number) {
+  constructor(C: number, readonly heads: number, seed: number, name: string, layers: number, eps: number) {
     super();
     const resid = 0.02 / Math.sqrt(2 * layers); // GPT-2's scaled init of residual projections
-    this.ln1 = new LayerNorm(C);
+    this.ln1 = new LayerNorm(C, eps);
     this.qkv = new Linear(C, 3 * C, { seed, name: `${name}.qkv` });
     this.proj = new Linear(C, C, { seed, name: `${name}.proj`, std: resid });
-    this.ln2 = new LayerNorm(C);
+    this.ln2 = new LayerNorm(C, eps);
     this.fc = new Linear(C, 4 * C, { seed, name: `${name}.fc` });
     this.fcProj = new Linear(4 * C, C, { seed, name: `${name}.fcProj`, std: resid });
   }
@@ -58,16 +68,37 @@ export class GPT extends Module {
   readonly positions: Parameter;
   readonly blocks: Block[];
   readonly lnF: LayerNorm;
-  readonly head: Linear;
+  /** The output projection [C, V]; null when tied to the token embedding (config.tieWordEmbeddings). */
+  readonly head: Linear | null;
+  /** Where the weights came from when loaded by fromPretrained: the HF config and tensor-name prefix to write back. */
+  pretrained?: PretrainedInfo;
   constructor(readonly config: GPTConfig) {
     super();
     const { vocabSize: V, contextLength: T, width: C, layers, heads, seed } = config;
+    const eps = config.layerNormEps ?? 1e-5;
     if (C % heads) throw new Error(`GPT: width ${C} is not divisible by heads ${heads}`);
     this.tokens = config.embedding === "plain" ? new Embedding(V, C, { seed, name: "tokens" }) : new StableEmbedding(V, C, { seed, name: "tokens", norm: config.embedding === "adanorm" ? "adanorm" : "layernorm" });
     this.positions = new Parameter(tensorNow(normalInit(T * C, 0.01, seed, "positions"), [T, C], { category: "parameters" }));
-    this.blocks = Array.from({ length: layers }, (_, i) => new Block(C, heads, seed, `blocks.${i}`, layers));
-    this.lnF = new LayerNorm(C);
-    this.head = new Linear(C, V, { seed, name: "head", bias: false });
+    this.blocks = Array.from({ length: layers }, (_, i) => new Block(C, heads, seed, `blocks.${i}`, layers, eps));
+    this.lnF = new LayerNorm(C, eps);
+    this.head = config.tieWordEmbeddings ? null : new Linear(C, V, { seed, name: "head", bias: false });
+  }
+
+  /**
+   * A GPT holding a Hugging Face GPT-2 checkpoint: a folder with `config.json` and `model.safetensors` (as
+   * `save_pretrained` writes them), or those two already read (`{ config, tensors }`, e.g. in a browser).
+   * Computes exactly HF's GPT2LMHeadModel in eval mode; mismatches are errors naming the tensor or field.
+   */
+  static async fromPretrained(source: string | PretrainedFiles): Promise<GPT> {
+    // The folder reader needs node:fs; imported only when a path is given, so src/nn stays runtime-neutral.
+    const files = typeof source === "string" ? await (await import("../io/hf.ts")).readPretrainedFolder(source) : source;
+    return loadPretrained(files, typeof source === "string" ? source : "the given files", (config) => new GPT(config));
+  }
+
+  /** Writes `config.json` and `model.safetensors` in HF GPT-2's layout (no lm_head.weight when tied, as HF). */
+  async savePretrained(dir: string): Promise<void> {
+    const files = await exportPretrained(this);
+    await (await import("../io/hf.ts")).writePretrainedFolder(dir, files);
   }
 
   /** Logits [B*T, V] for token ids idx (u32 or i32 [B, T]). */
@@ -79,7 +110,8 @@ export class GPT extends Module {
     let x = F.contiguous(F.add(tok, pos));
     const attend = opts.attention;
     this.blocks.forEach((b, i) => (x = b.forward(x, B, T, attend && ((qkv) => attend(qkv, i)))));
-    return this.head.forward(this.lnF.forward(x));
+    const y = this.lnF.forward(x);
+    return this.head ? this.head.forward(y) : tiedHead(y, leaf(this.tokens.weight));
   }
 
   /**
@@ -94,6 +126,17 @@ export class GPT extends Module {
   loss(idx: Tensor, targets: Tensor, B: number, T: number): Var {
     return F.crossEntropy(this.forward(idx, B, T), targets.reshape([B * T]));
   }
+}
+
+/**
+ * logits [N, V] = x [N, C] wte^T with wte [V, C] the token table. Its gradient dwte = g^T x joins the lookup's
+ * scatter-add in backward() (both reach the same Parameter), so the tied table steps once with their sum.
+ */
+function tiedHead(x: Var, wte: Var): Var {
+  return op(x.value.matmul(wte.value, { transB: true }), [x, wte], (g) => [
+    g.matmul(wte.value), //                 dx = g wte
+    g.matmul(x.value, { transA: true }), // dwte = g^T x
+  ]);
 }
 
 /**
