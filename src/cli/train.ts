@@ -3,6 +3,8 @@
 //   --batch B  --seq T  --seed S  --layers L  --heads H  --width C  --out DIR (checkpoints)  --resume
 //   --arch default|gpt2-mini|gpt2-small (a shape; --layers/--heads/--width override it)  --tokenizer char|gpt2
 //   --sample N (tokens sampled from the trained model at the end; default 64, 0 = none)  --prompt TEXT
+//   --init DIR (fine-tune a Hugging Face GPT-2 folder: its shape, embedding plain, 32-bit state for wte/wpe)
+//   --save-pretrained DIR (write the result as a Hugging Face GPT-2 folder)
 import { parseArgs } from "node:util";
 import { runTraining } from "../train/trainer.ts";
 import { progress } from "./progress.ts";
@@ -14,6 +16,7 @@ const opts = {
   heads: { type: "string" }, width: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" },
   "eval-every": { type: "string" }, "checkpoint-every": { type: "string" }, "state-format": { type: "string" },
   arch: { type: "string" }, tokenizer: { type: "string" }, sample: { type: "string" }, prompt: { type: "string" },
+  init: { type: "string" }, "save-pretrained": { type: "string" },
 } as const;
 
 let values: Record<string, string | boolean | undefined>;
@@ -41,6 +44,7 @@ const config = Object.fromEntries(
     seq: num("seq"), seed: num("seed"), layers: num("layers"), heads: num("heads"), width: num("width"), out: values.out,
     evalEvery: num("eval-every"), checkpointEvery: num("checkpoint-every"), stateFormat: values["state-format"],
     resume: values.resume ?? false, arch: values.arch, tokenizer: values.tokenizer,
+    init: values.init, savePretrained: values["save-pretrained"],
   }).filter(([, v]) => v !== undefined),
 ) as { optim: string };
 

@@ -3,7 +3,8 @@
 // and writes the two files, with errors that name the folder and the file.
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { PretrainedFiles } from "../nn/pretrained.ts";
+import type { GPTConfig } from "../nn/gpt.ts";
+import { gptConfigFromHF, type PretrainedFiles } from "../nn/pretrained.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { loadSafetensors, saveSafetensors, type SafeTensor } from "./safetensors.ts";
 
@@ -11,12 +12,27 @@ export const HF_FILES = { config: "config.json", weights: "model.safetensors" } 
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
-/** Reads `dir/config.json` and `dir/model.safetensors`; a missing folder, file or a sharded/.bin checkpoint is a clear error. */
-export async function readPretrainedFolder(dir: string): Promise<PretrainedFiles> {
-  const where = `fromPretrained(${dir})`;
+async function readConfigJson(dir: string, where: string): Promise<unknown> {
   if (!(await exists(dir))) throw new Error(`${where}: no such directory`);
   const configPath = join(dir, HF_FILES.config);
   if (!(await exists(configPath))) throw new Error(`${where}: no ${HF_FILES.config} (a Hugging Face model folder holds config.json and model.safetensors)`);
+  try {
+    return JSON.parse(await readFile(configPath, "utf8"));
+  } catch (error) {
+    throw new Error(`${where}: ${HF_FILES.config} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** The model shape `dir/config.json` describes, checked as fromPretrained checks it, without reading the weights. */
+export async function readPretrainedConfig(dir: string): Promise<GPTConfig> {
+  const where = `fromPretrained(${dir})`;
+  return gptConfigFromHF(await readConfigJson(dir, where), where);
+}
+
+/** Reads `dir/config.json` and `dir/model.safetensors`; a missing folder, file or a sharded/.bin checkpoint is a clear error. */
+export async function readPretrainedFolder(dir: string): Promise<PretrainedFiles> {
+  const where = `fromPretrained(${dir})`;
+  const config = await readConfigJson(dir, where);
   const weightsPath = join(dir, HF_FILES.weights);
   if (!(await exists(weightsPath))) {
     const sharded = await exists(join(dir, "model.safetensors.index.json"));
@@ -26,12 +42,6 @@ export async function readPretrainedFolder(dir: string): Promise<PretrainedFiles
         (sharded ? " (the folder holds a sharded checkpoint, model.safetensors.index.json: octet reads a single model.safetensors)" : "") +
         (bin ? " (pytorch_model.bin is a pickle, which octet does not read: convert it to safetensors)" : ""),
     );
-  }
-  let config: unknown;
-  try {
-    config = JSON.parse(await readFile(configPath, "utf8"));
-  } catch (error) {
-    throw new Error(`${where}: ${HF_FILES.config} is not valid JSON (${(error as Error).message})`);
   }
   const { tensors } = await loadSafetensors(weightsPath);
   return { config, tensors };

@@ -20,6 +20,7 @@ import type { SafeTensor } from "../io/safetensors.ts";
 import { acquireDevice } from "../runtime/device.ts";
 import { tensorNow } from "../runtime/realize.ts";
 import type { GPT, GPTConfig } from "./gpt.ts";
+import { StableEmbedding } from "./layers.ts";
 import type { Parameter } from "./parameter.ts";
 
 /** A pretrained folder's two files, already read: config.json parsed, model.safetensors decoded. */
@@ -213,19 +214,23 @@ function freshConfig(): Record<string, unknown> {
   return { architectures: ["GPT2LMHeadModel"], attn_pdrop: 0, embd_pdrop: 0, resid_pdrop: 0, initializer_range: 0.02, n_inner: null };
 }
 
+/** Why the model has no HF GPT-2 equivalent (checked before a run trains, so --save-pretrained cannot fail at the end), or undefined. */
+export function exportProblem(model: GPT): string | undefined {
+  if (model.tokens instanceof StableEmbedding)
+    return `the token embedding is a StableEmbedding (${model.tokens.adanorm ? "AdaNorm" : "a layer norm"} after the lookup), which GPT-2 does not have: train with --embedding plain to export`;
+  const foreign = model.namedParameters().map(([n]) => n).filter((n) => hfNameOf(n) === undefined);
+  if (foreign.length) return `parameter(s) ${list(foreign)} have no GPT-2 counterpart`;
+  return undefined;
+}
+
 /**
  * The model as an HF GPT-2 folder's contents: config.json (keys sorted, as transformers writes it) and
  * model.safetensors tensors (F32, `__metadata__` format "pt" as save_pretrained writes it).
  */
 export async function exportPretrained(model: GPT): Promise<{ config: Record<string, unknown>; tensors: Record<string, SafeTensor>; metadata: Record<string, string> }> {
+  const problem = exportProblem(model);
+  if (problem) throw new Error(`savePretrained: ${problem}`);
   const params = model.namedParameters();
-  const foreign = params.map(([n]) => n).filter((n) => hfNameOf(n) === undefined);
-  if (foreign.length)
-    throw new Error(
-      `savePretrained: parameter(s) ${list(foreign)} have no GPT-2 counterpart` +
-        (model.config.embedding !== "plain" || foreign.some((n) => n.startsWith("tokens.")) ? " (GPT-2's token embedding has no layer norm: train with --embedding plain to export)" : ""),
-    );
-  if (model.config.embedding !== "plain") throw new Error(`savePretrained: the token embedding is "${model.config.embedding}"; GPT-2's is plain (no norm after the lookup)`);
   const c = model.config;
   const prefix = model.pretrained?.prefix ?? PREFIX;
   const merged: Record<string, unknown> = {

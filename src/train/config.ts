@@ -54,6 +54,10 @@ export const TrainConfig = z
     evalBatches: z.number().int().positive().default(4),
     checkpointEvery: z.number().int().nonnegative().default(0),
     out: z.string().optional(),
+    /** A Hugging Face GPT-2 folder to fine-tune (config.json + model.safetensors); the shape is its config's. */
+    init: z.string().optional(),
+    /** Write the trained model here as a Hugging Face GPT-2 folder when the run ends. */
+    savePretrained: z.string().optional(),
     /**
      * true: continue the checkpoint in `out` (an error when there is none); false: start fresh (an error when `out`
      * already holds a checkpoint, which would be overwritten); unset (library callers): resume when one is there.

@@ -7,11 +7,14 @@ import { evalBatches, sampleBatch } from "../data/batches.ts";
 import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
 import { loadTokenizer, tokenizerChoice, tokenizerRecord, type Tokenizer } from "../data/tokenizer.ts";
 import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { readPretrainedConfig } from "../io/hf.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
 import { upload } from "../runtime/storage.ts";
 import { storageOf } from "../runtime/realize.ts";
 import { TrainConfig, type TrainConfigInput } from "./config.ts";
+import { checkVocabulary, prepareFineTune, pretrainedInput } from "./finetune.ts";
+import { exportProblem } from "../nn/pretrained.ts";
 
 export interface StepRecord {
   step: number;
@@ -38,7 +41,9 @@ export interface TrainHooks {
   /** Train on this corpus instead of the State of the Union; its tokenizer must be the config's. */
   corpus?: Corpus;
   /** Runs after the last step with the trained model (e.g. to print a sample), before the result returns. */
-  onFinish?: (model: octet.nn.GPT, tokenizer: Tokenizer) => Promise<void>;
+  onFinish?: (model: octet.nn.GPT, tokenizer: Tokenizer, optimizer: Optimizer) => Promise<void>;
+  /** Warnings (a fine-tuning choice that hurts); default console.warn. */
+  warn?: (line: string) => void;
 }
 
 // Tokenized corpora by tokenizer: BPE over the 10.8 MB corpus takes ~2 s, so `compare`'s runs share one.
@@ -91,7 +96,7 @@ const LEGACY: Partial<Record<keyof TrainConfig, (saved: Partial<TrainConfig>) =>
 };
 
 /** The keys a resumed run must share with its checkpoint: the model's shape, its data and its optimizer. */
-const RESUME_KEYS = ["optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat"] as const;
+const RESUME_KEYS = ["init", "optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat"] as const;
 
 /**
  * Whether this run continues the checkpoint in `cfg.out`, decided before anything is built or written: an
@@ -108,7 +113,8 @@ async function shouldResume(cfg: TrainConfig): Promise<boolean> {
 }
 
 export async function runTraining(input: Partial<TrainConfigInput> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const parsed = TrainConfig.safeParse(input);
+  // --init: the shape, embedding and tokenizer defaults come from the pretrained folder (src/train/finetune.ts).
+  const parsed = TrainConfig.safeParse(input.init ? await pretrainedInput({ ...input, init: input.init }) : input);
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
   const cfg = parsed.data;
   const log = hooks.log ?? (() => {});
@@ -120,12 +126,22 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   const V = corpus.tokenizer.vocabSize;
   const tokenizer = tokenizerRecord(corpus.tokenizer);
   octet.optim.GlobalOptimManager.getInstance().initialize();
-  const model = buildModel(cfg, V);
+  let model: octet.nn.GPT;
+  if (cfg.init) {
+    checkVocabulary({ vocabSize: (await readPretrainedConfig(cfg.init)).vocabSize }, cfg.init, corpus.tokenizer);
+    model = await octet.nn.GPT.fromPretrained(cfg.init);
+    prepareFineTune(model, cfg.embedding, cfg.init, hooks.warn ?? ((l) => console.warn(l)));
+    const dropout = ["embd_pdrop", "attn_pdrop", "resid_pdrop"].filter((k) => Number(model.pretrained?.config[k] ?? 0) > 0);
+    if (dropout.length) log(`note: octet trains without dropout; ${cfg.init}/config.json's ${dropout.join(", ")} are kept for --save-pretrained but not applied`);
+  } else model = buildModel(cfg, V);
+  // Refused before training, not after it: a model with no GPT-2 equivalent cannot be written as one.
+  const unexportable = cfg.savePretrained ? exportProblem(model) : undefined;
+  if (unexportable) throw new Error(`--save-pretrained ${cfg.savePretrained}: ${unexportable}`);
   const Optim = optimizerByName(cfg.optim);
   const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
   const B = cfg.batch, T = cfg.seq;
   const parameterCount = model.parameters().reduce((a, p) => a + p.numel, 0);
-  log(`model: --arch ${cfg.arch}, ${cfg.layers} layers x ${cfg.heads} heads x width ${cfg.width}, ${cfg.context} positions, ` +
+  log(`model: ${cfg.init ? `--init ${cfg.init}` : `--arch ${cfg.arch}`}, ${cfg.layers} layers x ${cfg.heads} heads x width ${cfg.width}, ${cfg.context} positions, ` +
     `tokenizer ${corpus.tokenizer.name} (${V} ids), ${(parameterCount / 1e6).toFixed(2)}M parameters; batch ${B} x seq ${T}`);
 
   let start = 1;
@@ -172,7 +188,11 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   }
   const elapsed = performance.now() - t0;
   const finalEval = history.at(-1)?.evalLoss ?? (await evaluate());
-  await hooks.onFinish?.(model, corpus.tokenizer);
+  if (cfg.savePretrained) {
+    await model.savePretrained(cfg.savePretrained);
+    log(`saved the model as a Hugging Face GPT-2 folder in ${cfg.savePretrained}`);
+  }
+  await hooks.onFinish?.(model, corpus.tokenizer, opt);
   return {
     config: cfg,
     history,
