@@ -38,6 +38,18 @@ export interface ForwardOptions {
   attention?: (qkv: Var, layer: number) => Var;
 }
 
+/** A parameter to use instead of a random init, by its name in the model ("blocks.0.qkv.weight"), if there is one. */
+type GivenWeight = (name: string, shape: number[]) => Parameter | undefined;
+
+export interface GPTInit {
+  /**
+   * Values for the large tensors (the embedding tables and the blocks' matrices), by parameter name, used instead
+   * of a random init so a loaded model never computes and uploads one (13 s of Box-Muller for GPT-2's 124M on a
+   * CPU); fromPretrained passes the checkpoint's.
+   */
+  weights?: (name: string) => Float32Array | undefined;
+}
+
 class Block extends Module {
   readonly ln1: LayerNorm;
   readonly qkv: Linear;
@@ -45,15 +57,16 @@ class Block extends Module {
   readonly ln2: LayerNorm;
   readonly fc: Linear;
   readonly fcProj: Linear;
-  constructor(C: number, readonly heads: number, seed: number, name: string, layers: number, eps: number) {
+  constructor(C: number, readonly heads: number, seed: number, name: string, layers: number, eps: number, given: GivenWeight) {
     super();
     const resid = 0.02 / Math.sqrt(2 * layers); // GPT-2's scaled init of residual projections
+    const w = (part: string, In: number, Out: number) => given(`${name}.${part}.weight`, [In, Out]);
     this.ln1 = new LayerNorm(C, eps);
-    this.qkv = new Linear(C, 3 * C, { seed, name: `${name}.qkv` });
-    this.proj = new Linear(C, C, { seed, name: `${name}.proj`, std: resid });
+    this.qkv = new Linear(C, 3 * C, { seed, name: `${name}.qkv`, weight: w("qkv", C, 3 * C) });
+    this.proj = new Linear(C, C, { seed, name: `${name}.proj`, std: resid, weight: w("proj", C, C) });
     this.ln2 = new LayerNorm(C, eps);
-    this.fc = new Linear(C, 4 * C, { seed, name: `${name}.fc` });
-    this.fcProj = new Linear(4 * C, C, { seed, name: `${name}.fcProj`, std: resid });
+    this.fc = new Linear(C, 4 * C, { seed, name: `${name}.fc`, weight: w("fc", C, 4 * C) });
+    this.fcProj = new Linear(4 * C, C, { seed, name: `${name}.fcProj`, std: resid, weight: w("fcProj", 4 * C, C) });
   }
   forward(x: Var, B: number, T: number, attend = (qkv: Var) => F.causalSelfAttention(qkv, B, T, this.heads)): Var {
     const a = this.proj.forward(attend(this.qkv.forward(this.ln1.forward(x))));
@@ -72,16 +85,23 @@ export class GPT extends Module {
   readonly head: Linear | null;
   /** Where the weights came from when loaded by fromPretrained: the HF config and tensor-name prefix to write back. */
   pretrained?: PretrainedInfo;
-  constructor(readonly config: GPTConfig) {
+  constructor(readonly config: GPTConfig, init: GPTInit = {}) {
     super();
     const { vocabSize: V, contextLength: T, width: C, layers, heads, seed } = config;
     const eps = config.layerNormEps ?? 1e-5;
     if (C % heads) throw new Error(`GPT: width ${C} is not divisible by heads ${heads}`);
-    this.tokens = config.embedding === "plain" ? new Embedding(V, C, { seed, name: "tokens" }) : new StableEmbedding(V, C, { seed, name: "tokens", norm: config.embedding === "adanorm" ? "adanorm" : "layernorm" });
-    this.positions = new Parameter(tensorNow(normalInit(T * C, 0.01, seed, "positions"), [T, C], { category: "parameters" }));
-    this.blocks = Array.from({ length: layers }, (_, i) => new Block(C, heads, seed, `blocks.${i}`, layers, eps));
+    const given: GivenWeight = (name, shape) => {
+      const v = init.weights?.(name);
+      if (!v) return undefined;
+      if (v.length !== shape[0] * shape[1]) throw new Error(`GPT: ${v.length} values given for ${name} [${shape}]`);
+      return new Parameter(tensorNow(v, shape, { category: "parameters" }));
+    };
+    const tokens = given("tokens.weight", [V, C]);
+    this.tokens = config.embedding === "plain" ? new Embedding(V, C, { seed, name: "tokens", weight: tokens }) : new StableEmbedding(V, C, { seed, name: "tokens", weight: tokens, norm: config.embedding === "adanorm" ? "adanorm" : "layernorm" });
+    this.positions = given("positions", [T, C]) ?? new Parameter(tensorNow(normalInit(T * C, 0.01, seed, "positions"), [T, C], { category: "parameters" }));
+    this.blocks = Array.from({ length: layers }, (_, i) => new Block(C, heads, seed, `blocks.${i}`, layers, eps, given));
     this.lnF = new LayerNorm(C, eps);
-    this.head = config.tieWordEmbeddings ? null : new Linear(C, V, { seed, name: "head", bias: false });
+    this.head = config.tieWordEmbeddings ? null : new Linear(C, V, { seed, name: "head", bias: false, weight: given("head.weight", [C, V]) });
   }
 
   /**
@@ -92,7 +112,7 @@ export class GPT extends Module {
   static async fromPretrained(source: string | PretrainedFiles): Promise<GPT> {
     // The folder reader needs node:fs; imported only when a path is given, so src/nn stays runtime-neutral.
     const files = typeof source === "string" ? await (await import("../io/hf.ts")).readPretrainedFolder(source) : source;
-    return loadPretrained(files, typeof source === "string" ? source : "the given files", (config) => new GPT(config));
+    return loadPretrained(files, typeof source === "string" ? source : "the given files", (config, init) => new GPT(config, init));
   }
 
   /** Writes `config.json` and `model.safetensors` in HF GPT-2's layout (no lm_head.weight when tied, as HF). */

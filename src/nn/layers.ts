@@ -21,10 +21,12 @@ const param = (data: Float32Array, shape: number[]) => new Parameter(tensorNow(d
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
-  /** weight [in, out] ~ N(0, std = 0.02) as GPT-2, bias 0. */
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: InitOptions & { bias?: boolean; std?: number } = {}) {
+  /** weight [in, out] ~ N(0, std = 0.02) as GPT-2 (or `opts.weight`, e.g. loaded values: no random init), bias 0. */
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: InitOptions & { bias?: boolean; std?: number; weight?: Parameter } = {}) {
     super();
-    this.weight = param(normalInit(inFeatures * outFeatures, opts.std ?? 0.02, opts.seed ?? 0, `${opts.name ?? "linear"}.weight`), [inFeatures, outFeatures]);
+    if (opts.weight && (opts.weight.shape.length !== 2 || opts.weight.shape[0] !== inFeatures || opts.weight.shape[1] !== outFeatures))
+      throw new Error(`Linear: weight of shape [${opts.weight.shape}] given for [${inFeatures}, ${outFeatures}]`);
+    this.weight = opts.weight ?? param(normalInit(inFeatures * outFeatures, opts.std ?? 0.02, opts.seed ?? 0, `${opts.name ?? "linear"}.weight`), [inFeatures, outFeatures]);
     this.bias = opts.bias === false ? null : param(new Float32Array(outFeatures), [outFeatures]);
   }
   forward(x: Var): Var {

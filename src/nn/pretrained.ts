@@ -19,9 +19,8 @@ import { z } from "zod";
 import type { SafeTensor } from "../io/safetensors.ts";
 import { acquireDevice } from "../runtime/device.ts";
 import { tensorNow } from "../runtime/realize.ts";
-import type { GPT, GPTConfig } from "./gpt.ts";
+import type { GPT, GPTConfig, GPTInit } from "./gpt.ts";
 import { StableEmbedding } from "./layers.ts";
-import type { Parameter } from "./parameter.ts";
 
 /** A pretrained folder's two files, already read: config.json parsed, model.safetensors decoded. */
 export interface PretrainedFiles {
@@ -147,30 +146,45 @@ function prefixOf(names: string[], where: string): string {
   throw new Error(`${where}: model.safetensors mixes names with and without the "${PREFIX}" prefix ("${withPrefix[0]}" and "${without}")`);
 }
 
+/** Every tensor a GPT-2 of this config stores, HF names (no prefix) -> shapes, in GPT2LMHeadModel's order. */
+function hfShapes(c: GPTConfig): Map<string, number[]> {
+  const { vocabSize: V, contextLength: P, width: C } = c;
+  const m = new Map<string, number[]>([["wte.weight", [V, C]], ["wpe.weight", [P, C]]]);
+  for (let l = 0; l < c.layers; l++) {
+    const parts: [string, number[], number[]][] = [
+      ["ln_1", [C], [C]], ["attn.c_attn", [C, 3 * C], [3 * C]], ["attn.c_proj", [C, C], [C]],
+      ["ln_2", [C], [C]], ["mlp.c_fc", [C, 4 * C], [4 * C]], ["mlp.c_proj", [4 * C, C], [C]],
+    ];
+    for (const [part, w, b] of parts) m.set(`h.${l}.${part}.weight`, w).set(`h.${l}.${part}.bias`, b);
+  }
+  m.set("ln_f.weight", [C]).set("ln_f.bias", [C]);
+  if (!c.tieWordEmbeddings) m.set(LM_HEAD, [V, C]);
+  return m;
+}
+
 /**
- * Builds the GPT that `files` describe (`build` is `new GPT(config)`, passed in so this file needs GPT only as a
- * type) and loads every weight into it. All name problems are reported at once; shapes and dtypes name the tensor.
+ * Builds the GPT that `files` describe (`build` is `new GPT(config, init)`, passed in so this file needs GPT only
+ * as a type) holding the file's weights. Names are checked first (every problem at once), then shapes and dtypes
+ * (naming the tensor), all before anything is allocated; the large tensors go straight into the model's
+ * parameters, with no random init.
  */
-export async function loadPretrained(files: PretrainedFiles, where: string, build: (config: GPTConfig) => GPT): Promise<GPT> {
+export async function loadPretrained(files: PretrainedFiles, where: string, build: (config: GPTConfig, init: GPTInit) => GPT): Promise<GPT> {
   const config = gptConfigFromHF(files.config, where);
   const names = Object.keys(files.tensors);
   const prefix = prefixOf(names, where);
-  await acquireDevice();
-  const model = build(config);
-  model.pretrained = { config: { ...(files.config as Record<string, unknown>) }, prefix };
+  const stored = (hf: string) => (hf === LM_HEAD ? LM_HEAD : prefix + hf);
 
-  const wanted = new Map<string, { name: string; p: Parameter }>();
-  for (const [name, p] of model.namedParameters()) wanted.set(hfNameOf(name)!, { name, p });
+  const wanted = hfShapes(config);
   const unknown: string[] = [];
   const found = new Map<string, SafeTensor>();
-  for (const stored of names) {
-    const hf = stored === LM_HEAD ? LM_HEAD : stored.slice(prefix.length);
+  for (const name of names) {
+    const hf = name === LM_HEAD ? LM_HEAD : name.slice(prefix.length);
     if (IGNORED_BUFFER.test(hf)) continue;
     if (hf === LM_HEAD && config.tieWordEmbeddings) continue; // checked against wte below
-    if (!wanted.has(hf)) unknown.push(stored);
-    else found.set(hf, files.tensors[stored]);
+    if (!wanted.has(hf)) unknown.push(name);
+    else found.set(hf, files.tensors[name]);
   }
-  const missing = [...wanted.keys()].filter((k) => !found.has(k)).map((k) => (k === LM_HEAD ? k : prefix + k));
+  const missing = [...wanted.keys()].filter((k) => !found.has(k)).map(stored);
   const problems = [
     ...(missing.length ? [`missing tensor(s) ${list(missing)}`] : []),
     ...(unknown.length ? [`tensor(s) ${list(unknown)} are not part of GPT-2 (GPT2LMHeadModel)`] : []),
@@ -179,16 +193,14 @@ export async function loadPretrained(files: PretrainedFiles, where: string, buil
 
   const { vocabSize: V, width: C } = config;
   const values = new Map<string, Float32Array>();
-  for (const [hf, { p }] of wanted) {
+  for (const [hf, want] of wanted) {
     const t = found.get(hf)!;
-    const stored = hf === LM_HEAD ? LM_HEAD : prefix + hf;
-    const want = hf === LM_HEAD ? [V, C] : [...p.shape];
     if (!sameShape(t.shape, want))
       throw new Error(
-        `${where}: tensor "${stored}" is ${shapeStr(t.shape)}, but config.json (vocab_size ${V}, n_positions ${config.contextLength}, n_embd ${C}) needs ${shapeStr(want)}`,
+        `${where}: tensor "${stored(hf)}" is ${shapeStr(t.shape)}, but config.json (vocab_size ${V}, n_positions ${config.contextLength}, n_embd ${C}) needs ${shapeStr(want)}`,
       );
-    const v = toF32(t, stored, where);
-    values.set(hf, hf === LM_HEAD ? transpose(v, V, C) : v);
+    const v = toF32(t, stored(hf), where);
+    values.set(hf, hf === LM_HEAD ? transpose(v, V, C) : v); // nn.Linear [V, C] -> octet's [in, out] = [C, V]
   }
   const head = files.tensors[LM_HEAD];
   if (head && config.tieWordEmbeddings) {
@@ -196,10 +208,28 @@ export async function loadPretrained(files: PretrainedFiles, where: string, buil
     const same = sameShape(head.shape, [V, C]) && toF32(head, LM_HEAD, where).every((x, i) => Object.is(x, wte[i]));
     if (!same) throw new Error(`${where}: ${LM_HEAD} differs from ${prefix}wte.weight, but config.json ties them (tie_word_embeddings true)`);
   }
-  for (const [hf, { p }] of wanted) {
+
+  await acquireDevice();
+  const served = new Set<string>();
+  const model = build(config, {
+    weights: (name) => {
+      const v = values.get(hfNameOf(name) ?? "");
+      if (v) served.add(name);
+      return v;
+    },
+  });
+  model.pretrained = { config: { ...(files.config as Record<string, unknown>) }, prefix };
+  // The parameters the constructor did not take values for (layer norms, biases: small, initialized to
+  // constants) get theirs now; the built model and the file must name exactly the same tensors.
+  const params = model.namedParameters();
+  if (params.length !== wanted.size || params.some(([n]) => !wanted.has(hfNameOf(n) ?? "")))
+    throw new Error(`${where}: internal error: octet's GPT and GPT-2's layout disagree (${params.map(([n]) => n).join(", ")})`);
+  for (const [name, p] of params) {
+    const v = values.get(hfNameOf(name)!)!;
+    if (served.has(name)) continue; // the constructor built it from these values
     const old = p.data;
-    p.data = tensorNow(values.get(hf)!, [...p.shape], { category: "parameters" });
-    old.dispose(); // the random init: never two copies of a large table alive
+    p.data = tensorNow(v, [...p.shape], { category: "parameters" });
+    old.dispose();
   }
   return model;
 }
