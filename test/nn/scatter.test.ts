@@ -11,6 +11,8 @@ import { schedule } from "../../src/codegen/schedule.ts";
 import { interpretSchedule } from "../../src/codegen/interpret.ts";
 import { emitWgsl } from "../../src/codegen/wgsl.ts";
 import { setStorageBindingCap } from "../../src/runtime/device.ts";
+import { paddedBytes } from "../../src/runtime/storage.ts";
+import { kernelKindOf } from "../../src/codegen/lowerings/index.ts";
 import { backward, leaf } from "../../src/autograd/var.ts";
 import * as F from "../../src/nn/functional.ts";
 import { StableEmbedding } from "../../src/nn/layers.ts";
@@ -148,14 +150,27 @@ describe("structure: no one-hot, O(N*D) memory, few kernels", () => {
     expect(s.results).toEqual([2]);
   });
 
-  test("a table larger than one binding is written in windows of rows", async () => {
-    const V = 3001, D = 64, N = 200; // 768 KB of table gradient under a 64 KiB binding cap: 13 windows
+  test("operands larger than one binding: windows of table rows and of positions, the same bits", async () => {
+    // 768 KB of table gradient and 154 KB of values under a 64 KiB cap: 12 windows of rows x 3 of positions.
+    // All-same ids make one run that spans every window of positions (later windows continue the sum).
+    const V = 3001, D = 64, N = 600;
     const src = values(N * D, 11);
-    const idx = [...ids(N - 3, V, 12), 0, V - 1, V - 1];
+    const spread = [...ids(N - 3, V, 12), 0, V - 1, V - 1];
+    const same = Array(N).fill(1234);
+    const sched = schedule([{ node: Tensor.input(0, "g", [N, D]).scatterAdd(Tensor.input(1, "ids", [N], "u32"), V).node, name: "out" }], "windows");
+    const sk = sched.kernels.at(-1)!;
+    const bytes = sk.kernel.bindings.map((b) => paddedBytes(sched.slots[b.slot].dtype, numel(sched.slots[b.slot].shape)));
+    const plan = kernelKindOf("segment_sum")!.chunks!(sk, bytes, { maxBinding: 64 * 1024, offsetAlign: 256, maxWorkgroups: 65535 });
+    expect([plan.length, plan.filter((d) => d.consts.accumulate === 1).length]).toEqual([12 * 3, 12 * 2]);
     setStorageBindingCap(64 * 1024);
     try {
-      const got = await scatterOnGpu(src, D, idx, "u32", V);
-      expect(Array.from(got)).toEqual(Array.from(scatterAddRef(src, idx, V, D)));
+      for (const idx of [spread, same]) {
+        const got = await scatterOnGpu(src, D, idx, "u32", V);
+        expect(Array.from(got)).toEqual(Array.from(scatterAddRef(src, idx, V, D)));
+      }
+      // rows of 24 bytes (D = 6): windows start on rows whose byte offset is aligned
+      const small = values(N * 6, 13);
+      expect(Array.from(await scatterOnGpu(small, 6, spread, "u32", V))).toEqual(Array.from(scatterAddRef(small, spread, V, 6)));
     } finally {
       setStorageBindingCap(undefined);
     }
