@@ -1,6 +1,6 @@
 // `bun run bench train`: training throughput of the default GPT (tokens/s, steady state) and where a step's
-// time goes: matmuls (linear layers), attention (batched matmuls over heads + softmax rows of the sequence
-// length), the optimizer step, and everything else (layer norms, GELU, embedding, loss: fused elementwise
+// time goes: matmuls (linear layers), attention (the fused attention kernels; with the matmul baseline,
+// batched matmuls over heads + softmax rows of the sequence length), the optimizer step, and everything else (layer norms, GELU, embedding, loss: fused elementwise
 // and row kernels). The share breakdown times every dispatch on its own (serialized), so the throughput
 // figure comes from a separate, unprofiled run. `--no-before` skips timing the step as it was before issue #7.
 import * as octet from "../src/index.ts";
@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<void> {
   profiler.active = false;
   const optimKernels = new Set(opt.kernels().map((k) => k.name));
   const cat = (r: (typeof profiler.records)[number]) =>
-    optimKernels.has(r.name) ? "optimizer" : r.kind === "matmul" ? (r.batched ? "attention" : "matmul") : r.kind === "row" && r.L === T ? "attention" : "other";
+    optimKernels.has(r.name) ? "optimizer" : r.kind === "matmul" ? (r.batched ? "attention" : "matmul") : r.kind === "attention" || (r.kind === "row" && r.L === T) ? "attention" : "other";
   const total = profiler.records.reduce((a, r) => a + r.ms, 0);
   const shares = ["matmul", "attention", "optimizer", "other"].map((c) => {
     const ms = profiler.records.filter((r) => cat(r) === c).reduce((a, r) => a + r.ms, 0);

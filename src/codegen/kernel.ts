@@ -29,18 +29,30 @@ export interface DeviceTarget {
   matmulVariant: "tiled" | "direct";
   /** Whether the device has shader-f16 (kernels over f16 need it). */
   f16: boolean;
+  /** Bytes of workgroup memory one kernel may declare (maxComputeWorkgroupStorageSize): attention's tiles. */
+  maxWorkgroupStorageBytes: number;
+  /** Invocations one workgroup may have (maxComputeInvocationsPerWorkgroup). */
+  maxWorkgroupInvocations: number;
 }
 
 /**
  * The target used when no device is at hand (the kernels CLI, schedule() in unit tests): a typical desktop
  * GPU, which is also what lavapipe reports apart from its CPU matmul variant: 16 storage buffers per stage,
- * 128 MiB bindings, the tiled matmul, shader-f16.
+ * 128 MiB bindings, the tiled matmul, shader-f16, and WebGPU's guaranteed 16 KiB of workgroup memory and 256
+ * invocations per workgroup (lavapipe gives 32 KiB).
  */
-export const DEFAULT_TARGET: DeviceTarget = Object.freeze({ maxStorageBuffers: 16, maxStorageBindingBytes: 128 * 1024 * 1024, matmulVariant: "tiled", f16: true });
+export const DEFAULT_TARGET: DeviceTarget = Object.freeze({
+  maxStorageBuffers: 16,
+  maxStorageBindingBytes: 128 * 1024 * 1024,
+  matmulVariant: "tiled",
+  f16: true,
+  maxWorkgroupStorageBytes: 16384,
+  maxWorkgroupInvocations: 256,
+});
 
 /** The target as a short stable string (part of kernel keys and program-cache keys). */
 export function targetKey(t: DeviceTarget): string {
-  return `sb${t.maxStorageBuffers}:bind${t.maxStorageBindingBytes}:mm-${t.matmulVariant}:${t.f16 ? "f16" : "nof16"}`;
+  return `sb${t.maxStorageBuffers}:bind${t.maxStorageBindingBytes}:mm-${t.matmulVariant}:${t.f16 ? "f16" : "nof16"}:wg${t.maxWorkgroupStorageBytes}x${t.maxWorkgroupInvocations}`;
 }
 
 /**
@@ -138,6 +150,8 @@ export interface Kernel {
   matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
   /** Column-reduction kernels only (codegen/lowerings/colreduce.ts): the reduction. */
   colreduce?: "sum" | "max" | "min";
+  /** Attention kernels only (codegen/lowerings/attention.ts): which pass, head size and tile geometry. */
+  attention?: AttentionGeometry;
   /**
    * The device this kernel was lowered for: the emitter reads its facts from here. Always set on a scheduled
    * kernel (a kernel-level lowering's adapter sets it on what its kernel builder returns).
@@ -174,6 +188,19 @@ export class BindingLimitError extends Error {
     super(message);
     this.name = "BindingLimitError";
   }
+}
+
+/**
+ * One fused-attention kernel's shape: `pass` (forward; the backward's dQ pass, which also writes the rows'
+ * statistics; its dK/dV pass), head size `d` read as `vec`-wide vectors, `wg` threads per workgroup (one
+ * per query row, or per key row in the dK/dV pass) and `tile`: rows of the other side staged per step.
+ */
+export interface AttentionGeometry {
+  pass: "forward" | "dq" | "dkv";
+  d: number;
+  vec: 1 | 4;
+  wg: number;
+  tile: number;
 }
 
 /** Rows handled by one dispatch chunk are kept a multiple of this, so every binding offset stays aligned. */

@@ -8,7 +8,8 @@
 //           ops reshape, expand (broadcast), reduce (over the last axis, keeping it as 1), colreduce (over the
 //           leading axis of an [R, C] source: one value per column, shape [1, C]), gather, scatter (the
 //           transpose of gather: rows of src summed into the table rows their indices name; indices outside
-//           the table add nothing) and logsumexp (log(sum(exp(x))) over the last axis, kept as 1, any length).
+//           the table add nothing) and logsumexp (log(sum(exp(x))) over the last axis, kept as 1, any length), and
+//           attention (fused causal self-attention on packed q|k|v rows, forward or backward: dsl/attention.ts).
 import type { DType } from "./dtype.ts";
 
 export type ReduceOp = "sum" | "max" | "min";
@@ -27,6 +28,7 @@ export type Op =
   | "scatter"
   | "logsumexp"
   | "matmul"
+  | "attention"
   | "contiguous"
   | "cast"
   | "bitcast"
@@ -51,7 +53,18 @@ export type Arg =
   | { slot: number; name: string } // input
   | { storage: object; name: string; version: number } // buffer: the storage object, and its version when captured
   | { binding: number; mode: LoadMode } // load (kernel IR)
-  | { ta: boolean; tb: boolean }; // matmul
+  | { ta: boolean; tb: boolean } // matmul
+  | AttentionArg; // attention
+
+/**
+ * Fused causal self-attention over T positions and H heads (dsl/attention.ts). "forward": src [qkv] -> O
+ * [B*T, C]; "backward": src [qkv, O, dO] -> d qkv [B*T, 3C].
+ */
+export interface AttentionArg {
+  attention: "forward" | "backward";
+  T: number;
+  H: number;
+}
 
 /** How a kernel over an [R, L] domain reads a binding at element (r, c): see codegen/kernel.ts. */
 export type LoadMode = "elem" | "row" | "col" | "scalar" | "table";
@@ -91,6 +104,7 @@ function argKey(arg: Arg): string {
   if ("slot" in arg) return `slot${arg.slot}:${arg.name}`;
   if ("binding" in arg) return `b${arg.binding}:${arg.mode}`;
   if ("ta" in arg) return `${+arg.ta}${+arg.tb}`;
+  if ("attention" in arg) return `${arg.attention}:T${arg.T}:H${arg.H}`;
   let sid = storageIds.get(arg.storage);
   if (sid === undefined) storageIds.set(arg.storage, (sid = nextStorageId++));
   // The version is part of the key: a leaf captured before an in-place write and one made after it are two

@@ -10,6 +10,7 @@ function argText(n: Node): string {
   if ("slot" in a) return ` #${a.slot}`;
   if ("binding" in a) return ` b${a.binding}.${a.mode}`;
   if ("ta" in a) return `${a.ta ? " A^T" : ""}${a.tb ? " B^T" : ""}`;
+  if ("attention" in a) return ` ${a.attention} T=${a.T} H=${a.H}`;
   return " <buffer>";
 }
 

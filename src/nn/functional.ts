@@ -5,6 +5,7 @@
 import { Tensor } from "../dsl/tensor.ts";
 import { numel, type Shape } from "../dsl/node.ts";
 import { op, type Var } from "../autograd/var.ts";
+import { attention, attentionBackward } from "../dsl/attention.ts";
 
 /** Column sums of g viewed as [rows, C]: a reduction over the leading axis (codegen/lowerings/reduce.ts). */
 function colSum(g: Tensor, C: number): Tensor {
@@ -230,11 +231,34 @@ function indexMap(rows: number, cols: number, f: (r: Tensor, c: Tensor) => Tenso
   return f(Tensor.iota([rows, cols], 0), Tensor.iota([rows, cols], 1));
 }
 
+export interface AttentionOptions {
+  /**
+   * "fused" (default): the FlashAttention-style `attention` op (dsl/attention.ts), one kernel forward and
+   * two backward, no [T, T] buffer. "matmul": the earlier composition of gathers, batched matmuls and a
+   * masked softmax, which keeps four [B*H, T, T] buffers per layer; kept as the baseline benchmarks
+   * compare against.
+   */
+  impl?: "fused" | "matmul";
+}
+
 /**
- * Causal multi-head self-attention on packed q|k|v rows: qkv [B*T, 3C] -> [B*T, C]. Heads are split and
- * merged by index arithmetic fused into gathers; scores and probabilities are batched matmuls over B*H.
+ * Causal multi-head self-attention on packed q|k|v rows: qkv [B*T, 3C] -> [B*T, C], head h in columns
+ * h*C/H .. (h+1)*C/H of each part, scores scaled by 1/sqrt(C/H).
  */
-export function causalSelfAttention(qkv: Var, B: number, T: number, H: number): Var {
+export function causalSelfAttention(qkv: Var, B: number, T: number, H: number, opts: AttentionOptions = {}): Var {
+  const impl = opts.impl ?? "fused";
+  if (impl !== "fused" && impl !== "matmul") throw new Error(`F.causalSelfAttention: impl "${impl}" is not "fused" or "matmul"`);
+  if (qkv.shape[0] !== B * T) throw new Error(`F.causalSelfAttention: qkv has ${qkv.shape[0]} rows, not B*T = ${B}*${T}`);
+  if (impl === "matmul") return matmulAttention(qkv, B, T, H);
+  const o = attention(qkv.value, T, H);
+  return op(o, [qkv], (dO) => [attentionBackward(qkv.value, o, dO, T, H)]);
+}
+
+/**
+ * The baseline: heads split and merged by index arithmetic fused into gathers; scores and probabilities are
+ * batched matmuls over B*H.
+ */
+function matmulAttention(qkv: Var, B: number, T: number, H: number): Var {
   const C = qkv.shape[1] / 3;
   const hd = C / H;
   const BH = B * H;

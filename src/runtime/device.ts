@@ -24,6 +24,7 @@ export interface DeviceInfo {
   maxStorageBindingBytes: number;
   maxBufferBytes: number;
   maxWorkgroupStorageBytes: number;
+  maxWorkgroupInvocations: number;
   maxWorkgroupsPerDimension: number;
   minStorageOffsetAlignment: number;
   hasF16: boolean;
@@ -87,6 +88,7 @@ async function acquire(): Promise<GPUDevice> {
       maxStorageBindingBytes: device.limits.maxStorageBufferBindingSize,
       maxBufferBytes: device.limits.maxBufferSize,
       maxWorkgroupStorageBytes: device.limits.maxComputeWorkgroupStorageSize,
+      maxWorkgroupInvocations: device.limits.maxComputeInvocationsPerWorkgroup,
       maxWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
       minStorageOffsetAlignment: device.limits.minStorageBufferOffsetAlignment,
       hasF16: features.includes("shader-f16"),

@@ -13,6 +13,8 @@ export function deviceTarget(): DeviceTarget {
     // Measured on lavapipe (2 cores, 512x64x256): tiled 2.2 GFLOP/s, direct 5.5 (codegen/matmul.ts).
     matmulVariant: info.cpu ? "direct" : "tiled",
     f16: info.hasF16,
+    maxWorkgroupStorageBytes: info.maxWorkgroupStorageBytes,
+    maxWorkgroupInvocations: info.maxWorkgroupInvocations,
   };
 }
 

@@ -8,6 +8,7 @@ import { colReduceKind, colReduceLowering } from "./colreduce.ts";
 import { scatterLowering, segmentSumKind } from "./scatter.ts";
 import { bitonicLocalKind, bitonicStepKind } from "./sort.ts";
 import { logsumexpKind, logsumexpLowering } from "./logsumexp.ts";
+import { attentionKind, attentionLowering } from "./attention.ts";
 
 const LOWERINGS = new Map<Op, Lowering>([
   ["matmul", matmulLowering],
@@ -15,6 +16,7 @@ const LOWERINGS = new Map<Op, Lowering>([
   ["colreduce", colReduceLowering],
   ["scatter", scatterLowering],
   ["logsumexp", logsumexpLowering],
+  ["attention", attentionLowering],
 ]);
 
 const KERNEL_KINDS = new Map<string, KernelKind>([
@@ -24,6 +26,7 @@ const KERNEL_KINDS = new Map<string, KernelKind>([
   ["bitonic_step", bitonicStepKind],
   ["segment_sum", segmentSumKind],
   ["logsumexp", logsumexpKind],
+  ["attention", attentionKind],
 ]);
 
 export function registerLowering(op: Op, l: Lowering): void {
