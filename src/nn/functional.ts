@@ -90,13 +90,14 @@ export function adaNorm(x: Var, C = 1, k = 0.1, eps = 1e-5): Var {
   });
 }
 
-/** The implementation F.embedding's backward and F.crossEntropy use when a call does not name one. */
+/** The implementation F.embedding's backward, F.crossEntropy and F.causalSelfAttention use when a call does not name one. */
 export interface Implementations {
   embeddingBackward: "scatter" | "onehot";
   crossEntropy: "fused" | "unfused";
+  attention: "fused" | "matmul";
 }
-const defaults: Implementations = { embeddingBackward: "scatter", crossEntropy: "fused" };
-const choices: { [K in keyof Implementations]: readonly Implementations[K][] } = { embeddingBackward: ["scatter", "onehot"], crossEntropy: ["fused", "unfused"] };
+const defaults: Implementations = { embeddingBackward: "scatter", crossEntropy: "fused", attention: "fused" };
+const choices: { [K in keyof Implementations]: readonly Implementations[K][] } = { embeddingBackward: ["scatter", "onehot"], crossEntropy: ["fused", "unfused"], attention: ["fused", "matmul"] };
 
 /**
  * Builds a graph (model.loss(...), synchronously) with other default implementations, restored afterwards:
@@ -233,10 +234,10 @@ function indexMap(rows: number, cols: number, f: (r: Tensor, c: Tensor) => Tenso
 
 export interface AttentionOptions {
   /**
-   * "fused" (default): the FlashAttention-style `attention` op (dsl/attention.ts), one kernel forward and
-   * two backward, no [T, T] buffer. "matmul": the earlier composition of gathers, batched matmuls and a
-   * masked softmax, which keeps four [B*H, T, T] buffers per layer; kept as the baseline benchmarks
-   * compare against.
+   * "fused" (the default, see withImplementations): the FlashAttention-style `attention` op
+   * (dsl/attention.ts), one kernel forward and two backward, no [T, T] buffer. "matmul": the earlier
+   * composition of gathers, batched matmuls and a masked softmax, which keeps four [B*H, T, T] buffers per
+   * layer; kept as the baseline benchmarks compare against.
    */
   impl?: "fused" | "matmul";
 }
@@ -246,7 +247,7 @@ export interface AttentionOptions {
  * h*C/H .. (h+1)*C/H of each part, scores scaled by 1/sqrt(C/H).
  */
 export function causalSelfAttention(qkv: Var, B: number, T: number, H: number, opts: AttentionOptions = {}): Var {
-  const impl = opts.impl ?? "fused";
+  const impl = opts.impl ?? defaults.attention;
   if (impl !== "fused" && impl !== "matmul") throw new Error(`F.causalSelfAttention: impl "${impl}" is not "fused" or "matmul"`);
   if (qkv.shape[0] !== B * T) throw new Error(`F.causalSelfAttention: qkv has ${qkv.shape[0]} rows, not B*T = ${B}*${T}`);
   if (impl === "matmul") return matmulAttention(qkv, B, T, H);

@@ -137,6 +137,9 @@ describe("F.causalSelfAttention options", () => {
     const want = ref.attentionRef(Float64Array.from(x), B, T, C, H);
     const base = F.causalSelfAttention(qkv, B, T, H, { impl: "matmul" });
     expect(ref.maxRelErr((await base.value.toArray()) as Float32Array, want)).toBeLessThan(1e-5);
+    const viaDefault = F.withImplementations({ attention: "matmul" }, () => F.causalSelfAttention(qkv, B, T, H));
+    expect(viaDefault.value.node.op).not.toBe("attention");
+    expect(F.causalSelfAttention(qkv, B, T, H).value.node.op).toBe("attention");
     expect(() => F.causalSelfAttention(qkv, B, T, H, { impl: "flash" as "fused" })).toThrow(/impl "flash"/);
     expect(() => F.causalSelfAttention(qkv, B, T + 1, H)).toThrow(/B\*T/);
   });
