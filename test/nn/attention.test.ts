@@ -15,6 +15,7 @@ import { interpretSchedule } from "../../src/codegen/interpret.ts";
 import { DEFAULT_TARGET } from "../../src/codegen/kernel.ts";
 import { deviceTarget } from "../../src/runtime/target.ts";
 import { numel } from "../../src/dsl/node.ts";
+import { setStorageBindingCap } from "../../src/runtime/device.ts";
 import * as ref from "../reference/nn.ts";
 import { attentionGrad64 } from "../reference/attention.ts";
 import { seededRandom } from "../reference/quant.ts";
@@ -125,6 +126,32 @@ describe("fused attention schedule", () => {
     const p = new octet.nn.Parameter(await octet.tensor(X.slice(), [b * t, 3 * c]));
     backward(F.causalSelfAttention(leaf(p), b, t, h), await octet.tensor(G, [b * t, c]));
     expect(ref.maxRelErr((await p.grad!.toArray()) as Float32Array, slots[s.results[0]])).toBeLessThan(1e-5);
+  });
+});
+
+describe("fused attention past the binding limit", () => {
+  test("B=100, T=8, H=2, d=4 under a 24 KiB cap: dispatches of whole sequences, same numbers", async () => {
+    // qkv [800, 24] is 77 KB; one sequence's rows (768 B) fit a 24 KiB window 31 at a time (the cap is what
+    // the program's row kernels need: 256 rows of d qkv per window).
+    const [B, T, H, d] = [100, 8, 2, 4];
+    const C = H * d;
+    const x = randn(B * T * 3 * C, 21);
+    const R = randn(B * T * C, 22);
+    const want = attentionGrad64(Float64Array.from(x), B, T, C, H, R);
+    try {
+      setStorageBindingCap(24576);
+      const p = new octet.nn.Parameter(await octet.tensor(x.slice(), [B * T, 3 * C]));
+      const out = F.causalSelfAttention(leaf(p), B, T, H);
+      expect(ref.maxRelErr((await out.value.toArray()) as Float32Array, want.o)).toBeLessThan(FWD_RTOL);
+      backward(out, await octet.tensor(R, [B * T, C]));
+      expect(ref.maxRelErr((await p.grad!.toArray()) as Float32Array, want.dqkv!)).toBeLessThan(GRAD_RTOL);
+      // one sequence larger than the cap (64 rows of 576 B) is refused, naming the binding
+      const wide = await octet.tensor(randn(64 * 3 * 48, 23), [64, 3 * 48]);
+      const err = await F.causalSelfAttention(leaf(new octet.nn.Parameter(wide)), 1, 64, 1).value.toArray().then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/attention.*one sequence of .* does not fit one storage binding of 24576 bytes/);
+    } finally {
+      setStorageBindingCap(undefined);
+    }
   });
 });
 

@@ -10,7 +10,7 @@ import type { Kernel } from "../kernel.ts";
 
 /** Names the kernels use for their own values: a binding called one of these gets a suffix. */
 const LOCALS = new Set(
-  ("q g k v a c sp sd start Dn acc dq dk dv s m l m_new alpha lse Di Dv dot_out b h i j e x n p ds r r0 row own last end inv ii i0 j0 " +
+  ("q g k v a c sp sd start Dn bh acc dq dk dv s m l m_new alpha lse Di Dv dot_out b h i j e x n p ds r r0 row own last end inv ii i0 j0 " +
     "q_at o_at kv_at wid lid params main hsum Params k_tile v_tile q_tile g_tile lse_tile d_tile").split(" "),
 );
 
@@ -41,7 +41,8 @@ export function emitAttention(k: Kernel, rawNames: string[]): string {
     `// fused causal attention, ${DESCRIPTION[g.pass]}`,
     `// head size ${g.d} as ${D} x ${t}; workgroup ${g.wg} threads, one per ${g.pass === "dkv" ? "key" : "query"} row; tiles of ${g.tile} ${g.pass === "dkv" ? "query" : "key"} rows in workgroup memory`,
     `// bindings:`,
-    `//   @binding(0) params: uniform (rows, row_base, count, zero, T, H)`,
+    `//   @binding(0) params: uniform (rows, row_base, count, zero, T, H, b0: this dispatch's first sequence, first<i>: the`,
+    `//     element of binding i's whole tensor at which its bound window starts)`,
     ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"} (${role[i]})`),
     `// source graph:`,
     ...k.source.split("\n").map((l) => `//   ${l}`),
@@ -56,8 +57,7 @@ struct Params {
   row_base: u32,
   count: u32,
   zero: u32,
-  T: u32,
-  H: u32,
+${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
 }
 @group(0) @binding(0) var<uniform> params: Params;
 ${decls}
@@ -100,8 +100,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let T = params.T;
   let Dn = D + params.zero; // D, as a value the compiler cannot unroll loops over
   let CV = params.H * D; // vectors per part (q, k or v) of a packed row
-  let b = wid.y / params.H;
-  let h = wid.y % params.H;
+  let bh = params.b0 * params.H + wid.y; // (sequence, head) of this workgroup: this dispatch starts at sequence b0
+  let b = bh / params.H;
+  let h = bh % params.H;
   let r0 = wid.x * WG; // first ${side} row of this workgroup
   let own = r0 + lid < T; // threads past T repeat the last row and store nothing
   let r = min(r0 + lid, T - 1u);
@@ -113,7 +114,7 @@ function stageKV(c: Ctx, parts: [string, number][]): string {
   const [X] = c.names;
   return `    for (var x = lid; x < TILE * D; x += WG) {
       let at = ((b * T + min(j0 + x / D, T - 1u)) * 3u) * CV + h * D + x % D;
-${parts.map(([tile, p]) => `      ${tile}[x] = ${X}[at + ${p}u * CV];`).join("\n")}
+${parts.map(([tile, p]) => `      ${tile}[x] = ${X}[at + ${p}u * CV - params.first0];`).join("\n")}
     }
     workgroupBarrier();`;
 }
@@ -131,7 +132,7 @@ ${prologue("query")}  let i = r;
   let q_at = ((b * T + i) * 3u) * CV + h * D;
   var q: array<${c.t}, D>; // this row's query, times SCALE
   var acc: array<${c.t}, D>; // sum over keys of exp(s - m) v
-  for (var e = 0u; e < D; e++) { q[e] = ${X}[q_at + e] * SCALE; acc[e] = ${c.zero}; }
+  for (var e = 0u; e < D; e++) { q[e] = ${X}[q_at + e - params.first0] * SCALE; acc[e] = ${c.zero}; }
   var m: f32 = -3.0e38; // running max of the row's scores (finite, so exp(m - m_new) is never exp(inf - inf))
   var l: f32 = 0.0; // running sum of exp(s - m)
   var s: array<f32, TILE>; // this tile's scores, then their exp(s - m_new)
@@ -162,7 +163,7 @@ ${stageKV(c, [["k_tile", 1], ["v_tile", 2]])}
   if (own) {
     let inv = 1.0 / l;
     let o_at = (b * T + i) * CV + h * D;
-    for (var e = 0u; e < D; e++) { ${O}[o_at + e] = acc[e] * inv; }
+    for (var e = 0u; e < D; e++) { ${O}[o_at + e - params.first1] = acc[e] * inv; }
   }
 }
 `;
@@ -183,10 +184,10 @@ ${prologue("query")}  let i = r;
   var dot_out: f32;
   var Dv = ${c.zero};
   for (var e = 0u; e < D; e++) {
-    q[e] = ${X}[q_at + e] * SCALE;
-    g[e] = ${G}[o_at + e];
+    q[e] = ${X}[q_at + e - params.first0] * SCALE;
+    g[e] = ${G}[o_at + e - params.first2];
     dq[e] = ${c.zero};
-    Dv += g[e] * ${O}[o_at + e];
+    Dv += g[e] * ${O}[o_at + e - params.first1];
   }
   let Di = hsum(Dv); // D = dO . O = sum_j P dP, the softmax backward's row term
   // Pass 1: the row's log-sum-exp over keys 0..i (what the forward computed).
@@ -226,10 +227,10 @@ ${stageKV(c, [["k_tile", 1], ["v_tile", 2]])}
     workgroupBarrier();
   }
   if (own) {
-    for (var e = 0u; e < D; e++) { ${DX}[q_at + e] = dq[e] * SCALE; }
-    let row = wid.y * T + i;
-    ${S}[2u * row] = lse;
-    ${S}[2u * row + 1u] = Di;
+    for (var e = 0u; e < D; e++) { ${DX}[q_at + e - params.first3] = dq[e] * SCALE; }
+    let row = bh * T + i;
+    ${S}[2u * row - params.first4] = lse;
+    ${S}[2u * row + 1u - params.first4] = Di;
   }
 }
 `;
@@ -251,18 +252,18 @@ ${prologue("key")}  let j = r;
   var dot_out: f32;
   var sp: array<f32, TILE>; // this tile's P
   var sd: array<f32, TILE>; // and dS
-  for (var e = 0u; e < D; e++) { k[e] = ${X}[kv_at + CV + e]; v[e] = ${X}[kv_at + 2u * CV + e]; dk[e] = ${c.zero}; dv[e] = ${c.zero}; }
+  for (var e = 0u; e < D; e++) { k[e] = ${X}[kv_at + CV + e - params.first0]; v[e] = ${X}[kv_at + 2u * CV + e - params.first0]; dk[e] = ${c.zero}; dv[e] = ${c.zero}; }
   // Query tiles from the one holding this workgroup's first key: earlier queries see none of its keys.
   for (var i0 = (r0 / TILE) * TILE; i0 < T; i0 += TILE) {
     for (var x = lid; x < TILE * D; x += WG) {
       let row = b * T + min(i0 + x / D, T - 1u);
-      q_tile[x] = ${X}[(row * 3u) * CV + h * D + x % D] * SCALE;
-      g_tile[x] = ${G}[row * CV + h * D + x % D];
+      q_tile[x] = ${X}[(row * 3u) * CV + h * D + x % D - params.first0] * SCALE;
+      g_tile[x] = ${G}[row * CV + h * D + x % D - params.first1];
     }
     for (var x = lid; x < TILE; x += WG) {
-      let row = wid.y * T + min(i0 + x, T - 1u);
-      lse_tile[x] = ${S}[2u * row];
-      d_tile[x] = ${S}[2u * row + 1u];
+      let row = bh * T + min(i0 + x, T - 1u);
+      lse_tile[x] = ${S}[2u * row - params.first2];
+      d_tile[x] = ${S}[2u * row + 1u - params.first2];
     }
     workgroupBarrier();
     // causal: key j gets queries max(j, i0) .. min(T, i0 + TILE) - 1
@@ -288,7 +289,7 @@ ${prologue("key")}  let j = r;
     workgroupBarrier();
   }
   if (own) {
-    for (var e = 0u; e < D; e++) { ${DX}[kv_at + CV + e] = dk[e]; ${DX}[kv_at + 2u * CV + e] = dv[e]; }
+    for (var e = 0u; e < D; e++) { ${DX}[kv_at + CV + e - params.first3] = dk[e]; ${DX}[kv_at + 2u * CV + e - params.first3] = dv[e]; }
   }
 }
 `;

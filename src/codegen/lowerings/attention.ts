@@ -21,7 +21,18 @@
 // inner loops are plain: one vec4 multiply-add per 4 head elements, no masking inside a tile (each thread's
 // loop simply stops at its diagonal).
 import type { AttentionArg, Node } from "../../dsl/node.ts";
-import { hashString, targetKey, type AttentionGeometry, type Binding, type DeviceTarget, type Kernel, type ScheduledKernel } from "../kernel.ts";
+import {
+  BindingLimitError,
+  hashString,
+  targetKey,
+  type AttentionGeometry,
+  type Binding,
+  type BindingLimits,
+  type DeviceTarget,
+  type Kernel,
+  type KernelDispatch,
+  type ScheduledKernel,
+} from "../kernel.ts";
 import type { KernelKind, LowerContext, Lowering } from "../lowering.ts";
 import { printGraph } from "../../dsl/print.ts";
 import { emitAttention } from "./attention-wgsl.ts";
@@ -55,7 +66,7 @@ function kernelOf(ctx: LowerContext, n: Node, outSlot: number, g: AttentionGeome
     L: 1,
     vec: 1,
     bindings,
-    uniforms: [{ name: "T", dtype: "u32" }, { name: "H", dtype: "u32" }],
+    uniforms: ["T", "H", "b0", ...bindings.map((_, i) => `first${i}`)].map((name) => ({ name, dtype: "u32" as const })),
     outputs: [],
     source: printGraph([n], [ctx.slots[outSlot].name]),
     target: ctx.target,
@@ -76,25 +87,71 @@ export const attentionLowering: Lowering = {
     const d = C / H;
     const BH = (rows / T) * H;
     const grid = (g: AttentionGeometry): [number, number, number] => [Math.ceil(T / g.wg), BH, 1];
-    const consts = { T, H };
+    // The whole batch as one dispatch; `chunks` cuts it by sequences when a binding would not fit.
+    const whole = (k: number) => Object.fromEntries(Array.from({ length: k }, (_, i) => [`first${i}`, 0]));
+    const consts = (k: number) => ({ T, H, b0: 0, ...whole(k) });
     const x = ctx.slotOf(qkv);
     if (which === "forward") {
       const g = attentionGeometry("forward", d, ctx.target);
-      return [{ kernel: kernelOf(ctx, n, outSlot, g, [x, outSlot], 1), rows: BH, consts, grid: grid(g) }];
+      return [{ kernel: kernelOf(ctx, n, outSlot, g, [x, outSlot], 1), rows: BH, consts: consts(2), grid: grid(g) }];
     }
     const [o, dO] = [ctx.slotOf(n.src[1]), ctx.slotOf(n.src[2])];
     const stats = ctx.slots.push({ kind: "temp", name: `${ctx.slots[outSlot].name}_lse_D`, dtype: "f32", shape: [BH * T, 2] }) - 1;
     const gq = attentionGeometry("dq", d, ctx.target);
     const gkv = attentionGeometry("dkv", d, ctx.target);
     return [
-      { kernel: kernelOf(ctx, n, outSlot, gq, [x, o, dO, outSlot, stats], 2), rows: BH, consts, grid: grid(gq) },
-      { kernel: kernelOf(ctx, n, outSlot, gkv, [x, dO, stats, outSlot], 1), rows: BH, consts, grid: grid(gkv) },
+      { kernel: kernelOf(ctx, n, outSlot, gq, [x, o, dO, outSlot, stats], 2), rows: BH, consts: consts(5), grid: grid(gq) },
+      { kernel: kernelOf(ctx, n, outSlot, gkv, [x, dO, stats, outSlot], 1), rows: BH, consts: consts(4), grid: grid(gkv) },
     ];
   },
 };
+
+/**
+ * Dispatches for the device's limits: one for the whole batch when every binding and the grid fit, else runs
+ * of whole sequences (every pass reads only its own sequence's rows), each binding bound as the window
+ * holding those sequences' rows, from an aligned offset at or below their first element (`first<i>` tells
+ * the kernel where the window starts). Numbers do not depend on the cut. A binding whose one sequence does
+ * not fit is refused, naming it.
+ */
+function chunks(sk: ScheduledKernel, slotBytes: number[], limits: BindingLimits): KernelDispatch[] {
+  const k = sk.kernel;
+  const { T, H } = sk.consts!;
+  const B = sk.rows / H;
+  const g = k.attention!;
+  const C = H * g.d;
+  const tiles = Math.ceil(T / g.wg);
+  // f32 elements of one sequence in each binding, and whether the kernel reads it as head vectors.
+  const qkv = { floats: T * 3 * C, vectors: true }, rows = { floats: T * C, vectors: true }, stats = { floats: H * T * 2, vectors: false };
+  const layout = { forward: [qkv, rows], dq: [qkv, rows, rows, qkv, stats], dkv: [qkv, rows, stats, qkv] }[g.pass];
+  const perSeq = layout.map((l) => l.floats * 4);
+  const fits = (n: number) => n * H <= limits.maxWorkgroups && perSeq.every((p, i) => Math.min(slotBytes[i], n * p + limits.offsetAlign) <= limits.maxBinding);
+  if (tiles > limits.maxWorkgroups) throw new BindingLimitError(`octet: kernel ${k.name} (attention): T = ${T} needs ${tiles} workgroups of ${g.wg} rows, more than ${limits.maxWorkgroups} per grid dimension`);
+  if (!fits(1)) {
+    const i = Math.max(0, perSeq.findIndex((p) => p + limits.offsetAlign > limits.maxBinding));
+    throw new BindingLimitError(`octet: kernel ${k.name} (attention): one sequence of ${k.bindings[i].name} (T = ${T}, C = ${C}) spans ${perSeq[i]} bytes, which with the ${limits.offsetAlign}-byte offset alignment does not fit one storage binding of ${limits.maxBinding} bytes`);
+  }
+  let n = 1;
+  while (n < B && fits(Math.min(B, n * 2))) n = Math.min(B, n * 2);
+  while (n < B && fits(n + 1)) n++;
+  const out: KernelDispatch[] = [];
+  for (let b0 = 0; b0 < B; b0 += n) {
+    const b1 = Math.min(B, b0 + n);
+    const consts: Record<string, number> = { b0 };
+    const windows = perSeq.map((p, i) => {
+      const elemBytes = layout[i].vectors ? 4 * g.vec : 4;
+      const offset = n === B ? 0 : Math.floor((b0 * p) / limits.offsetAlign) * limits.offsetAlign;
+      const end = n === B ? slotBytes[i] : Math.min(slotBytes[i], Math.ceil((b1 * p) / 16) * 16);
+      consts[`first${i}`] = offset / elemBytes;
+      return { offset, size: end - offset };
+    });
+    out.push({ grid: [tiles, (b1 - b0) * H, 1], consts, windows });
+  }
+  return out;
+}
 
 export const attentionKind: KernelKind = {
   emit: emitAttention,
   workgroupSize: (k) => k.attention!.wg,
   interpret: interpretAttention,
+  chunks,
 };
