@@ -46,6 +46,13 @@ describe("GPT.fromPretrained", () => {
     });
   }
 
+  test("the two files already read ({ config, tensors }, as a browser would pass them) load the same model", async () => {
+    const fx = writeFixture({ buffers: true });
+    const a = await GPT.fromPretrained({ config: fx.config, tensors: fx.tensors });
+    const b = await GPT.fromPretrained(fx.dir);
+    expect(Array.from(await logitsOf(a))).toEqual(Array.from(await logitsOf(b)));
+  });
+
   test("eps comes from the config: the same weights with the default eps give other logits", async () => {
     const a = writeFixture({ eps: 1e-2, seed: 2 });
     const b = writeFixture({ eps: 1e-5, seed: 2 });

@@ -56,6 +56,18 @@ describe("fine-tuning a pretrained folder (--init)", () => {
     expect(Array.from(trained[0][1])).not.toEqual(Array.from(fx.weights.get("wte.weight")!));
   }, 180_000);
 
+  test("a fine-tuning run with --out resumes from its checkpoint (the --init folder recorded with it)", async () => {
+    const fx = writeFixture(FIXTURE);
+    const out = join(tmp("hf-ft"), "ckpt");
+    const part = await runTraining({ ...RUN, init: fx.dir, out }, { stopAfter: 2 });
+    expect(part.history.length).toBe(2);
+    const rest = await runTraining({ ...RUN, init: fx.dir, out, resume: true });
+    expect(rest.resumedFrom).toBe(2);
+    expect(rest.history.map((h) => h.step)).toEqual([3, 4]);
+    const other = writeFixture({ ...FIXTURE, seed: 8 });
+    await expect(runTraining({ ...RUN, init: other.dir, out, resume: true, steps: 6 })).rejects.toThrow(/--resume: checkpoint in .* was trained with init=/);
+  }, 120_000);
+
   test("--embedding stable warns why; --save-pretrained of a normed embedding is refused before training", async () => {
     const fx = writeFixture(FIXTURE);
     const warnings: string[] = [];
