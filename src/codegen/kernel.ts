@@ -203,7 +203,10 @@ export interface AttentionGeometry {
   tile: number;
 }
 
-/** Rows handled by one dispatch chunk are kept a multiple of this, so every binding offset stays aligned. */
+/**
+ * The storage offset alignment assumed when no device says otherwise (WebGPU's minStorageBufferOffsetAlignment
+ * is at most 256): dispatch chunks of rows start where every binding's window is aligned to it.
+ */
 export const CHUNK_ROW_ALIGN = 256;
 /** Threads per workgroup of map kernels. */
 export const MAP_WORKGROUP = 256;

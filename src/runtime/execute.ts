@@ -157,7 +157,7 @@ export class Program {
         out.push({ ck, k, site, rows, rowBase: 0, count: rows, groups: [grid[0], grid[1]], z: grid[2], consts, windows: bytes.map((size) => ({ offset: 0, size })) });
         return;
       }
-      const chunk = chunkRows(k, rows, limits.maxBinding);
+      const chunk = chunkRows(k, rows, limits.maxBinding, limits.offsetAlign);
       // A gather table larger than one binding: every chunk of rows runs once per chunk of the table. The
       // scheduler leaves at most one such table in a kernel (codegen/schedule.ts gathersToSplit).
       const tables = k.bindings.map((b, j) => j).filter((j) => k.bindings[j].mode === "table" && slotBytes[k.bindings[j].slot] > limits.maxBinding);
@@ -420,19 +420,25 @@ export function dispatchGrid(workgroups: number, maxDim: number): [number, numbe
   return [Math.ceil(workgroups / y), y];
 }
 
-/** Rows per dispatch so that every per-element and per-row binding fits the storage-binding limit. */
-export function chunkRows(k: Kernel, rows: number, maxBind: number): number {
+/**
+ * Rows per dispatch so that every per-element and per-row binding fits the storage-binding limit, and every
+ * chunk's window of every binding starts at a multiple of the offset alignment: a multiple of the fewest rows
+ * whose bytes are (for 12-byte rows and 256-byte alignment: 64 rows; for 1-byte u8 rows: 256).
+ */
+export function chunkRows(k: Kernel, rows: number, maxBind: number, offsetAlign = CHUNK_ROW_ALIGN): number {
   let perRow = 0;
   let widest = "";
+  let step = 1;
   for (const b of k.bindings) {
     const bytes = b.mode === "elem" ? k.L * elemSize(b.dtype) : b.mode === "row" ? elemSize(b.dtype) : 0;
+    if (!bytes) continue;
+    step = Math.max(step, offsetAlign / gcd(offsetAlign, bytes)); // powers of two: the largest is a multiple of all
     if (bytes > perRow) [perRow, widest] = [bytes, `${b.name}: ${b.dtype} ${b.mode}`];
   }
   if (perRow === 0 || rows * perRow <= maxBind) return Math.max(rows, 1);
-  const fit = Math.floor(maxBind / perRow);
-  const aligned = Math.floor(fit / CHUNK_ROW_ALIGN) * CHUNK_ROW_ALIGN;
+  const aligned = Math.floor(Math.floor(maxBind / perRow) / step) * step;
   if (aligned === 0)
-    throw new BindingLimitError(`octet: ${k.name}: one block of ${CHUNK_ROW_ALIGN} rows of ${perRow} bytes exceeds the storage-binding limit (${maxBind} bytes) (binding ${widest})`);
+    throw new BindingLimitError(`octet: ${k.name}: rows of ${perRow} bytes do not fit the storage-binding limit (${maxBind} bytes) ${step > 1 ? `${step} at a time (the fewest that keep windows aligned)` : "one at a time"} (binding ${widest})`);
   return aligned;
 }
 

@@ -3,7 +3,6 @@
 // 2-D dispatch grid for more workgroups than one dimension allows.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Tensor } from "../../src/dsl/tensor.ts";
-import { CHUNK_ROW_ALIGN } from "../../src/codegen/kernel.ts";
 import { setStorageBindingCap } from "../../src/runtime/device.ts";
 import { chunkRows, dispatchGrid } from "../../src/runtime/execute.ts";
 import { jit } from "../../src/runtime/jit.ts";
@@ -101,19 +100,29 @@ describe("chunked dispatch", () => {
     expect(Array.from(await out.q2.toArray())).toEqual(Array.from(codes, (c, i) => (c + ks[i]) & 255));
   });
 
-  test("a row too long for one aligned block of rows under the cap is refused, naming the limit", async () => {
-    const f = jit("chunk_too_long", { x: { shape: [300, 24] } }, ({ x }) => ({ s: x.sum() }));
-    const x = await tensor(ramp(300 * 24), [300, 24]);
+  test("rows of 96 bytes with a per-row output are cut 64 to a chunk (64 f32 row results are 256 bytes); a row longer than the cap is refused", async () => {
+    const f = jit("chunk_wide_rows", { x: { shape: [300, 24] } }, ({ x }) => ({ s: x.sum() }));
+    const xs = ramp(300 * 24);
+    const x = await tensor(xs, [300, 24]);
+    setStorageBindingCap(8192);
+    const got = await (await f.run({ x })).s.toArray();
+    expect(f.dispatchCount).toBe(Math.ceil(300 / 64)); // 85 rows fit 8192 bytes
+    for (let r = 0; r < 300; r++) expect(got[r]).toBeCloseTo(xs.slice(r * 24, r * 24 + 24).reduce((a, b) => a + fl(b), 0), 3);
     setStorageBindingCap(CAP);
-    await expect(f.run({ x })).rejects.toThrow(`octet: chunk_too_long: one block of ${CHUNK_ROW_ALIGN} rows of 96 bytes exceeds the storage-binding limit (4096 bytes)`);
+    const g = jit("chunk_too_long", { x: { shape: [4, 1100] } }, ({ x }) => ({ s: x.sum() }));
+    const y = await tensor(ramp(4 * 1100), [4, 1100]);
+    await expect(g.run({ x: y })).rejects.toThrow("octet: chunk_too_long: rows of 4400 bytes do not fit the storage-binding limit (4096 bytes) 64 at a time");
   });
 
-  test("chunkRows keeps chunks a multiple of the alignment, or the whole tensor when it fits", () => {
+  test("chunkRows keeps every window aligned, or takes the whole tensor when it fits", () => {
     const f = jit("chunk_plan", { x: { shape: [5000, 3] } }, ({ x }) => ({ s: x.sum() }));
     const k = f.schedule.kernels[0].kernel;
     expect(chunkRows(k, 5000, 1 << 30)).toBe(5000);
-    expect(chunkRows(k, 5000, CAP)).toBe(256); // 12 bytes a row: 341 fit, 256 aligned
-    expect(chunkRows(k, 5000, 10000)).toBe(768);
+    expect(chunkRows(k, 5000, CAP)).toBe(320); // 12 bytes a row: 341 fit; 64 rows are 768 bytes, 3 x 256
+    expect(chunkRows(k, 5000, 10000)).toBe(832);
+    expect(chunkRows(k, 5000, 10000, 16)).toBe(832); // 4 rows keep 16-byte alignment: 833 fit
+    const u8 = jit("chunk_plan_u8", { q: { shape: [5000, 1], dtype: "u8" }, x: { shape: [5000, 1] } }, ({ q, x }) => ({ y: x.add(q.cast("f32")) }));
+    expect(chunkRows(u8.schedule.kernels[0].kernel, 5000, CAP)).toBe(1024); // 1-byte u8 elements: multiples of 256
   });
 });
 
