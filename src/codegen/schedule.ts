@@ -168,7 +168,17 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   const emitKernel = (group: GroupTarget[]): void => {
     const own = loweringOf(group[0].node.op)?.kernels;
     if (own) {
-      out.push(...own(group[0].node, group[0].slot, ctx).map((sk) => ({ site: group[0].node.site, ...sk })));
+      const { node, name, slot } = group[0];
+      // A node with kernels of its own that is both a result and an operand of another such node (the
+      // attention output O, read by its backward; a matmul result) is computed once: whichever use comes
+      // second reads the first one's buffer. A result written into an input slot is not recorded, since a
+      // later in-place target may overwrite that input.
+      const done = materialized.get(node.id);
+      if (done !== undefined && done !== slot) emitFitted([{ node: mk("input", node.dtype, node.shape, [], { slot: done, name: slots[done].name }), name, slot }]);
+      else {
+        out.push(...own(node, slot, ctx).map((sk) => ({ site: node.site, ...sk })));
+        if (slots[slot].kind !== "input") materialized.set(node.id, slot);
+      }
       for (const extra of group.slice(1)) emitKernel([extra]);
       return;
     }

@@ -14,10 +14,13 @@ export class Module {
         if (v instanceof Parameter) {
           if (!seen.has(v)) {
             seen.add(v);
+            // Errors (stale reads, optimizer state checks) name a Parameter by its name: give an unnamed
+            // one the path it is found under, so users see "blocks.0.qkv.weight" rather than "#17".
+            if (!v.name) v.name = name;
             out.push([name, v]);
           }
         } else if (v instanceof Module) walk(v, name);
-        else if (Array.isArray(v)) v.forEach((x, i) => (x instanceof Module ? walk(x, `${name}.${i}`) : x instanceof Parameter && !seen.has(x) ? (seen.add(x), out.push([`${name}.${i}`, x])) : undefined));
+        else if (Array.isArray(v)) v.forEach((x, i) => (x instanceof Module ? walk(x, `${name}.${i}`) : x instanceof Parameter && !seen.has(x) ? (seen.add(x), (x.name ||= `${name}.${i}`), out.push([`${name}.${i}`, x])) : undefined));
       }
     };
     walk(this, prefix);

@@ -93,6 +93,16 @@ describe("fused attention schedule", () => {
     for (const s of both.slots) expect(numel(s.shape), `${s.name}`).toBeLessThan(T * T / 8);
   });
 
+  test("O realized beside its backward is computed once, in either order", () => {
+    for (const order of [[0, 1], [1, 0]]) {
+      const targets = [{ node: o.node, name: "o" }, { node: dx.node, name: "dqkv" }];
+      const s = schedule(order.map((i) => targets[i]), "attn_both");
+      const passes = s.kernels.map((k) => k.kernel.attention?.pass).filter((p) => p);
+      expect(passes.filter((p) => p === "forward")).toHaveLength(1);
+      expect(passes).toHaveLength(3);
+    }
+  });
+
   test("tiles follow the target's workgroup limits; WGSL names its bindings and says what it is", () => {
     const small = { ...DEFAULT_TARGET, maxWorkgroupStorageBytes: 16384, maxWorkgroupInvocations: 32 };
     const g = attentionGeometry("dkv", 64, small);

@@ -46,9 +46,10 @@ describe("dropped tensors are freed", () => {
       // Pooled bytes relative to the start: earlier test files may leave up to the pool's limit (512 MiB) pooled.
       worst = Math.max(worst, m.temporaries - base.temporaries + m.pooled - base.pooled);
     }
-    // 0.1 kept every one (2400 MiB live at the end). Collection runs on the runtime's schedule, so allow a
-    // few dozen in flight, far below the 1.2 GiB made.
-    expect(worst).toBeLessThan(256 * MiB);
+    // 0.1 kept every one (2400 MiB live at the end). Collection runs on the runtime's schedule, so allow up
+    // to a third of what was made in flight: on a loaded machine the collector once let exactly 64 (256 MiB)
+    // wait, while a leak grows without bound past this.
+    expect(worst).toBeLessThan(400 * MiB);
     await settle();
     expect(octet.memoryStats().temporaries - base.temporaries).toBeLessThan(16 * MiB);
   });
