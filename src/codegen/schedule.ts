@@ -152,15 +152,18 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
   const kernelName = () => `${programName}${kernelCount++ ? `_${kernelCount - 1}` : ""}`;
   const ctx: LowerContext = { slots, target, slotOf: (n) => slotOf(n), kernelName };
   /** Runs `f` and undoes every kernel, slot and temporary it made: a dry run of a lowering. */
-  const trial = <T>(f: () => T): T => {
+  const trial = <T>(f: () => T, keep: (r: T) => boolean = () => false): T => {
     const [nOut, nSlots, nKernels, memo] = [out.length, slots.length, kernelCount, new Set(materialized.keys())];
+    let r: T | undefined;
     try {
-      return f();
+      return (r = f());
     } finally {
-      out.length = nOut;
-      slots.length = nSlots;
-      kernelCount = nKernels;
-      for (const id of [...materialized.keys()]) if (!memo.has(id)) materialized.delete(id);
+      if (r === undefined || !keep(r)) {
+        out.length = nOut;
+        slots.length = nSlots;
+        kernelCount = nKernels;
+        for (const id of [...materialized.keys()]) if (!memo.has(id)) materialized.delete(id);
+      }
     }
   };
   const lower = (group: GroupTarget[], force: boolean) => lowerKernel(group, domainOf(group[0].node), slots, materialize, slotOf, kernelName(), target, force);
@@ -182,7 +185,12 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
       for (const extra of group.slice(1)) emitKernel([extra]);
       return;
     }
-    if (trial(() => lower(group, false)) || !writesInPlace(group, slots)) return emitFitted(group);
+    // A group that fits without forced temporaries keeps that lowering (forcing changes nothing then). Redoing
+    // it would lower every operand's kernels again, inside each of their own dry runs too: 2^depth lowerings of
+    // a chain of materialized nodes (a 12-layer GPT's forward never finished scheduling).
+    const fitted = trial(() => lower(group, false), (k) => !!k);
+    if (fitted) return void out.push({ site: group.find((g) => g.node.site)?.node.site, ...fitted });
+    if (!writesInPlace(group, slots)) return emitFitted(group);
     // Too many buffers for one kernel, and the group overwrites inputs: split it so that every kernel that
     // reads an input's old value runs before the one that overwrites it. Components that fit together share
     // a kernel (no forced temporaries between them).
