@@ -11,18 +11,20 @@ export interface ArchPreset {
   context?: number;
   /** The tokenizer used when --tokenizer is not given (the vocabulary is always the tokenizer's). */
   tokenizer: (typeof TOKENIZER_CHOICES)[number];
+  /** The output head is the token table (GPT-2's tied lm_head), as in the checkpoints of that shape. */
+  tieWordEmbeddings?: boolean;
 }
 
 /**
  * `--arch`: the README's small character model, and two GPT-2 shapes. gpt2-small is GPT-2's 124M model
  * (Radford et al. 2019: 12 layers, 12 heads, width 768, 1024 positions, 50257 BPE ids); gpt2-mini is the
- * 6/6/384 shape of nanoGPT's "baby GPT" with GPT-2's vocabulary and context (~30M parameters, mostly the
- * 50257 x 384 embedding). --layers, --heads and --width override a preset's value.
+ * 6/6/384 shape of nanoGPT's "baby GPT" with GPT-2's vocabulary and context (~30M parameters, most of them
+ * the 50257 x 384 embedding). Both tie the output head to the token table, as GPT-2. --layers, --heads and --width override a preset's value.
  */
 export const ARCHS = {
   default: { layers: 2, heads: 4, width: 64, tokenizer: "char" },
-  "gpt2-mini": { layers: 6, heads: 6, width: 384, context: 1024, tokenizer: "gpt2" },
-  "gpt2-small": { layers: 12, heads: 12, width: 768, context: 1024, tokenizer: "gpt2" },
+  "gpt2-mini": { layers: 6, heads: 6, width: 384, context: 1024, tokenizer: "gpt2", tieWordEmbeddings: true },
+  "gpt2-small": { layers: 12, heads: 12, width: 768, context: 1024, tokenizer: "gpt2", tieWordEmbeddings: true },
 } as const satisfies Record<string, ArchPreset>;
 export type ArchName = keyof typeof ARCHS;
 

@@ -12,7 +12,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { optimizerByName } from "../optim/names.ts";
 import { upload } from "../runtime/storage.ts";
 import { storageOf } from "../runtime/realize.ts";
-import { TrainConfig, type TrainConfigInput } from "./config.ts";
+import { ARCHS, TrainConfig, type ArchPreset, type TrainConfigInput } from "./config.ts";
 import { checkVocabulary, prepareFineTune, pretrainedInput } from "./finetune.ts";
 import { exportProblem } from "../nn/pretrained.ts";
 
@@ -85,7 +85,8 @@ export async function trainStep(model: octet.nn.GPT, opt: Optimizer, buffers: St
 }
 
 export function buildModel(cfg: TrainConfig, vocab: number): octet.nn.GPT {
-  return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.context, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed });
+  const tieWordEmbeddings = (ARCHS[cfg.arch] as ArchPreset).tieWordEmbeddings ?? false;
+  return new octet.nn.GPT({ vocabSize: vocab, contextLength: cfg.context, layers: cfg.layers, heads: cfg.heads, width: cfg.width, embedding: cfg.embedding, seed: cfg.seed, tieWordEmbeddings });
 }
 
 /** What a checkpoint from before a key existed was trained with (the only arch, tokenizer and context then). */

@@ -3,10 +3,13 @@
 import { describe, expect, test } from "bun:test";
 import { ARCHS, TrainConfig } from "../../src/train/config.ts";
 
-/** Parameters of octet's GPT (untied head, as built today: wte, wpe, blocks, final norm, head). */
-function gptParams(V: number, T: number, L: number, C: number, embeddingNorm: boolean): number {
+import { buildModel } from "../../src/train/trainer.ts";
+import * as octet from "../../src/index.ts";
+
+/** Parameters of a GPT-2 with a tied head: wte, wpe, blocks, final norm. */
+function gpt2Params(V: number, T: number, L: number, C: number): number {
   const block = 2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C);
-  return V * C + (embeddingNorm ? 2 * C : 0) + T * C + L * block + 2 * C + C * V;
+  return V * C + T * C + L * block + 2 * C;
 }
 
 describe("TrainConfig", () => {
@@ -23,10 +26,18 @@ describe("TrainConfig", () => {
     expect(TrainConfig.parse({ optim: "adamw_8bit", arch: "gpt2-mini" })).toMatchObject({ layers: 6, heads: 6, width: 384, context: 1024, tokenizer: "gpt2" });
   });
 
-  test("GPT-2 small's 124M parameters (124,439,808 with a tied head; octet's untied head adds 50257 x 768)", () => {
+  test("GPT-2 small's 124M parameters: 124,439,808, HF's GPT2LMHeadModel count for \"gpt2\" (tied head)", () => {
     const a = ARCHS["gpt2-small"];
-    const untied = gptParams(50257, a.context, a.layers, a.width, false);
-    expect(untied - 50257 * 768).toBe(124_439_808); // HF's GPT2LMHeadModel count for "gpt2"
+    expect(gpt2Params(50257, a.context, a.layers, a.width)).toBe(124_439_808);
+  });
+
+  test("the GPT-2 presets build a tied head; the default arch an untied one", async () => {
+    await octet.device();
+    // gpt2-mini's own shape with a tiny vocabulary and context: the tie comes from the preset.
+    const mini = buildModel(TrainConfig.parse({ optim: "adamw_8bit", arch: "gpt2-mini", embedding: "plain", width: 12, heads: 2, layers: 1, context: 8, seq: 8 }), 50);
+    expect(mini.head).toBeNull();
+    expect(mini.parameters().reduce((n, p) => n + p.numel, 0)).toBe(gpt2Params(50, 8, 1, 12));
+    expect(buildModel(TrainConfig.parse({ optim: "adamw_8bit", layers: 1, width: 8, heads: 2, seq: 8 }), 50).head).not.toBeNull();
   });
 
   test("--seq is limited by the context only, and says so", () => {
