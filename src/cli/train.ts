@@ -49,12 +49,15 @@ const config = Object.fromEntries(
 ) as { optim: string };
 
 let bar: ReturnType<typeof progress> | undefined;
+let seen = 0;
 try {
   const r = await runTraining(config, {
     log: (l) => console.log(l),
     onStep: (rec, cfg, ms) => {
       bar ??= progress(cfg.steps, { label: `${cfg.optim} ${cfg.embedding}` });
-      bar.update(rec.step, { loss: rec.trainLoss, tokensPerSec: (rec.step * cfg.batch * cfg.seq) / (ms / 1000) });
+      // The trainer's clock starts after the first step of this run (which compiles): rate over the steps since.
+      seen++;
+      bar.update(rec.step, { loss: rec.trainLoss, tokensPerSec: seen > 1 ? ((seen - 1) * cfg.batch * cfg.seq) / (ms / 1000) : undefined });
       if (rec.evalLoss !== undefined)
         console.log(`${process.stdout.isTTY ? "\n" : ""}step ${rec.step}: train loss ${rec.trainLoss.toFixed(4)}, held-out loss ${rec.evalLoss.toFixed(4)}`);
     },
