@@ -11,7 +11,7 @@
 import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
-import { hashString, type Binding, type Kernel, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
+import { hashString, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
 
 export interface MatmulArg {
   ta: boolean;
@@ -74,23 +74,8 @@ function wholeBlock(M: number, N: number, K: number): Record<string, number> {
   return { z0: 0, m0: 0, m_end: M, n0: 0, n_end: N, k0: 0, k_end: K, a_off: 0, b_off: 0, c_off: 0, accumulate: 0 };
 }
 
-/** What the runtime must respect when it cuts a product into blocks. */
-export interface BindingLimits {
-  /** Largest storage binding, bytes. */
-  maxBinding: number;
-  /** Storage binding offsets must be multiples of this (minStorageBufferOffsetAlignment). */
-  offsetAlign: number;
-  /** Workgroups per grid dimension. */
-  maxWorkgroups: number;
-}
-
-/** One dispatch of a (possibly chunked) product: its grid, its uniforms, and the window of A, B and C it binds. */
-export interface MatmulBlock {
-  grid: [number, number, number];
-  consts: Record<string, number>;
-  /** Byte windows of A, B, C relative to each storage's start. */
-  windows: { offset: number; size: number }[];
-}
+/** One dispatch of a (possibly chunked) product; its windows are those of A, B and C, in that order. */
+export type MatmulBlock = KernelDispatch;
 
 type Range = [number, number];
 

@@ -9,6 +9,7 @@ import { toposort, type LoadMode, type Node, type ReduceOp } from "../dsl/node.t
 import { PRIMS, isPrim, wgslCast, type Emit } from "../dsl/prims.ts";
 import { kernelKindOf } from "./lowerings/index.ts";
 import { MAP_WORKGROUP, rowGeometry, type Binding, type Kernel } from "./kernel.ts";
+import { DISPATCH_FIELDS, kernelBanner } from "./banner.ts";
 
 const RESERVED = new Set(
   "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if let loop override requires return struct switch true var while array atomic bool f16 f32 i32 mat2x2 mat3x3 mat4x4 ptr sampler texture u32 vec2 vec3 vec4 main params lid wid nwg row col e k c r i".split(" "),
@@ -391,17 +392,9 @@ class Emitter implements Emit {
 
   private header(): string {
     const k = this.k;
-    const rows = k.bindings.map((b, i) => `//   @binding(${i + 1}) ${this.bnames[i]}: ${b.dtype} ${b.mode}${b.tableWidth ? `(width ${b.tableWidth})` : ""} ${b.read && b.write ? "read_write" : b.write ? "write" : "read"}`);
-    return [
-      `// octet kernel: ${k.name}`,
-      `// key: ${k.key}`,
-      `// ${k.kind} kernel over rows of ${k.L} element${k.L === 1 ? "" : "s"}, ${k.vec === 4 ? "vec4" : "scalar"} access, workgroup ${this.wg}${k.kind === "row" ? `, ${this.steps} step(s) per thread` : ""}`,
-      `// bindings:`,
-      `//   @binding(0) params: uniform (rows, row_base, count, zero${k.uniforms.map((u) => `, ${u.name}: ${u.dtype}`).join("")})`,
-      ...rows,
-      `// source graph:`,
-      ...k.source.split("\n").map((l) => `//   ${l}`),
-    ].join("\n");
+    const rows = k.bindings.map((b, i) => `${this.bnames[i]}: ${b.dtype} ${b.mode}${b.tableWidth ? `(width ${b.tableWidth})` : ""} ${b.read && b.write ? "read_write" : b.write ? "write" : "read"}`);
+    const what = `${k.kind} kernel over rows of ${k.L} element${k.L === 1 ? "" : "s"}, ${k.vec === 4 ? "vec4" : "scalar"} access, workgroup ${this.wg}${k.kind === "row" ? `, ${this.steps} step(s) per thread` : ""}`;
+    return kernelBanner(k, [what], [`${DISPATCH_FIELDS.join(", ")}${k.uniforms.map((u) => `, ${u.name}: ${u.dtype}`).join("")})`], rows);
   }
 
   private declarations(): string[] {

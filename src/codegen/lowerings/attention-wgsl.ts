@@ -7,6 +7,7 @@
 // vector lanes over the head's vectors in order, then adds the lanes as (x + y) + (z + w); softmax sums and
 // gradient sums run over keys (or queries) in increasing order.
 import type { Kernel } from "../kernel.ts";
+import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
 
 /** Names the kernels use for their own values: a binding called one of these gets a suffix. */
 const LOCALS = new Set(
@@ -35,31 +36,21 @@ export function emitAttention(k: Kernel, rawNames: string[]): string {
   // spilled anyway); kept as loops they compile in about a second.
   const ctx: Ctx = { t, zero: `${t}(0)`, D, names, loopD: D <= 4 ? "D" : "Dn" };
   const role = ROLES[g.pass];
-  const header = [
-    `// octet kernel: ${k.name}`,
-    `// key: ${k.key}`,
-    `// fused causal attention, ${DESCRIPTION[g.pass]}`,
-    `// head size ${g.d} as ${D} x ${t}; workgroup ${g.wg} threads, one per ${g.pass === "dkv" ? "key" : "query"} row; tiles of ${g.tile} ${g.pass === "dkv" ? "query" : "key"} rows in workgroup memory`,
-    `// bindings:`,
-    `//   @binding(0) params: uniform (rows, row_base, count, zero, T, H, b0: this dispatch's first sequence, first<i>: the`,
-    `//     element of binding i's whole tensor at which its bound window starts)`,
-    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"} (${role[i]})`),
-    `// source graph:`,
-    ...k.source.split("\n").map((l) => `//   ${l}`),
-  ].join("\n");
+  const header = kernelBanner(
+    k,
+    [
+      `fused causal attention, ${DESCRIPTION[g.pass]}`,
+      `head size ${g.d} as ${D} x ${t}; workgroup ${g.wg} threads, one per ${g.pass === "dkv" ? "key" : "query"} row; tiles of ${g.tile} ${g.pass === "dkv" ? "query" : "key"} rows in workgroup memory`,
+    ],
+    [`${DISPATCH_FIELDS.join(", ")}, T, H, b0: this dispatch's first sequence, first<i>: the`, "element of binding i's whole tensor at which its bound window starts)"],
+    k.bindings.map((b, i) => `${names[i]}: ${b.dtype} ${b.write ? "write" : "read"} (${role[i]})`),
+  );
   const decls = k.bindings
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.write ? "read_write" : "read"}> ${names[i]}: array<${role[i].startsWith("[B*H*T, 2]") ? "f32" : t}>;`)
     .join("\n");
   const common = `${header}
 
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
-}
-@group(0) @binding(0) var<uniform> params: Params;
+${paramsStruct(k.uniforms.map((u) => u.name))}
 ${decls}
 
 const D = ${D}u; // vectors per head row

@@ -25,6 +25,10 @@ import { printGraph } from "../../dsl/print.ts";
 import type { HostArray } from "../interpret.ts";
 import { BindingLimitError, hashString, targetKey, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
+import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
+
+/** The uniforms of a column-reduction dispatch, after the runtime's four (see execute.ts and chunks below). */
+const PARAMS = ["C", "S", "row_first", "row_end", "block_first", "x_origin", "y_origin"];
 
 /** Rows one thread sums per pass. */
 const BLOCK_ROWS = 256;
@@ -90,30 +94,18 @@ function emit(k: Kernel, names: string[]): string {
   const cols = V ? "(params.C / 4u)" : "params.C";
   const at = `${X}[r * ${cols} + c - params.x_origin]`;
   const combine = op === "sum" ? `acc + ${at}` : `${op}(acc, ${at})`;
-  return `// octet kernel: ${k.name}
-// key: ${k.key}
-// column ${op} kernel: each thread reduces ${V ? "4 adjacent columns (vec4)" : "one column"} over a block of S rows; workgroup ${WG}
-// bindings:
-//   @binding(0) params: uniform (rows, row_base, count, zero, C, S, row_first, row_end, block_first, x_origin, y_origin)
-//   @binding(1) ${X}: ${d} read ([R, C]: rows [row_first, row_end), bound from element x_origin)
-//   @binding(2) ${Y}: ${d} write ([ceil(R / S), C]: the blocks those rows touch, bound from element y_origin)
-// source graph:
-${k.source.split("\n").map((l) => `//   ${l}`).join("\n")}
+  const banner = kernelBanner(
+    k,
+    [`column ${op} kernel: each thread reduces ${V ? "4 adjacent columns (vec4)" : "one column"} over a block of S rows; workgroup ${WG}`],
+    [`${[...DISPATCH_FIELDS, ...PARAMS].join(", ")})`],
+    [
+      `${X}: ${d} read ([R, C]: rows [row_first, row_end), bound from element x_origin)`,
+      `${Y}: ${d} write ([ceil(R / S), C]: the blocks those rows touch, bound from element y_origin)`,
+    ],
+  );
+  return `${banner}
 ${d === "f16" ? "enable f16;\n" : ""}
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-  C: u32,
-  S: u32,
-  row_first: u32,
-  row_end: u32,
-  block_first: u32,
-  x_origin: u32,
-  y_origin: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
+${paramsStruct(PARAMS)}
 @group(0) @binding(1) var<storage, read> ${X}: array<${t}>;
 @group(0) @binding(2) var<storage, read_write> ${Y}: array<${t}>;
 

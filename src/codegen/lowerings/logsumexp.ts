@@ -15,6 +15,7 @@ import { printGraph } from "../../dsl/print.ts";
 import type { HostArray } from "../interpret.ts";
 import { hashString, targetKey, type Binding, type Kernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
+import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
 
 /** Threads per row: enough for the row's lanes, at most 256 (short rows waste no threads or barriers). */
 function workgroup(lanes: number): number {
@@ -64,24 +65,15 @@ function emit(k: Kernel, names: string[]): string {
   r = merge(r.x, r.y, m.z, s.z);
   r = merge(r.x, r.y, m.w, s.w);`
     : "let r = vec2<f32>(m, s);";
-  return `// octet kernel: ${k.name}
-// key: ${k.key}
-// logsumexp kernel: one workgroup of ${WG} per row of \`lanes\` ${V4 ? "vec4s" : "elements"}; online max and sum in one pass, pairs merged in a tree
-// bindings:
-//   @binding(0) params: uniform (rows, row_base, count, zero, lanes)
-//   @binding(1) ${X}: f32 read ([R, lanes${V4 ? " * 4" : ""}], this dispatch's rows)
-//   @binding(2) ${Y}: f32 write ([R, 1])
-// source graph:
-${k.source.split("\n").map((l) => `//   ${l}`).join("\n")}
+  const banner = kernelBanner(
+    k,
+    [`logsumexp kernel: one workgroup of ${WG} per row of \`lanes\` ${V4 ? "vec4s" : "elements"}; online max and sum in one pass, pairs merged in a tree`],
+    [`${[...DISPATCH_FIELDS, "lanes"].join(", ")})`],
+    [`${X}: f32 read ([R, lanes${V4 ? " * 4" : ""}], this dispatch's rows)`, `${Y}: f32 write ([R, 1])`],
+  );
+  return `${banner}
 
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-  lanes: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
+${paramsStruct(["lanes"])}
 @group(0) @binding(1) var<storage, read> ${X}: array<${t}>;
 @group(0) @binding(2) var<storage, read_write> ${Y}: array<f32>;
 var<workgroup> sm: array<f32, ${WG}>;

@@ -4,6 +4,7 @@ import type { Node } from "../../dsl/node.ts";
 import type { HostArray } from "../interpret.ts";
 import { hashString, targetKey, type Kernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
+import { kernelBanner } from "../banner.ts";
 import { emitMatmulWgsl, lowerMatmul, matmulBlocks } from "../matmul.ts";
 
 export const matmulLowering: Lowering = {
@@ -17,16 +18,8 @@ export const matmulLowering: Lowering = {
 };
 
 function header(k: Kernel, names: string[]): string {
-  return [
-    `// octet kernel: ${k.name}`,
-    `// key: ${k.key}`,
-    `// matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`,
-    `// bindings:`,
-    `//   @binding(0) params: uniform (M, N, K, batch strides; this dispatch's block of C and window offsets)`,
-    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`),
-    `// source graph:`,
-    ...k.source.split("\n").map((l) => `//   ${l}`),
-  ].join("\n");
+  const what = `matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread`;
+  return kernelBanner(k, [what], ["M, N, K, batch strides; this dispatch's block of C and window offsets)"], k.bindings.map((b, i) => `${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`));
 }
 
 /** C[z] = op(A[z]) @ op(B[z]) on host arrays, accumulating in f32 in k order. */

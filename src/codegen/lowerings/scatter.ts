@@ -22,6 +22,7 @@ import { printGraph } from "../../dsl/print.ts";
 import type { HostArray } from "../interpret.ts";
 import { BindingLimitError, hashString, targetKey, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel } from "../kernel.ts";
 import type { KernelKind, Lowering } from "../lowering.ts";
+import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
 import { sortKernels, sortKeyCount } from "./sort.ts";
 
 /**
@@ -82,27 +83,23 @@ function emit(k: Kernel, names: string[]): string {
   const lanes = k.L / k.vec;
   const wg = workgroup(lanes);
   const t = V4 ? "vec4<f32>" : "f32";
-  return `// octet kernel: ${k.name}
-// key: ${k.key}
-// segment_sum kernel (scatter, second half): one workgroup per table row v; its run [lo, hi) of the sorted
-// (index, position) keys by binary search; out[v] = sum of ${SRC}[position] over the run, in position order
-// (zeros for an empty run); rows of \`lanes\` ${V4 ? "vec4s" : "scalars"}, workgroup ${wg}
-// bindings:
-//   @binding(0) params: uniform (rows, row_base, count, zero, ${UNIFORMS.join(", ")})
-//   @binding(1) ${KEYS}: u32 read ([P, 2] as vec2: index, position; sorted)
-//   @binding(2) ${SRC}: f32 read ([N, lanes${V4 ? " * 4" : ""}]: positions [p0, p1))
-//   @binding(3) ${OUT}: f32 read_write ([V, lanes${V4 ? " * 4" : ""}]: table rows [v0, v_end))
-// source graph:
-${k.source.split("\n").map((l) => `//   ${l}`).join("\n")}
+  const banner = kernelBanner(
+    k,
+    [
+      "segment_sum kernel (scatter, second half): one workgroup per table row v; its run [lo, hi) of the sorted",
+      `(index, position) keys by binary search; out[v] = sum of ${SRC}[position] over the run, in position order`,
+      `(zeros for an empty run); rows of \`lanes\` ${V4 ? "vec4s" : "scalars"}, workgroup ${wg}`,
+    ],
+    [`${[...DISPATCH_FIELDS, ...UNIFORMS].join(", ")})`],
+    [
+      `${KEYS}: u32 read ([P, 2] as vec2: index, position; sorted)`,
+      `${SRC}: f32 read ([N, lanes${V4 ? " * 4" : ""}]: positions [p0, p1))`,
+      `${OUT}: f32 read_write ([V, lanes${V4 ? " * 4" : ""}]: table rows [v0, v_end))`,
+    ],
+  );
+  return `${banner}
 
-struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-${UNIFORMS.map((u) => `  ${u}: u32,`).join("\n")}
-}
-@group(0) @binding(0) var<uniform> params: Params;
+${paramsStruct([...UNIFORMS])}
 @group(0) @binding(1) var<storage, read> ${KEYS}: array<vec2<u32>>;
 @group(0) @binding(2) var<storage, read> ${SRC}: array<${t}>;
 @group(0) @binding(3) var<storage, read_write> ${OUT}: array<${t}>;

@@ -17,6 +17,7 @@ import type { DType } from "../../dsl/dtype.ts";
 import type { HostArray } from "../interpret.ts";
 import { hashString, targetKey, type Binding, type Kernel, type ScheduledKernel } from "../kernel.ts";
 import type { KernelKind, LowerContext } from "../lowering.ts";
+import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
 
 /** Keys sorted by one workgroup in its memory; the workgroup has half as many threads (one per pair). */
 export const SORT_BLOCK = 512;
@@ -60,18 +61,9 @@ export function sortKernels(ctx: LowerContext, idsSlot: number, keysSlot: number
 }
 
 const header = (k: Kernel, what: string, names: string[], access: string[]) =>
-  [
-    `// octet kernel: ${k.name}`,
-    `// key: ${k.key}`,
-    `// ${what}`,
-    `// bindings:`,
-    `//   @binding(0) params: uniform (rows, row_base, count, zero, ${k.uniforms.map((u) => u.name).join(", ")})`,
-    ...k.bindings.map((b, i) => `//   @binding(${i + 1}) ${names[i]}: ${b.dtype} ${access[i]}`),
-    `// source graph:`,
-    ...k.source.split("\n").map((l) => `//   ${l}`),
-  ].join("\n");
+  kernelBanner(k, [what], [`${[...DISPATCH_FIELDS, ...k.uniforms.map((u) => u.name)].join(", ")})`], k.bindings.map((b, i) => `${names[i]}: ${b.dtype} ${access[i]}`));
 
-const params = (k: Kernel) => ["struct Params {", ...["rows", "row_base", "count", "zero", ...k.uniforms.map((u) => u.name)].map((n) => `  ${n}: u32,`), "}", "@group(0) @binding(0) var<uniform> params: Params;"].join("\n");
+const params = (k: Kernel) => paramsStruct(k.uniforms.map((u) => u.name));
 
 /** (index, position) pairs in lexicographic order. */
 const GREATER = `fn greater(a: vec2<u32>, b: vec2<u32>) -> bool {
