@@ -22,7 +22,7 @@ import { optimizerByName } from "../src/optim/names.ts";
 import type { Optimizer } from "../src/optim/optimizer.ts";
 import { TrainConfig, type ArchName } from "../src/train/config.ts";
 import { StepBuffers, buildModel, trainStep } from "../src/train/trainer.ts";
-import { benchArgs, environment, formatBytes, formatEnvironment, formatTable, positive, summarize, type Stats } from "./harness.ts";
+import { benchArgs, environment, formatBytes, formatEnvironment, formatTable, positive, settleCollection, summarize, type Stats } from "./harness.ts";
 
 const USAGE = `bun run bench gpt2 [--arch gpt2-small|gpt2-mini|default] [--seqs 256,1024] [--steps N] [--gen-tokens N]
   [--rounds N] [--parts train,state,generate,default] [--json] [--out FILE]
@@ -32,13 +32,6 @@ const USAGE = `bun run bench gpt2 [--arch gpt2-small|gpt2-mini|default] [--seqs 
 
 const PARTS = ["train", "state", "generate", "default"] as const;
 type Part = (typeof PARTS)[number];
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    Bun.gc(true);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const paramCount = (ps: Parameter[]) => ps.reduce((a, p) => a + p.numel, 0);
 
@@ -56,7 +49,7 @@ async function stateBytesOf(name: "AdamW8bit" | "AdamW32bit", params: Parameter[
   const bytes = opt.stateBytes();
   opt.zeroGrad();
   opt.release();
-  await settle();
+  await settleCollection();
   return bytes;
 }
 
@@ -98,7 +91,7 @@ export async function main(argv: string[]): Promise<void> {
     const cfg = TrainConfig.parse({ optim: "adamw_bnb_8bit", arch, seq: T, batch: 1, tokenizer: "gpt2", context });
     const row: TrainRow = { seq: T, params: 0 };
     trainRows.push(row);
-    await settle();
+    await settleCollection();
     if (!kept) octet.optim.GlobalOptimManager.getInstance().initialize();
     const model = kept ?? buildModel(cfg, gpt2.vocabSize);
     row.params = paramCount(model.parameters());
@@ -176,7 +169,7 @@ export async function main(argv: string[]): Promise<void> {
 
   // --- the default GPT, before and after items 2-4 -----------------------------------------------------------
   if (parts.has("default")) {
-    await settle();
+    await settleCollection();
     const cfg = TrainConfig.parse({ optim: "adamw_8bit" });
     const chars = loadSotuCorpus();
     const variants = ["before", "after"] as const;

@@ -271,6 +271,22 @@ export function benchArgs(argv: string[], own: NonNullable<ParseArgsConfig["opti
   return values;
 }
 
+/** `--params 16M,64M`: sizes in elements, each rounded up to a multiple of `multiple` (an optimizer's block). */
+export function paramSizes(v: string | boolean | undefined, fallback: string, multiple: number): number[] {
+  return String(typeof v === "string" ? v : fallback).split(",").map((s) => Math.ceil(positive("params", s, 0) / multiple) * multiple);
+}
+
+/**
+ * Lets garbage be collected and finalizers run (three forced collections, 20 ms apart), so that buffers of
+ * objects a benchmark dropped are back in the pool before the next memory reading.
+ */
+export async function settleCollection(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    Bun.gc(true);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A positive number from a flag's string (with a k/M/G suffix for counts: 16M = 16 * 2^20). */
 export function positive(flag: string, v: string | boolean | undefined, fallback: number): number {
   if (v === undefined || typeof v === "boolean") return fallback;

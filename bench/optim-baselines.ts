@@ -8,7 +8,7 @@
 import { create, globals } from "webgpu";
 import { device } from "../src/runtime/device.ts";
 import { f32Buffer, fillF32, readF32, STREAM_ENTRY, STREAM_PROLOGUE, StreamKernel, wgslHeader, type StreamKernelSpec } from "./handwritten.ts";
-import { benchArgs, COMMON_USAGE, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Column, type Stats, type TimeOptions } from "./harness.ts";
+import { benchArgs, COMMON_USAGE, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, timeGpu, type Column, type Stats, type TimeOptions } from "./harness.ts";
 
 export interface AdamHyper {
   lr: number;
@@ -328,7 +328,7 @@ ${COMMON_USAGE}`;
 
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: { type: "string" }, "no-tfjs": { type: "boolean", default: false } }, USAGE);
-  const sizes = String(v.params ?? "16M").split(",").map((s) => Math.ceil(positive("params", s, 0) / 4) * 4);
+  const sizes = paramSizes(v.params, "16M", 4);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 2);
   const env = await environment();

@@ -4,7 +4,7 @@
 // and optimizer-state bytes per parameter from octet's allocator accounting.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
-import { benchArgs, environment, gbps, pinLavapipeThreads, positive, report, timeGpu, type Stats } from "./harness.ts";
+import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, timeGpu, type Stats } from "./harness.ts";
 import { ADAM_BYTES_PER_PARAM, checkHandAdam, checkTfjsAdam, setupTfjs, stepColumns, timeHandAdam, timeTfjsAdam, type StepTiming } from "./optim-baselines.ts";
 
 const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N] [--no-tfjs] [--json] [--out FILE]";
@@ -41,7 +41,7 @@ async function timeOctet(Cls: typeof octet.optim.Adam, label: string, n: number,
 
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: { type: "string" }, "no-tfjs": { type: "boolean", default: false } }, USAGE);
-  const sizes = String(v.params ?? "4M,16M,64M").split(",").map((s) => Math.ceil(positive("params", s, 0) / 256) * 256);
+  const sizes = paramSizes(v.params, "4M,16M,64M", 256);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 2);
   await octet.device();

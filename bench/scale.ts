@@ -6,7 +6,7 @@
 // Targets: 8-bit <= 2.04 B/param (two u8 states + one f32 absmax per 256-block each), 32-bit 8.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
-import { benchArgs, environment, formatBytes, gbps, pinLavapipeThreads, positive, report, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, formatBytes, gbps, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
 
 const USAGE = "bun run bench scale [--params 16M,64M,256M] [--reps N] [--warmup N] [--json] [--out FILE]";
 const TARGET = { AdamW8bit: 2.04, AdamW32bit: 8 } as const;
@@ -30,17 +30,10 @@ interface Row {
 /** Bytes a step moves at best: p read+write, g read, and each state read+write (8-bit: 1 B, 32-bit: 4 B each). */
 const idealBytes = (name: Name, n: number) => n * (4 * 3 + (name === "AdamW8bit" ? 2 * 2 : 2 * 8));
 
-// The previous size's optimizers are garbage by now; their finalizers should run BEFORE the "before" reading
-// of the temporaries, or the buffers they return show up as negative temporaries of the next optimizer.
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    Bun.gc(true);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function setUp(name: Name, n: number) {
-  await settle();
+  // The previous size's optimizers are garbage by now; their finalizers should run BEFORE the "before" reading
+  // of the temporaries, or the buffers they return show up as negative temporaries of the next optimizer.
+  await settleCollection();
   const before = octet.memoryStats();
   const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from({ length: n }, (_, i) => Math.cos(0.11 * i)), [n], { category: "parameters" }));
   const opt = new octet.optim[name]([p], { lr: 1e-3 });
@@ -58,7 +51,7 @@ async function setUp(name: Name, n: number) {
 
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: { type: "string" } }, USAGE);
-  const sizes = String(v.params ?? "16M,64M,256M").split(",").map((s) => Math.ceil(positive("params", s, 0) / 256) * 256);
+  const sizes = paramSizes(v.params, "16M,64M,256M", 256);
   const reps = positive("reps", v.reps, 7);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
   await octet.device();

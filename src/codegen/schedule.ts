@@ -13,7 +13,7 @@ import { DslError } from "../dsl/tensor.ts";
 import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
-import { storageBytes, type DType } from "../dsl/dtype.ts";
+import { paddedBytes, type DType } from "../dsl/dtype.ts";
 import { loweringOf } from "./lowerings/index.ts";
 import type { LowerContext } from "./lowering.ts";
 import { checkHazards, hazardOrder, inputsRead, targetOrder, writesInPlace, type GroupTarget } from "./hazards.ts";
@@ -469,8 +469,8 @@ interface GatherUse {
   index: Node;
 }
 
-/** Bytes of a slot's buffer as the runtime allocates it (runtime/storage.ts paddedBytes: 16-byte multiples). */
-const slotBytes = (s: SlotInfo) => Math.max(16, Math.ceil(storageBytes(s.dtype, numel(s.shape)) / 16) * 16);
+/** Bytes of a slot's buffer as the runtime allocates it. */
+const slotBytes = (s: SlotInfo) => paddedBytes(s.dtype, numel(s.shape));
 
 /**
  * The gathers that must not be fused into this kernel because the runtime could not chunk it otherwise. A

@@ -32,6 +32,10 @@ export const isFloat = (d: DType): boolean => DTYPES[d].float;
 
 /** Bytes a tensor of n elements occupies in a GPU buffer (before octet's 16-byte padding). */
 export const storageBytes = (d: DType, n: number): number => Math.ceil((n * DTYPES[d].bits) / 8);
+/** Bytes rounded up to a whole number of 16-byte units, at least one: how every GPU buffer is sized. */
+export const pad16 = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
+/** Bytes of the buffer that holds n elements of d (runtime/storage.ts allocates this; the scheduler plans with it). */
+export const paddedBytes = (d: DType, n: number): number => pad16(storageBytes(d, n));
 
 export function typedArrayFor(d: DType, n: number): TypedArray {
   return DTYPES[d].array(n);

@@ -317,7 +317,6 @@ function bufferId(b: GPUBuffer): number {
   return id;
 }
 
-const bytesFor = (dtype: DType, n: number) => paddedBytes(dtype, n);
 
 /**
  * The part of a slot (numel elements, `bytes` padded bytes) one dispatch chunk of rows [rowBase, rowBase +
@@ -330,7 +329,7 @@ function window(k: Kernel, mode: string, dtype: DType, numelOf: number, bytes: n
     const startEl = rowBase * perRow;
     const offset = Math.floor(startEl * (dtype === "u8" ? 1 : elemSize(dtype)));
     const remaining = numelOf - startEl;
-    const size = Math.min(bytesFor(dtype, Math.min(rows * perRow, remaining)), bytes - offset);
+    const size = Math.min(paddedBytes(dtype, Math.min(rows * perRow, remaining)), bytes - offset);
     return { offset, size };
   }
   if (mode === "scalar") return { offset: 0, size: Math.min(bytes, 16) };

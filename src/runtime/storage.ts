@@ -4,7 +4,8 @@
 //
 // A buffer goes back to the pool in one of two ways: deterministically (`free`, used by Tensor.dispose and
 // octet.tidy, see scope.ts), or when its Storage is garbage-collected (the FinalizationRegistry below).
-import { DTYPES, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
+import { DTYPES, pad16, paddedBytes, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
+export { paddedBytes };
 import { adoptBuffer, bufferAlive, checkBuffer, device, deviceSettled, onDeviceLost } from "./device.ts";
 
 export type Category = "parameters" | "gradients" | "optimizer" | "temporaries";
@@ -99,7 +100,7 @@ function retire(l: Ledger): void {
 // the largest pooled size; above it the padded size itself (such a buffer is destroyed when released, never
 // reused, so rounding it up would only waste memory).
 export const sizeClass = (bytes: number) => {
-  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const b = pad16(bytes);
   if (b <= 1 << 16) return 1 << Math.ceil(Math.log2(b));
   if (b <= 1 << 20) {
     const step = (1 << Math.floor(Math.log2(b - 1))) / 8;
@@ -146,9 +147,6 @@ export function free(s: Storage): boolean {
   return true;
 }
 
-export function paddedBytes(dtype: DType, n: number): number {
-  return Math.max(16, Math.ceil(storageBytes(dtype, n) / 16) * 16);
-}
 
 /** New storage for n elements (contents undefined unless `zero`). */
 export async function allocate(dtype: DType, n: number, category: Category, zero = false): Promise<Storage> {
