@@ -99,6 +99,13 @@ export interface Implementations {
 const defaults: Implementations = { embeddingBackward: "scatter", crossEntropy: "fused", attention: "fused" };
 const choices: { [K in keyof Implementations]: readonly Implementations[K][] } = { embeddingBackward: ["scatter", "onehot"], crossEntropy: ["fused", "unfused"], attention: ["fused", "matmul"] };
 
+/** The implementation a call asked for (its `option`), or the current default; anything else is refused by name. */
+function chosen<K extends keyof Implementations>(kind: K, given: Implementations[K] | undefined, where: string, option: string): Implementations[K] {
+  const v = given ?? defaults[kind];
+  if (!choices[kind].includes(v)) throw new Error(`${where}: ${option} must be ${choices[kind].map((c) => `"${c}"`).join(" or ")}, got ${JSON.stringify(given)}`);
+  return v;
+}
+
 /**
  * Builds a graph (model.loss(...), synchronously) with other default implementations, restored afterwards:
  * how a benchmark runs the old and new paths through a whole model in one process, as PyTorch's
@@ -139,9 +146,7 @@ export function embedding(weight: Var, idx: Tensor, paddingIdx?: number, opts: E
   if (weight.shape.length !== 2) throw new Error(`F.embedding: weight must be [V, D], got [${weight.shape}]`);
   const V = weight.shape[0];
   const N = idx.numel;
-  const backwardKind = opts.backward ?? defaults.embeddingBackward;
-  if (backwardKind !== "scatter" && backwardKind !== "onehot")
-    throw new Error(`F.embedding: backward must be "scatter" or "onehot", got ${JSON.stringify(opts.backward)}`);
+  const backwardKind = chosen("embeddingBackward", opts.backward, "F.embedding", "backward");
   if (idx.dtype !== "i32" && idx.dtype !== "u32") throw new Error(`F.embedding: ids must be i32 or u32, got ${idx.dtype}`);
   const flat = idx.reshape([N]);
   const inTable = flat.bitcast("u32").lt(V).reshape([N, 1]); // negative i32 ids read as u32 >= 2^31
@@ -181,12 +186,10 @@ export interface CrossEntropyOptions {
  * not ignoreIndex makes the loss NaN: a wrong label is never silently a zero-probability class.
  */
 export function crossEntropy(logits: Var, targets: Tensor, opts: CrossEntropyOptions = {}): Var {
-  const impl = opts.impl ?? defaults.crossEntropy;
-  if (impl === "unfused") {
+  if (chosen("crossEntropy", opts.impl, "F.crossEntropy", "impl") === "unfused") {
     if (opts.ignoreIndex !== undefined) throw new Error(`F.crossEntropy: ignoreIndex is only supported by impl "fused"`);
     return crossEntropyUnfused(logits, targets);
   }
-  if (impl !== "fused") throw new Error(`F.crossEntropy: impl must be "fused" or "unfused", got ${JSON.stringify(opts.impl)}`);
   const [N, V] = logits.shape;
   if (targets.dtype !== "i32" && targets.dtype !== "u32") throw new Error(`F.crossEntropy: targets must be i32 or u32, got ${targets.dtype}`);
   if (targets.numel !== N) throw new Error(`F.crossEntropy: ${targets.numel} targets for ${N} rows of logits`);
