@@ -4,10 +4,13 @@
 // We read the .txt files straight from the installed package and never load its JS entry point,
 // which is what needs its ~200 transitive @stdlib packages. Any directory of .txt files goes
 // through the same path (`readTextDocuments`), which is how the tests use a tiny inline corpus.
-import { createRequire } from "node:module";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+// The readers reach the file system through the host (runtime/host.ts) when called, so the pure part
+// (split, tokenise, buildCorpus) also loads in a browser.
+import { hostModule } from "../runtime/host.ts";
+import { fnv1a32 } from "./hash.ts";
 import { charTokenizer, type Tokenizer } from "./tokenizer.ts";
+
+export { fnv1a32 };
 
 export interface TextDocument {
   /** File name without ".txt", e.g. "1790_george_washington_n". */
@@ -37,6 +40,9 @@ export const DOCUMENT_SEPARATOR = "\n\n";
  * Resolves the package's package.json (not its main, which would need its dependencies).
  */
 export function findSotu(): { dir: string; version: string } | { missing: string } {
+  const { createRequire } = hostModule("node:module", "findSotu");
+  const { readFileSync } = hostModule("node:fs", "findSotu");
+  const { dirname, join } = hostModule("node:path", "findSotu");
   let manifest: string;
   try {
     manifest = createRequire(import.meta.url).resolve(`${SOTU_PACKAGE}/package.json`);
@@ -49,16 +55,11 @@ export function findSotu(): { dir: string; version: string } | { missing: string
 
 /** Every `*.txt` in `dir`, sorted by name so the result does not depend on readdir order. */
 export function readTextDocuments(dir: string): TextDocument[] {
+  const { readdirSync, readFileSync } = hostModule("node:fs", "readTextDocuments");
+  const { join } = hostModule("node:path", "readTextDocuments");
   const files = readdirSync(dir).filter((f) => f.endsWith(".txt")).sort();
   if (files.length === 0) throw new Error(`readTextDocuments(${dir}): no .txt files`);
   return files.map((f) => ({ name: f.slice(0, -".txt".length), text: readFileSync(join(dir, f), "utf8") }));
-}
-
-/** 32-bit FNV-1a of a string's UTF-16 code units: a stable, dependency-free name hash. */
-export function fnv1a32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Seeded parameter initialization (same seed, same model): a counter-based PRNG so that any tensor's values
 // depend only on (seed, tensor name), not on creation order.
-import { fnv1a32 } from "../data/corpus.ts";
+import { fnv1a32 } from "../data/hash.ts";
 import { mulberry32 } from "../data/batches.ts";
 
 /** Uniform [0, 1) from the u32 mulberry32 stream. */

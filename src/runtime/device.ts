@@ -1,13 +1,17 @@
-// The one shared Dawn device, acquired lazily on first use. A lost device stays lost: every later call that
+// The one shared WebGPU device, acquired lazily on first use. A lost device stays lost: every later call that
 // needs it throws a DeviceLostError (errors.ts), until `octet.device()` acquires a new one; buffers of the lost
 // device keep throwing (ownership is tracked per buffer), so nothing silently runs on a dead device.
 //
-// Under Bun the object returned by `create([...])` must stay strongly referenced for the whole process: if it
-// is garbage-collected, the process segfaults inside ProcessEvents while awaiting GPU work. `gpuRoot` below
-// holds it for the life of the module (and so of the process).
-import { create, globals } from "webgpu";
+// Which WebGPU: the runtime's own `navigator.gpu` where it has one (Deno's wgpu, a browser's), else Dawn from
+// the `webgpu` npm package (Bun, Node), imported dynamically so that Deno and browsers never load Dawn.
+// OCTET_WEBGPU=native|dawn forces one; deviceInfo().implementation says which is in use.
+//
+// Under Bun the object returned by Dawn's `create([...])` must stay strongly referenced for the whole process:
+// if it is garbage-collected, the process segfaults inside ProcessEvents while awaiting GPU work. `gpuRoot`
+// below holds it for the life of the module (and so of the process).
 import { debugLevel, KNOBS } from "./env.ts";
 import { DeviceLostError, ErrorSink, GpuError } from "./errors.ts";
+import { defaultHostEnv } from "./host.ts";
 
 export const NO_ADAPTER_HELP = [
   "octet: Dawn found no WebGPU adapter.",
@@ -18,7 +22,12 @@ export const NO_ADAPTER_HELP = [
   "With a GPU, install its Vulkan driver and libvulkan1.",
 ].join("\n");
 
+/** native = the runtime's own navigator.gpu (Deno: wgpu; a browser: its WebGPU); dawn = the `webgpu` npm package. */
+export type WebGpuImplementation = "native" | "dawn";
+
 export interface DeviceInfo {
+  /** Which WebGPU octet runs on (OCTET_WEBGPU forces one). */
+  implementation: WebGpuImplementation;
   adapter: string;
   features: string[];
   maxStorageBindingBytes: number;
@@ -57,12 +66,38 @@ let lostBefore: { reason: string; message: string } | undefined;
 
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
 
+/** The WebGPU to use: OCTET_WEBGPU's choice, else the runtime's own where it has one, else Dawn. */
+export function chooseImplementation(forced: string | undefined, hasNative: boolean): WebGpuImplementation {
+  if (forced === undefined || forced === "") return hasNative ? "native" : "dawn";
+  if (forced !== "native" && forced !== "dawn")
+    throw new Error(`octet: OCTET_WEBGPU=${forced} is not a WebGPU implementation: use native (the runtime's navigator.gpu) or dawn (the webgpu npm package)`);
+  if (forced === "native" && !hasNative)
+    throw new Error("octet: OCTET_WEBGPU=native, but this runtime has no navigator.gpu (Bun and Node have none: unset OCTET_WEBGPU to use Dawn)");
+  return forced;
+}
+
+let implementation: WebGpuImplementation | undefined;
+
+async function gpuEntry(): Promise<{ gpu: GPU; implementation: WebGpuImplementation }> {
+  const native = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  implementation ??= chooseImplementation(KNOBS.webgpu.read(), native !== undefined);
+  if (implementation === "native") return { gpu: native!, implementation };
+  if (!gpuRoot) {
+    defaultHostEnv("XDG_RUNTIME_DIR", "/tmp"); // Dawn's Vulkan loader warns and may fail without it
+    const dawn = await import("webgpu");
+    // GPUBufferUsage, GPUMapMode, ... as in a browser; a runtime with its own WebGPU keeps its own.
+    for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
+    gpuRoot = dawn.create([]);
+  }
+  return { gpu: gpuRoot, implementation };
+}
+
 async function acquire(): Promise<GPUDevice> {
-  process.env.XDG_RUNTIME_DIR ??= "/tmp"; // Dawn's Vulkan loader warns and may fail without it
-  Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
-  gpuRoot ??= create([]);
-  const adapter = await gpuRoot.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  const entry = await gpuEntry();
+  const adapter = await entry.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter)
+    throw new Error(entry.implementation === "dawn" ? NO_ADAPTER_HELP
+      : "octet: navigator.gpu found no WebGPU adapter (a browser may need WebGPU enabled; Deno needs a Vulkan, Metal or D3D12 driver: on a machine without a GPU, Mesa's lavapipe, see bash .ci/install-lavapipe.sh)");
   const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
   // Ask for the adapter's real limits: the defaults (128 MiB bindings, 16 KiB workgroup storage) are lower
@@ -83,6 +118,7 @@ async function acquire(): Promise<GPUDevice> {
     device,
     errors: new ErrorSink(),
     info: {
+      implementation: entry.implementation,
       adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown",
       features: [...features],
       maxStorageBindingBytes: device.limits.maxStorageBufferBindingSize,

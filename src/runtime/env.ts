@@ -1,5 +1,7 @@
 // Every environment knob octet reads, declared once with a one-line doc. `bun run kernels --knobs` and the
-// README's table are generated from this list, so a knob cannot exist without its documentation.
+// README's table are generated from this list, so a knob cannot exist without its documentation. In a
+// browser there is no environment: every knob reads as unset.
+import { hostEnv } from "./host.ts";
 
 export interface Knob {
   name: string;
@@ -7,7 +9,7 @@ export interface Knob {
   read(): string | undefined;
 }
 
-const knob = (name: string, doc: string): Knob => ({ name, doc, read: () => process.env[name] });
+const knob = (name: string, doc: string): Knob => ({ name, doc, read: () => hostEnv(name) });
 
 export const KNOBS = {
   debug: knob(
@@ -27,6 +29,10 @@ export const KNOBS = {
   maxBinding: knob(
     "OCTET_MAX_BINDING",
     "cap the storage-binding size in bytes (below the adapter's limit) to exercise the chunked path",
+  ),
+  webgpu: knob(
+    "OCTET_WEBGPU",
+    "which WebGPU to run on: native = the runtime's navigator.gpu (Deno's wgpu, a browser's), dawn = the webgpu npm package; default native where it exists, else dawn",
   ),
   programCache: knob(
     "OCTET_PROGRAM_CACHE",

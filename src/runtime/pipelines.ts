@@ -1,10 +1,9 @@
 // The kernel cache: one compiled pipeline per kernel key (a hash of the lowered kernel, never of a size),
 // plus the WGSL dump/override knobs and compile errors that show the WGSL lines around the fault.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Kernel } from "../codegen/kernel.ts";
 import { emitWgsl, workgroupSize } from "../codegen/wgsl.ts";
 import { debugLevel, KNOBS, nameFilterMatches } from "./env.ts";
+import { hostModule } from "./host.ts";
 
 export interface CompiledKernel {
   kernel: Kernel;
@@ -70,12 +69,18 @@ export async function compile(dev: GPUDevice, kernel: Kernel): Promise<CompiledK
 async function compileUncached(dev: GPUDevice, kernel: Kernel, cache: Map<string, CompiledKernel>): Promise<CompiledKernel> {
   let wgsl = emitWgsl(kernel);
   const file = `${kernel.name}-${kernel.key}.wgsl`;
+  // The file knobs reach the file system only when set (a browser has neither knobs nor files).
   const overrideDir = KNOBS.overrideDir.read();
-  if (overrideDir && existsSync(join(overrideDir, file))) wgsl = readFileSync(join(overrideDir, file), "utf8");
+  if (overrideDir) {
+    const fs = hostModule("node:fs", "OCTET_OVERRIDE_DIR");
+    const path = hostModule("node:path", "OCTET_OVERRIDE_DIR").join(overrideDir, file);
+    if (fs.existsSync(path)) wgsl = fs.readFileSync(path, "utf8");
+  }
   const dumpDir = KNOBS.dumpDir.read();
   if (dumpDir && nameFilterMatches(kernel.name)) {
-    mkdirSync(dumpDir, { recursive: true });
-    writeFileSync(join(dumpDir, file), wgsl);
+    const fs = hostModule("node:fs", "OCTET_DUMP_DIR");
+    fs.mkdirSync(dumpDir, { recursive: true });
+    fs.writeFileSync(hostModule("node:path", "OCTET_DUMP_DIR").join(dumpDir, file), wgsl);
   }
   const level = debugLevel();
   if (level >= 1 && nameFilterMatches(kernel.name)) {
