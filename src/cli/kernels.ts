@@ -23,12 +23,12 @@ const FAMILIES: Record<string, OptimizerClass> = {
 };
 
 function builtin(name: string): { graph: string; wgsl: string[] } {
-  const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit)(_multi)?$/);
+  const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit|4bit|fp8)(_multi)?$/);
   const multi = !!m?.[3]; // the variant with per-tensor scalars from a table (tensors stepping differently)
   const family = m ? FAMILIES[m[1]] : undefined;
   if (m && family?.def && family.defaults) {
     const { def, defaults } = family;
-    const format = FORMATS[m[2] === "32bit" ? "f32" : m[2] === "8bit" ? "dynamic8" : "linear8"];
+    const format = Object.values(FORMATS).find((f) => f.kernelTag === m[2])!;
     const fn = traceUpdate(def, format, 64, 4, updateScalarNames(def, defaults), Object.keys(formatTables(def, format)), !multi, target);
     return { graph: fn.graph, wgsl: fn.wgsl() };
   }

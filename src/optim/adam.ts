@@ -6,7 +6,7 @@ import type { Tensor } from "../dsl/tensor.ts";
 import { sumAll } from "../ops/reduce.ts";
 import { betas2, common } from "./config.ts";
 import { defineOptimizer, fl, powBeta } from "./define.ts";
-import { optimizerClasses } from "./classes.ts";
+import { lowBitClasses, optimizerClasses } from "./classes.ts";
 
 const schema = z.object({ ...common, betas: betas2, amsgrad: z.literal(false) });
 type AdamHP = z.infer<typeof schema>;
@@ -69,3 +69,5 @@ export const lamb = adamDef("lamb");
 export const { Adam, Adam8bit, Adam32bit } = optimizerClasses(adam, { ...base, weightDecay: 0 }, "Adam");
 export const { AdamW, AdamW8bit, AdamW32bit } = optimizerClasses(adam, { ...base, weightDecay: 1e-2 }, "AdamW");
 export const { LAMB, LAMB8bit, LAMB32bit } = optimizerClasses(lamb, { ...base, weightDecay: 0, maxUnorm: 1.0 }, "LAMB");
+export const { Adam4bit, AdamFp8 } = lowBitClasses(adam, { ...base, weightDecay: 0 }, "Adam");
+export const { AdamW4bit, AdamWFp8 } = lowBitClasses(adam, { ...base, weightDecay: 1e-2 }, "AdamW");

@@ -7,7 +7,7 @@ import { Tensor } from "../dsl/tensor.ts";
 import { bufferNode, realize, storageOf } from "../runtime/realize.ts";
 import { allocateOn, view, type Category, type Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { BLOCK, FORMATS, type StateFormat, type TableData } from "./formats.ts";
+import { blockSizeOf, codeBytes, FORMATS, type FormatName, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
@@ -19,26 +19,36 @@ export interface Placement extends ParamRef {
   hp: Options;
 }
 
-/** Groups parameters by bucket: one per state format, or one per tensor when the config needs a tensor norm. */
-export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; items: Placement[] }[] {
-  const groups = new Map<string, { format: StateFormat; items: Placement[] }>();
+/**
+ * The state format and block size a parameter gets under config `hp`: quantized (stateFormat, blockSize or the
+ * format's default block) when optimBits is 8 and it has at least min8bitSize elements, else f32. `bits` is
+ * what the definition's checks see (8 for every quantized format).
+ */
+export function formatOf(p: Parameter, hp: Options): { format: StateFormat; blockSize: number; bits: 8 | 32 } {
+  const bits = hp.optimBits === 8 && p.numel >= (hp.min8bitSize as number) ? 8 : 32;
+  const format = FORMATS[bits === 8 ? ((hp.stateFormat as FormatName) ?? "dynamic8") : "f32"];
+  return { format, blockSize: blockSizeOf(format, hp.blockSize), bits };
+}
+
+/** Groups parameters by bucket: one per state format and block size, or one per tensor when the config needs a tensor norm. */
+export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; items: Placement[] }[] {
+  const groups = new Map<string, { format: StateFormat; blockSize: number; items: Placement[] }>();
   for (const it of items) {
     const { p, hp } = it;
-    const bits = hp.optimBits === 8 && p.numel >= (hp.min8bitSize as number) ? 8 : 32;
+    const { format, blockSize, bits } = formatOf(p, hp);
     const err = def.check?.(hp, bits);
     if (err) throw new Error(`${className}: ${err}`);
-    const format = FORMATS[bits === 8 ? ((hp.stateFormat as "dynamic8" | "linear8") ?? "dynamic8") : "f32"];
     // `bits` (not hp.optimBits): a *8bit class keeps 32-bit state for small tensors, and those need the norm too.
     const per = def.perTensor?.(hp, bits) ? `#${p.id}` : "";
-    const key = `${format.name}${per}`;
-    if (!groups.has(key)) groups.set(key, { format, items: [] });
+    const key = `${format.name}/${blockSize}${per}`;
+    if (!groups.has(key)) groups.set(key, { format, blockSize, items: [] });
     groups.get(key)!.items.push(it);
   }
   return [...groups.values()];
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
-export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, items: Placement[], target?: DeviceTarget): Promise<Bucket> {
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget): Promise<Bucket> {
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
@@ -46,9 +56,9 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   for (const p of params) {
     if (p.dtype !== "f32") throw new Error(`${className}: only f32 parameters are supported (got ${p.dtype})`);
     blockStart.push(blocks);
-    blocks += blocksOf(p.numel);
+    blocks += blocksOf(p.numel, blockSize);
   }
-  const n = blocks * BLOCK;
+  const n = blocks * blockSize;
   // Every buffer of a bucket is sized exactly (storage.ts "exact"): they live as long as the optimizer, and
   // its state bytes per parameter are the format's own (AdamW8bit: 2 + 8/256 + 2/256), no size-class rounding.
   const exact = (dtype: "f32" | "u8" | "u32", count: number, category: Category, zero: boolean) => allocateOn(dev, dtype, count, category, zero, true, "exact");
@@ -58,12 +68,12 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const enc = dev.createCommandEncoder();
   params.forEach((p, i) => {
     const src = storageOf(p.data);
-    enc.copyBufferToBuffer(src.buffer, src.offset, pArena.buffer, blockStart[i] * BLOCK * 4, p.numel * 4);
+    enc.copyBufferToBuffer(src.buffer, src.offset, pArena.buffer, blockStart[i] * blockSize * 4, p.numel * 4);
   });
   dev.queue.submit([enc.finish()]);
   // A raw copy is an in-place write like any other: a lazy value over the arena's old bytes is refused.
   pArena.bump(`${className} (adopting its parameters)`);
-  params.forEach((p, i) => viewArena(p, pArena, blockStart[i]));
+  params.forEach((p, i) => viewArena(p, pArena, blockStart[i] * blockSize));
   const states: Record<string, StateStore> = {};
   // One u32 word of codes per element for all states where their own buffers would not fit the budget.
   const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
@@ -72,23 +82,23 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
       ? { value: exact("f32", n, "optimizer", true) }
       : shared
         ? { codes: shared, lane: k, absmax: exact("f32", blocks, "optimizer", true) }
-        : { codes: exact("u8", n, "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) };
+        : { codes: exact("u8", codeBytes(format, n), "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) };
   });
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
   const scalarNames = updateScalarNames(def, defaults);
   const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
-  params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel)));
+  params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel, blockSize)));
   const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
-  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target);
-  return { format, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize);
+  return { format, blockSize, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };
 }
 
-/** Makes parameter p's tensor view its slot in a parameter arena (from block `block`), named for errors. */
-export function viewArena(p: Parameter, arena: Storage, block: number): void {
-  const st = view(arena, block * BLOCK * 4, "f32", p.numel, "parameters");
+/** Makes parameter p's tensor view its slot in a parameter arena (from element `start`), named for errors. */
+export function viewArena(p: Parameter, arena: Storage, start: number): void {
+  const st = view(arena, start * 4, "f32", p.numel, "parameters");
   st.label = `parameter ${p.name ? `'${p.name}'` : `#${p.id}`}`;
   p.data.node = bufferNode(st, p.data.shape);
 }
@@ -115,7 +125,7 @@ export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
 
 /** Parameter i's slot in the bucket's gradient arena. */
 export function gradientStorage(b: Bucket, i: number): Storage {
-  return view(b.g, b.blockStart[i] * BLOCK * 4, "f32", b.params[i].numel, "gradients");
+  return view(b.g, b.blockStart[i] * b.blockSize * 4, "f32", b.params[i].numel, "gradients");
 }
 
 /** A tensor viewing parameter i's slot in the bucket's gradient arena. */

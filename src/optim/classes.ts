@@ -25,6 +25,25 @@ export function optimizerClasses<H extends Hyper>(def: OptimizerDef<H>, defaults
   return { [base]: make(base, {}), [`${base}8bit`]: make(`${base}8bit`, { optimBits: 8 }), [`${base}32bit`]: make(`${base}32bit`, { optimBits: 32 }) };
 }
 
+/**
+ * The classes of the low-bit formats beyond bitsandbytes: `Adam4bit` (4-bit states, Li et al. 2023; torchao's
+ * AdamW4bit) and `AdamFp8` (FP8 E4M3 states; torchao's AdamWFp8). Only the storage differs from `${base}8bit`.
+ */
+export function lowBitClasses<H extends Hyper>(def: OptimizerDef<H>, defaults: H, base: string): Record<string, OptimizerClass> {
+  const make = (name: string, forced: Options): OptimizerClass => {
+    const C = class extends Optimizer<H> {
+      static readonly def = def;
+      static readonly defaults = defaults;
+      constructor(params: ParamsArg, options: Options = {}) {
+        super(def, name, defaults, params, options, forced);
+      }
+    };
+    Object.defineProperty(C, "name", { value: name });
+    return C as unknown as OptimizerClass;
+  };
+  return { [`${base}4bit`]: make(`${base}4bit`, { optimBits: 8, stateFormat: "fourbit" }), [`${base}Fp8`]: make(`${base}Fp8`, { optimBits: 8, stateFormat: "fp8e4m3" }) };
+}
+
 /** `PagedAdamW8bit` & co.: bitsandbytes pages state to host memory with CUDA unified memory. */
 export function pagedUnsupported(name: string): OptimizerClass {
   const C = class {

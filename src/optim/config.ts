@@ -1,5 +1,6 @@
 // Option schemas (zod, strict: an unknown key is an error that names it) shared by the optimizer families.
 import { z } from "zod";
+import { BLOCK_SIZES } from "./formats.ts";
 
 const positive = z.number().finite().positive();
 const nonneg = z.number().finite().nonnegative();
@@ -12,8 +13,13 @@ export const common = {
   weightDecay: nonneg,
   optimBits: z.union([z.literal(8), z.literal(32)]),
   min8bitSize: z.number().int().nonnegative(),
-  /** State storage for 8-bit states: bnb's dynamic map, or the linear map (ablation). */
-  stateFormat: z.enum(["dynamic8", "linear8"]),
+  /**
+   * Storage of quantized states (optimBits 8): bnb's dynamic map, the linear map (ablation), FP8 E4M3 with a
+   * per-block scale (torchao AdamWFp8), or 4-bit codes (Li et al. 2023; torchao AdamW4bit). src/optim/formats.ts.
+   */
+  stateFormat: z.enum(["dynamic8", "linear8", "fp8e4m3", "fourbit"]),
+  /** Elements per quantization block (one scale each); unset: the format's own (256; 128 for fourbit). */
+  blockSize: z.number().refine((v) => (BLOCK_SIZES as readonly number[]).includes(v), `must be one of ${BLOCK_SIZES.join(", ")}`).optional(),
   maxUnorm: nonneg,
 };
 

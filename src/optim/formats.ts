@@ -2,15 +2,27 @@
 // returns its new f32 value; the format decides how that is stored. A new format is one entry here.
 //   f32      : the value itself.
 //   dynamic8 : bnb's blockwise dynamic 8-bit (signed map for signed states, unsigned map otherwise),
-//              one f32 absmax per 256-block, fast exact encoder.
+//              one f32 absmax per block, fast exact encoder.
 //   linear8  : the same blockwise layout with a linear map (the paper's ablation).
+//   fp8e4m3  : torchao AdamWFp8: a byte per element that is the float8_e4m3fn value of state / scale, one f32
+//              scale = max(absmax, 1e-12) / 448 per block (the "absmax" slot holds that scale).
+//   fourbit  : Li et al. 2023 / torchao AdamW4bit: two 4-bit codes per byte (8 per u32 word), one f32 absmax per
+//              block (default block 128); the signed dynamic-exponent map for first moments, the zero-free linear
+//              map k/16 for second moments (lowbit-maps.ts).
+// Every quantized format is blockwise: a block is one row of the [blocks, blockSize] arena, its scale a per-row f32.
 import { Tensor } from "../dsl/tensor.ts";
 import { dequantize, encodeByMidpoints, encodeDynamicFast, signFix, type Lookup } from "../ops/quantize.ts";
+import { encodeE4M3, encodeSorted16, packNibbles, unpackNibbles } from "../ops/lowbit.ts";
 import { SIGNED_ENCODER, UNSIGNED_ENCODER } from "./encoder.ts";
 import { LINEAR_SIGNED_MAP, LINEAR_UNSIGNED_MAP, SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "./maps.ts";
+import { E4M3_MAP, E4M3_MAX, SIGNED_4BIT_MAP, UNSIGNED_4BIT_MAP, nearestThresholds } from "./lowbit-maps.ts";
 
-export type FormatName = "f32" | "dynamic8" | "linear8";
+export type FormatName = "f32" | "dynamic8" | "linear8" | "fp8e4m3" | "fourbit";
+/** The default block size (bnb's since 0.44), and the granularity of every arena. */
 export const BLOCK = 256;
+/** The block sizes the `blockSize` option accepts (torchao: block_size; the 4-bit paper uses 2048 for its 8-bit runs). */
+export const BLOCK_SIZES = [64, 128, 256, 2048] as const;
+export type BlockSize = (typeof BLOCK_SIZES)[number];
 
 /** A host array a kernel binds as a lookup table. */
 export interface TableData {
@@ -27,32 +39,58 @@ export type FormatInputs = { value?: Tensor; codes?: Tensor; absmax?: Tensor } &
 export interface StateFormat {
   name: FormatName;
   quantized: boolean;
+  /** Bits per stored element: 32 (f32 value), 8 (a code byte) or 4 (two codes per byte). */
+  codeBits: 32 | 8 | 4;
+  /** The block size when the `blockSize` option is not given. */
+  defaultBlockSize: BlockSize;
+  /** What kernel names say about the storage ("8bit", "4bit", ...). */
+  kernelTag: string;
   /** Lookup tables this format's kernels read, for a signed or unsigned state. */
   tables(signed: boolean): Record<string, TableData>;
   /** The code map itself (state dicts record its checksum). */
   map(signed: boolean): Float32Array | undefined;
-  /** f32 value of the stored state. `t` holds the state's inputs (value, or codes + absmax) and tables. */
+  /** The code an exact 0 gets: the last block's padded lanes hold it, as a step leaves them. */
+  zeroCode(signed: boolean): number;
+  /** f32 value [blocks, blockSize] of the stored state. `t` holds the state's inputs (value, or codes + absmax) and tables. */
   read(t: FormatInputs, signed: boolean): Tensor;
-  /** New stored form of an f32 value [blocks, 256]: value, or codes + absmax. */
+  /** New stored form of an f32 value [blocks, blockSize]: value, or codes + absmax. */
   write(value: Tensor, t: FormatInputs, signed: boolean): Record<string, Tensor>;
 }
 
 const mids = (map: Float32Array) => Float32Array.from({ length: 256 }, (_, k) => (k < 255 ? Math.fround(Math.fround(map[k] + map[k + 1]) * 0.5) : Infinity));
 
-function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, extra: (signed: boolean) => Record<string, TableData>, encode: (x: Tensor, t: FormatInputs, signed: boolean) => Tensor): StateFormat {
+/** The per-block absmax of new f32 states: 0 for a block whose states are all NaN (see dynamic8's note). */
+function blockAbsmax(value: Tensor): Tensor {
+  // A block whose states are all NaN (an Inf gradient, a step later, in the 1-state kernels) has no max: the
+  // reduction's identity (-Inf) or a NaN would land in absmax. The running max starts at 0 (the oracle's
+  // choice; CUDA's starts at -FLT_MAX, bnb-algorithms.md §9), so that block's state restarts at 0.
+  const m = value.abs().max();
+  return m.gt(0).where(m, 0).named("absmax");
+}
+
+interface Blockwise {
+  name: FormatName;
+  map: (signed: boolean) => Float32Array;
+  extra: (signed: boolean) => Record<string, TableData>;
+  encode: (x: Tensor, t: FormatInputs, signed: boolean) => Tensor;
+  kernelTag: string;
+}
+
+/** bnb's 8-bit blockwise layout: new absmax, q = search(s / absmax), bnb's sign fix for signed maps. */
+function blockwise8({ name, map, extra, encode, kernelTag }: Blockwise): StateFormat {
   return {
     name,
     quantized: true,
+    codeBits: 8,
+    defaultBlockSize: BLOCK,
+    kernelTag,
     map,
+    zeroCode: (signed) => map(signed).indexOf(0),
     tables: (signed) => ({ qmap: { dtype: "f32", data: map(signed) }, ...extra(signed) }),
     read: (t) => dequantize(t.codes!, t.absmax!, t.qmap!),
     write: (value, t, signed) => {
       // New absmax from the new f32 states (§2.3 step 4), then q = search(s / absmax) (+ sign fix).
-      // A block whose states are all NaN (an Inf gradient, a step later, in the 1-state kernels) has no max: the
-      // reduction's identity (-Inf) or a NaN would land in absmax. The running max starts at 0 (the oracle's
-      // choice; CUDA's starts at -FLT_MAX, bnb-algorithms.md §9), so that block's state restarts at 0.
-      const m = value.abs().max();
-      const absmax = m.gt(0).where(m, 0).named("absmax");
+      const absmax = blockAbsmax(value);
       const x = value.div(absmax).named("normed");
       let q = encode(x, t, signed);
       if (signed) q = signFix(q, value);
@@ -61,30 +99,98 @@ function blockwise(name: FormatName, map: (signed: boolean) => Float32Array, ext
   };
 }
 
+const fourbitMap = (signed: boolean) => (signed ? SIGNED_4BIT_MAP : UNSIGNED_4BIT_MAP);
+const fourbitThresholds = { signed: nearestThresholds(SIGNED_4BIT_MAP), unsigned: nearestThresholds(UNSIGNED_4BIT_MAP) };
+const fourbitZero = (signed: boolean) => (signed ? SIGNED_4BIT_MAP.indexOf(0) : 0); // unsigned: 1/16 is nearest to 0
+
 export const FORMATS: Record<FormatName, StateFormat> = {
   f32: {
     name: "f32",
     quantized: false,
+    codeBits: 32,
+    defaultBlockSize: BLOCK,
+    kernelTag: "32bit",
     tables: () => ({}),
     map: () => undefined,
+    zeroCode: () => 0,
     read: (t) => t.value!,
     write: (value) => ({ value }),
   },
-  dynamic8: blockwise(
-    "dynamic8",
-    (s) => (s ? SIGNED_DYNAMIC_MAP : UNSIGNED_DYNAMIC_MAP),
-    (s) => ({ thresholds: { dtype: "u32", data: (s ? SIGNED_ENCODER : UNSIGNED_ENCODER).thresholdBits } }),
-    (x, t, signed) => encodeDynamicFast(x, signed ? SIGNED_ENCODER : UNSIGNED_ENCODER, t.thresholds!, signed),
-  ),
-  linear8: blockwise(
-    "linear8",
-    (s) => (s ? LINEAR_SIGNED_MAP : LINEAR_UNSIGNED_MAP),
-    (s) => ({ mids: { dtype: "f32", data: mids(s ? LINEAR_SIGNED_MAP : LINEAR_UNSIGNED_MAP) } }),
-    (x, t, signed) => {
+  dynamic8: blockwise8({
+    name: "dynamic8",
+    kernelTag: "8bit",
+    map: (s) => (s ? SIGNED_DYNAMIC_MAP : UNSIGNED_DYNAMIC_MAP),
+    extra: (s) => ({ thresholds: { dtype: "u32", data: (s ? SIGNED_ENCODER : UNSIGNED_ENCODER).thresholdBits } }),
+    encode: (x, t, signed) => encodeDynamicFast(x, signed ? SIGNED_ENCODER : UNSIGNED_ENCODER, t.thresholds!, signed),
+  }),
+  linear8: blockwise8({
+    name: "linear8",
+    kernelTag: "8bit_linear",
+    map: (s) => (s ? LINEAR_SIGNED_MAP : LINEAR_UNSIGNED_MAP),
+    extra: (s) => ({ mids: { dtype: "f32", data: mids(s ? LINEAR_SIGNED_MAP : LINEAR_UNSIGNED_MAP) } }),
+    encode: (x, t, signed) => {
       // code k = (k - 127) / 128 (signed) or k / 255 (unsigned): floor gives the code at or below x.
       const g = signed ? x.mul(128).floor().add(127) : x.mul(255).floor();
       const guess = g.maximum(0).minimum(254).cast("u32");
       return encodeByMidpoints(x, guess, t.mids!);
     },
-  ),
+  }),
+  fp8e4m3: {
+    name: "fp8e4m3",
+    quantized: true,
+    codeBits: 8,
+    defaultBlockSize: BLOCK,
+    kernelTag: "fp8",
+    // One map for both signs, as torchao (the sign bit of a second moment is unused).
+    map: () => E4M3_MAP,
+    zeroCode: () => 0,
+    tables: () => ({ qmap: { dtype: "f32", data: E4M3_MAP } }),
+    read: (t) => dequantize(t.codes!, t.absmax!, t.qmap!), // codes.float() * scale
+    write: (value) => {
+      // torchao quantize_fp8: scale = absmax.clip(1e-12) / 448; codes = (x / scale).to(float8_e4m3fn).
+      const scale = value.abs().max().maximum(1e-12).div(E4M3_MAX).named("absmax");
+      return { codes: encodeE4M3(value.div(scale).named("normed")).cast("u8"), absmax: scale };
+    },
+  },
+  fourbit: {
+    name: "fourbit",
+    quantized: true,
+    codeBits: 4,
+    defaultBlockSize: 128,
+    kernelTag: "4bit",
+    map: fourbitMap,
+    zeroCode: fourbitZero,
+    tables: (signed) => ({ qmap: { dtype: "f32", data: fourbitMap(signed) } }),
+    read: (t) => t.qmap!.gather(unpackNibbles(t.codes!)).mul(t.absmax!),
+    write: (value, _t, signed) => {
+      // torchao quantize_4bit_with_qmap: x / absmax, nearest code (its reference implementation, argmin).
+      const absmax = blockAbsmax(value);
+      const x = value.div(absmax).named("normed");
+      const q = encodeSorted16(x, signed ? fourbitThresholds.signed : fourbitThresholds.unsigned, fourbitZero(signed)).named("q");
+      return { codes: packNibbles(q), absmax };
+    },
+  },
 };
+
+/** Bytes of codes n elements take in a format (two 4-bit codes per byte, the last one half used when n is odd). */
+export const codeBytes = (f: StateFormat, n: number): number => Math.ceil((n * f.codeBits) / 8);
+
+/** One code per element from a format's stored bytes (4-bit: even element in the high nibble). */
+export function unpackCodes(f: StateFormat, bytes: Uint8Array, n: number): Uint8Array {
+  if (f.codeBits === 8) return bytes.subarray(0, n);
+  return Uint8Array.from({ length: n }, (_, e) => (e & 1 ? bytes[e >> 1] & 15 : bytes[e >> 1] >> 4));
+}
+
+/** A format's stored bytes from one code per element (the inverse of unpackCodes; an odd tail nibble gets `pad`). */
+export function packCodes(f: StateFormat, codes: Uint8Array, pad = 0): Uint8Array {
+  if (f.codeBits === 8) return codes;
+  const out = new Uint8Array(Math.ceil(codes.length / 2));
+  for (let k = 0; k < out.length; k++) out[k] = (codes[2 * k] << 4) | (2 * k + 1 < codes.length ? codes[2 * k + 1] : pad);
+  return out;
+}
+
+/** The block size a parameter's quantized state uses: the option, or its format's default. */
+export function blockSizeOf(format: StateFormat, option: unknown): BlockSize {
+  if (!format.quantized) return BLOCK;
+  return (option as BlockSize | undefined) ?? format.defaultBlockSize;
+}

@@ -1,5 +1,6 @@
 // octet.optim: bitsandbytes' optimizer classes, the override manager and the DSL to define new ones.
 export { Adam, Adam8bit, Adam32bit, AdamW, AdamW8bit, AdamW32bit, LAMB, LAMB8bit, LAMB32bit } from "./adam.ts";
+export { Adam4bit, AdamW4bit, AdamFp8, AdamWFp8 } from "./adam.ts";
 export { SGD, SGD8bit, SGD32bit, LARS, LARS8bit, LARS32bit } from "./momentum.ts";
 export { RMSprop, RMSprop8bit, RMSprop32bit, Adagrad, Adagrad8bit, Adagrad32bit } from "./rmsprop.ts";
 export { Lion, Lion8bit, Lion32bit } from "./lion.ts";
@@ -8,7 +9,7 @@ export { GlobalOptimManager, useFp32EmbeddingStates } from "./manager.ts";
 export { Optimizer, STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type StepOptions } from "./optimizer.ts";
 export { defineOptimizer, type OptimizerDef, type StateSpec } from "./define.ts";
 export { optimizerClasses } from "./classes.ts";
-export { FORMATS, BLOCK } from "./formats.ts";
+export { FORMATS, BLOCK, BLOCK_SIZES } from "./formats.ts";
 import { pagedUnsupported } from "./classes.ts";
 export const PagedAdam = pagedUnsupported("PagedAdam");
 export const PagedAdamW = pagedUnsupported("PagedAdamW");

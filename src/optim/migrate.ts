@@ -5,43 +5,52 @@
 //   8-bit -> f32   exact dequantization, fl(code[q] · absmax) per element, what every 8-bit step reads;
 //   f32 -> 8-bit   blockwise quantization by the format's own write() (the kernels' encoder, run once on the
 //                  GPU): new absmax = max |s| per block, nearest code, sign fix, exactly what a step would store;
-//   8-bit -> 8-bit (dynamic <-> linear map) through f32.
+//   8-bit -> 8-bit (dynamic <-> linear map, fp8, 4-bit, another blockSize) through f32.
 import { Tensor } from "../dsl/tensor.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { tensor } from "../runtime/realize.ts";
 import type { Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
-import { BLOCK, FORMATS, type StateFormat } from "./formats.ts";
+import { codeBytes, unpackCodes, type StateFormat } from "./formats.ts";
+import { formatOf } from "./buckets.ts";
 import { blocksOf, concat } from "./types.ts";
 
-/** The state format and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
-export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; key: string } {
-  const bits = hp.optimBits === 8 && p.numel >= (hp.min8bitSize as number) ? 8 : 32;
-  const format = FORMATS[bits === 8 ? ((hp.stateFormat as "dynamic8" | "linear8") ?? "dynamic8") : "f32"];
-  return { format, key: `${format.name}${def.perTensor?.(hp as never, bits) ? "#own" : ""}` };
+/** The state format, block size and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
+export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; blockSize: number; key: string } {
+  const { format, blockSize, bits } = formatOf(p, hp);
+  const block = blockSize === format.defaultBlockSize ? "" : ` blockSize ${blockSize}`;
+  return { format, blockSize, key: `${format.name}${block}${def.perTensor?.(hp as never, bits) ? "#own" : ""}` };
+}
+
+/** A state's format and block size. */
+export interface Layout {
+  format: StateFormat;
+  blockSize: number;
 }
 
 type Entry = Record<string, number | Float32Array | Uint8Array>;
 
 /** One state-dict entry (state1/state2 with their parts, absmax1/absmax2) re-encoded from one format to another. */
-export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2"; specs: StateSpec[] }[], n: number, from: StateFormat, to: StateFormat): Promise<Entry> {
-  if (from.name === to.name) return entry;
-  const nb = blocksOf(n);
+export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2"; specs: StateSpec[] }[], n: number, fromLayout: Layout, toLayout: Layout): Promise<Entry> {
+  const [from, to] = [fromLayout.format, toLayout.format];
+  if (from.name === to.name && (!from.quantized || fromLayout.blockSize === toLayout.blockSize)) return entry;
+  const nb = blocksOf(n, fromLayout.blockSize);
+  const bytes = codeBytes(from, n);
   const out: Entry = { step: entry.step };
   for (const { key, specs } of keys) {
     const abs = key.replace("state", "absmax");
     const values = specs.map((sp, part) => {
       if (!from.quantized) return (entry[key] as Float32Array).slice(part * n, (part + 1) * n);
       const map = from.map(sp.signed)!;
-      const codes = (entry[key] as Uint8Array).subarray(part * n, (part + 1) * n);
+      const codes = unpackCodes(from, (entry[key] as Uint8Array).subarray(part * bytes, (part + 1) * bytes), n);
       const absmax = (entry[abs] as Float32Array).subarray(part * nb, (part + 1) * nb);
-      return Float32Array.from(codes, (q, i) => Math.fround(map[q] * absmax[Math.floor(i / BLOCK)]));
+      return Float32Array.from(codes, (q, i) => Math.fround(map[q] * absmax[Math.floor(i / fromLayout.blockSize)]));
     });
     if (!to.quantized) {
       out[key] = concat(values, Float32Array);
       continue;
     }
-    const coded = await Promise.all(specs.map((sp, part) => quantize(values[part], to, sp.signed)));
+    const coded = await Promise.all(specs.map((sp, part) => quantize(values[part], to, toLayout.blockSize, sp.signed)));
     out[key] = concat(coded.map((c) => c.codes), Uint8Array);
     out[abs] = concat(coded.map((c) => c.absmax), Float32Array);
   }
@@ -49,16 +58,16 @@ export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2
 }
 
 /** f32 state values -> blockwise codes + absmax with the format's write(), on the GPU (padded lanes hold 0). */
-async function quantize(values: Float32Array, to: StateFormat, signed: boolean): Promise<{ codes: Uint8Array; absmax: Float32Array }> {
+async function quantize(values: Float32Array, to: StateFormat, blockSize: number, signed: boolean): Promise<{ codes: Uint8Array; absmax: Float32Array }> {
   const n = values.length;
-  const nb = blocksOf(n);
-  const padded = new Float32Array(nb * BLOCK);
+  const nb = blocksOf(n, blockSize);
+  const padded = new Float32Array(nb * blockSize);
   padded.set(values);
   const tables: Record<string, Tensor> = {};
   for (const [nm, t] of Object.entries(to.tables(signed))) tables[nm] = await tensor(t.data, [t.data.length], { dtype: t.dtype });
-  const written = to.write(await tensor(padded, [nb, BLOCK]), tables, signed);
+  const written = to.write(await tensor(padded, [nb, blockSize]), tables, signed);
   const codes = (await written.codes.toArray()) as Uint8Array;
   const absmax = (await written.absmax.toArray()) as Float32Array;
-  return { codes: Uint8Array.from(codes.subarray(0, n)), absmax: Float32Array.from(absmax) };
+  return { codes: Uint8Array.from(codes.subarray(0, codeBytes(to, n))), absmax: Float32Array.from(absmax) };
 }
 

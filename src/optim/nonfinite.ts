@@ -13,7 +13,6 @@ import { allocateOn, view, type Storage } from "../runtime/storage.ts";
 import { device } from "../runtime/device.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { sumAll } from "../ops/reduce.ts";
-import { BLOCK } from "./formats.ts";
 import { blocksOf, type Bucket } from "./types.ts";
 
 /** One optimizer's non-finite check: its result buffer and per-bucket masks, kept across steps. */
@@ -36,7 +35,7 @@ export class NonFiniteCheck {
     const hit = this.masks.get(b);
     if (hit?.key === key) return hit.mask;
     const m = new Float32Array(b.blocks);
-    b.params.forEach((p, i) => active[i] && m.fill(1, b.blockStart[i], b.blockStart[i] + blocksOf(p.numel)));
+    b.params.forEach((p, i) => active[i] && m.fill(1, b.blockStart[i], b.blockStart[i] + blocksOf(p.numel, b.blockSize)));
     const mask = tensorNow(m, [b.blocks, 1], { category: "optimizer" });
     this.masks.set(b, { key, mask });
     return mask;
@@ -52,7 +51,7 @@ export class NonFiniteCheck {
     for (const b of buckets) {
       const active = b.params.map(steps);
       if (!active.some(Boolean)) continue;
-      const g = new Tensor(bufferNode(view(b.g, 0, "f32", b.blocks * BLOCK, "gradients"), [b.blocks, BLOCK]));
+      const g = new Tensor(bufferNode(view(b.g, 0, "f32", b.blocks * b.blockSize, "gradients"), [b.blocks, b.blockSize]));
       let bad = g.isfinite().not().cast("f32");
       if (!active.every(Boolean)) bad = bad.mul(this.activeMask(b, active));
       const n = sumAll(bad);

@@ -23,7 +23,7 @@ import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { NonFiniteCheck } from "./nonfinite.ts";
 import { convertEntry, placementOf } from "./migrate.ts";
-import { BLOCK, FORMATS } from "./formats.ts";
+import { FORMATS } from "./formats.ts";
 import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg, StepOptions } from "./types.ts";
 
 export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StepOptions } from "./types.ts";
@@ -120,7 +120,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
-    for (const { format, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, items, this.target));
+    for (const { format, blockSize, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);
@@ -150,9 +150,9 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     for (const b of buckets) b.params.forEach((p, i) => {
       if (!this.replaced.has(p)) return;
       const src = storageOf(p.data);
-      const dst = b.blockStart[i] * BLOCK * 4;
+      const dst = b.blockStart[i] * b.blockSize * 4;
       if (src.buffer !== b.p.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.p.buffer, dst, p.numel * 4);
-      moved.push(() => viewArena(p, b.p, b.blockStart[i]));
+      moved.push(() => viewArena(p, b.p, b.blockStart[i] * b.blockSize));
     });
     dev.queue.submit([enc.finish()]);
     // An in-place write into the arena: lazy values built over the old contents are refused, not silently updated.
@@ -182,13 +182,15 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const fresh = await this.build(false);
     try {
       const keys = stateKeys(this.def);
-      const formatOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, b.format] as const)));
+      const layoutOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, { format: b.format, blockSize: b.blockSize }] as const)));
+      sd.format.blockSizes ??= {};
       for (const [k, entry] of Object.entries(sd.state)) {
         const p = all[Number(k)].p;
-        const from = FORMATS[sd.format.stateFormats[Number(k)]];
-        const to = formatOf.get(p)!;
+        const from = { format: FORMATS[sd.format.stateFormats[Number(k)]], blockSize: sd.format.blockSizes[Number(k)] ?? sd.format.blockSize };
+        const to = layoutOf.get(p)!;
         sd.state[Number(k)] = await convertEntry(entry, keys, p.numel, from, to);
-        sd.format.stateFormats[Number(k)] = to.name;
+        sd.format.stateFormats[Number(k)] = to.format.name;
+        sd.format.blockSizes[Number(k)] = to.blockSize;
       }
       const groups = this.paramGroups.map(({ params: _p, ...rest }) => rest);
       const planned = planLoad(dev, this.stateOwner(fresh), sd, groups);
@@ -199,7 +201,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       this.placed = oldPlaced;
       this.configs.invalidate(); // the next step tries again (and refuses again) rather than stepping stale
 
-      for (const b of old) b.params.forEach((p, i) => viewArena(p, b.p, b.blockStart[i]));
+      for (const b of old) b.params.forEach((p, i) => viewArena(p, b.p, b.blockStart[i] * b.blockSize));
       const what = moved.map(({ p }) => `${p.name ? `'${p.name}'` : `#${p.id}`} ${this.placed.get(p)} -> ${placementOf(this.def, p, this.resolvedConfig(p, all.find((x) => x.p === p)!.g, all.find((x) => x.p === p)!.i)).key}`).join(", ");
       throw new Error(`${this.ownerName}.step: a config change after the first step moves parameter state (${what}), and it could not be carried over: ${(e as Error).message}`);
     }

@@ -5,7 +5,7 @@ import type { Parameter } from "../nn/parameter.ts";
 import { download, readBytes, type Storage } from "../runtime/storage.ts";
 import { formatZodError, type Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
-import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
+import { BLOCK, codeBytes, FORMATS, type FormatName } from "./formats.ts";
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
@@ -31,6 +31,9 @@ export function mapChecksums(): Record<string, string> {
   return out;
 }
 
+/** The block size a dict saved parameter `idx` with (dicts before the blockSize option record one for all). */
+const savedBlockSize = (sd: OptimizerStateDict, idx: number): number => sd.format.blockSizes?.[idx] ?? sd.format.blockSize;
+
 export function stateKeys(def: OptimizerDef<any>): { key: "state1" | "state2"; specs: StateSpec[] }[] {
   const keys: { key: "state1" | "state2"; specs: StateSpec[] }[] = [];
   for (const st of def.states) {
@@ -48,31 +51,37 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
   const index = new Map(o.all.map((x, i) => [x.p, i]));
   const state: OptimizerStateDict["state"] = {};
   const stateFormats: Record<number, FormatName> = {};
+  const blockSizes: Record<number, number> = {};
   for (const b of buckets) {
+    const bs = b.blockSize;
     const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
     const raw = new Map<Storage, Uint8Array>(); // a packed codes buffer is read once for all its states
     const bytesOf = async (s: Storage) => raw.get(s) ?? raw.set(s, new Uint8Array(await readBytes(s))).get(s)!;
     for (const st of def.states) {
       const s = b.states[st.name];
       if (!b.format.quantized) host[st.name] = { value: (await download(s.value!)) as Float32Array };
-      else host[st.name] = { codes: unpackLane(await bytesOf(s.codes!), s.lane, b.blocks * BLOCK), absmax: (await download(s.absmax!)) as Float32Array };
+      else host[st.name] = { codes: unpackLane(await bytesOf(s.codes!), s.lane, b.blocks * bs), absmax: (await download(s.absmax!)) as Float32Array };
     }
     b.params.forEach((p, i) => {
       const t = steps.get(p) ?? 0;
       if (t === 0) return;
       const n = p.numel;
-      const e0 = b.blockStart[i] * BLOCK;
+      const e0 = b.blockStart[i] * bs;
       const b0 = b.blockStart[i];
-      const nb = blocksOf(n);
+      const nb = blocksOf(n, bs);
+      // Codes as stored: a byte per element, or (4-bit) two per byte from the block's first byte.
+      const c0 = codeBytes(b.format, e0);
+      const cn = codeBytes(b.format, n);
       const entry: Record<string, number | Float32Array | Uint8Array> = { step: t };
       for (const { key, specs } of stateKeys(def)) {
         if (b.format.quantized) {
-          entry[key] = concat(specs.map((sp) => host[sp.name].codes!.slice(e0, e0 + n)), Uint8Array);
+          entry[key] = concat(specs.map((sp) => host[sp.name].codes!.slice(c0, c0 + cn)), Uint8Array);
           entry[key.replace("state", "absmax")] = concat(specs.map((sp) => host[sp.name].absmax!.slice(b0, b0 + nb)), Float32Array);
         } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
       }
       state[index.get(p)!] = entry;
       stateFormats[index.get(p)!] = b.format.name;
+      if (b.format.quantized) blockSizes[index.get(p)!] = bs;
     });
   }
   // Deep copies: a state dict is a snapshot; editing it (or the live groups) must not reach the other.
@@ -80,7 +89,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     const { params, ...rest } = g;
     return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
   });
-  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats } };
+  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes } };
 }
 
 /** A validated load, not yet applied: `write` issues the GPU writes; the caller then installs steps and groups. */
@@ -97,8 +106,15 @@ export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGrou
   if (sd.format.version !== STATE_DICT_VERSION) throw new Error(`${who}: format version ${sd.format.version}, this octet reads version ${STATE_DICT_VERSION}`);
   if (sd.format.blockSize !== BLOCK) throw new Error(`${who}: block size ${sd.format.blockSize}, expected ${BLOCK}`);
   if (sd.format.optimizer !== o.def.name) throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${o.def.name}`);
+  // Every map the dict records must be this octet's; a format's maps must be recorded where a parameter uses it
+  // (a dict from before a format existed records no map of it, and holds no state in it).
   const mine = mapChecksums();
-  for (const [k, v] of Object.entries(mine)) if (sd.format.mapChecksum?.[k] !== v) throw new Error(`${who}: quantization map checksum mismatch for ${k} (${sd.format.mapChecksum?.[k]} vs ${v})`);
+  const used = new Set(Object.values(sd.format.stateFormats ?? {}));
+  for (const [k, v] of Object.entries(mine)) {
+    const theirs = sd.format.mapChecksum?.[k];
+    if (theirs === undefined ? used.has(k.slice(0, k.lastIndexOf("_")) as FormatName) : theirs !== v)
+      throw new Error(`${who}: quantization map checksum mismatch for ${k} (${theirs} vs ${v})`);
+  }
   if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== o.paramGroups.length) throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${o.paramGroups.length}`);
   sd.paramGroups.forEach((g, i) => {
     const n = (g.params as unknown[] | undefined)?.length;
@@ -131,10 +147,10 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     const of = spans.get(b) ?? spans.set(b, new Map()).get(b)!;
     let words = of.get(i);
     if (!words) {
-      const w = new Uint32Array(nb * BLOCK);
+      const w = new Uint32Array(nb * b.blockSize);
       of.set(i, (words = w));
       const s = b.states[def.states[0].name].codes!;
-      writes.push(() => dev.queue.writeBuffer(s.buffer, s.offset + b.blockStart[i] * BLOCK * 4, w));
+      writes.push(() => dev.queue.writeBuffer(s.buffer, s.offset + b.blockStart[i] * b.blockSize * 4, w));
     }
     return words;
   };
@@ -147,6 +163,10 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     // dynamic8 and linear8 codes have the same dtype and length: only this record tells them apart.
     const saved = sd.format.stateFormats?.[idx];
     if (saved !== b.format.name) throw new Error(`${who}: parameter ${k} was saved with ${saved ?? "unrecorded"} state, this optimizer keeps ${b.format.name} state for it`);
+    const bs = b.blockSize;
+    if (b.format.quantized && savedBlockSize(sd, idx) !== bs)
+      throw new Error(`${who}: parameter ${k} was saved with block size ${savedBlockSize(sd, idx)}, this optimizer quantizes it in blocks of ${bs} (option blockSize); construct it with blockSize: ${savedBlockSize(sd, idx)} to load this state`);
+    const bytes = codeBytes(b.format, n);
     const keys = stateKeys(def).flatMap(({ key }) => (b.format.quantized ? [key, key.replace("state", "absmax")] : [key]));
     checkEntryKeys(who, `state[${k}]`, entry, ["step", ...keys]);
     newSteps.set(item.p, checkStep(who, `state[${k}]`, entry.step));
@@ -154,23 +174,24 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
       const parts = specs.length;
       const v = entry[key];
       const want = b.format.quantized ? Uint8Array : Float32Array;
-      if (!(v instanceof want) || v.length !== n * parts)
-        throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${n * parts}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})`);
-      const nb = blocksOf(n);
+      const len = (b.format.quantized ? bytes : n) * parts;
+      if (!(v instanceof want) || v.length !== len)
+        throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${len}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})`);
+      const nb = blocksOf(n, bs);
       const am = entry[key.replace("state", "absmax")];
       if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== nb * parts))
-        throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${nb * parts}) (block size ${BLOCK})`);
+        throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${nb * parts}) (block size ${bs})`);
       if (b.format.quantized) checkValues(who, `state[${k}].${key.replace("state", "absmax")}`, am as Float32Array, true);
       else checkValues(who, `state[${k}].${key}`, v as Float32Array, false);
       specs.forEach((sp, part) => {
         const s = b.states[sp.name];
-        const e0 = b.blockStart[i] * BLOCK;
+        const e0 = b.blockStart[i] * bs;
         if (b.format.quantized && s.lane !== undefined) {
           // Packed codes: this state's byte of each word; the words are written once, with every state's byte.
           const words = packedSpan(b, i, nb);
-          const zero = b.format.map(sp.signed)!.indexOf(0);
+          const zero = b.format.zeroCode(sp.signed);
           const codes = (v as Uint8Array).subarray(part * n, (part + 1) * n);
-          for (let e = 0; e < nb * BLOCK; e++) words[e] |= (e < n ? codes[e] : zero) << (8 * s.lane);
+          for (let e = 0; e < nb * bs; e++) words[e] |= (e < n ? codes[e] : zero) << (8 * s.lane);
           const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
           writes.push(() => dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs));
           return;
@@ -180,15 +201,16 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
         // map's zero code (127 signed, 0 unsigned). Padding them with byte 0 (as before) put the signed
         // map's code[0] = -0.993·absmax into those lanes after a load.
         if (b.format.quantized) {
-          const span = new Uint8Array(nb * BLOCK).fill(b.format.map(sp.signed)!.indexOf(0));
-          span.set((v as Uint8Array).subarray(part * n, (part + 1) * n));
+          const z = b.format.zeroCode(sp.signed); // 4-bit: both nibbles of a padding byte
+          const span = new Uint8Array(codeBytes(b.format, nb * bs)).fill(b.format.codeBits === 4 ? (z << 4) | z : z);
+          span.set((v as Uint8Array).subarray(part * bytes, (part + 1) * bytes));
           const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
           writes.push(() => {
-            dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, span);
+            dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + codeBytes(b.format, e0), span);
             dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs);
           });
         } else {
-          const span = new Float32Array(nb * BLOCK);
+          const span = new Float32Array(nb * bs);
           span.set((v as Float32Array).subarray(part * n, (part + 1) * n));
           writes.push(() => dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, span));
         }
@@ -200,19 +222,19 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   // its next "first" step.
   for (const b of buckets) b.params.forEach((p, i) => {
     if (newSteps.has(p)) return;
-    const e0 = b.blockStart[i] * BLOCK;
-    const nb = blocksOf(p.numel);
+    const e0 = b.blockStart[i] * b.blockSize;
+    const nb = blocksOf(p.numel, b.blockSize);
     for (const st of def.states) {
       const s = b.states[st.name];
       writes.push(() => {
         if (b.format.quantized && s.lane !== undefined) {
           // packed codes: every state of this parameter restarts, so its whole words are zeroed
-          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0 * 4, new Uint32Array(nb * BLOCK));
+          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0 * 4, new Uint32Array(nb * b.blockSize));
           dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
         } else if (b.format.quantized) {
-          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + e0, new Uint8Array(nb * BLOCK));
+          dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + codeBytes(b.format, e0), new Uint8Array(codeBytes(b.format, nb * b.blockSize)));
           dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
-        } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * BLOCK));
+        } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * b.blockSize));
       });
     }
   });

@@ -16,11 +16,11 @@ import type { DeviceTarget } from "../codegen/kernel.ts";
 import { currentTarget } from "../runtime/target.ts";
 import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
-import { BLOCK, type StateFormat, type TableData } from "./formats.ts";
+import type { StateFormat, TableData } from "./formats.ts";
 
 /** Where each part of a bucket's packed table buffer starts (in u32 words). */
 export interface TableLayout {
-  /** Each lookup table (`<table>_<signedness>`, 256 words) and how its words read. */
+  /** Each lookup table (`<table>_<signedness>`, one word per entry: 256 for 8-bit maps, 16 for 4-bit) and how its words read. */
   lookups: Record<string, { offset: number; dtype: "f32" | "u32" }>;
   /** Word offset of the block -> tensor index: 16 bits per block, two blocks per word (the low half is the
    * even block), or a whole word per block when a bucket has more than 65536 tensors. At 16 bits the map costs
@@ -42,7 +42,11 @@ const CODES_PER_WORD = 4;
 export function packsCodes(def: OptimizerDef<any>, format: StateFormat, target?: DeviceTarget): boolean {
   const s = def.states.length;
   const budget = (target ?? currentTarget()).maxStorageBuffers;
-  return format.quantized && s > 1 && s <= CODES_PER_WORD && 2 + 2 * s + 1 > budget;
+  const over = format.quantized && 2 + 2 * s + 1 > budget;
+  // Byte lanes hold 8-bit codes; 4-bit ones (two per byte) have no shared layout: refused rather than misread.
+  if (over && format.codeBits !== 8)
+    throw new Error(`octet: ${def.name} with ${format.name} state binds ${2 + 2 * s + 1} storage buffers, this device allows ${budget}; use an 8-bit stateFormat or 32-bit state`);
+  return over && s > 1 && s <= CODES_PER_WORD;
 }
 
 /** The data of table `<table>_<signedness>` for this format. */
@@ -50,7 +54,7 @@ function lookupData(format: StateFormat, name: string): TableData {
   const signed = name.endsWith("_signed");
   const base = name.slice(0, name.lastIndexOf("_"));
   const t = format.tables(signed)[base];
-  if (!t || t.data.length !== 256) throw new Error(`octet: ${format.name} has no 256-entry table "${base}" (${name})`);
+  if (!t || t.data.length === 0) throw new Error(`octet: ${format.name} has no table "${base}" (${name})`);
   return t;
 }
 
@@ -58,8 +62,9 @@ export function tableLayout(format: StateFormat, tableNames: string[], blocks: n
   const lookups: TableLayout["lookups"] = {};
   let at = 0;
   for (const nm of tableNames) {
-    lookups[nm] = { offset: at, dtype: lookupData(format, nm).dtype };
-    at += 256;
+    const t = lookupData(format, nm);
+    lookups[nm] = { offset: at, dtype: t.dtype };
+    at += t.data.length;
   }
   const blockTensor = at;
   const blockTensorBits = tensors <= 1 << 16 ? 16 : 32;
@@ -79,26 +84,28 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
   return out;
 }
 
-/** Traces an update definition once into one fused kernel over [blocks, 256]. */
+/** Traces an update definition once into one fused kernel over [blocks, blockSize]. */
 /**
  * `uniformScalars`: the variant for the common step where every tensor of the bucket steps with the same
  * scalars: they arrive as uniforms (no per-block table lookups) and no tensor is skipped.
  */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget): JitFunction<string, string> {
-  const shape = [blocks, BLOCK];
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize): JitFunction<string, string> {
+  const shape = [blocks, blockSize];
+  // Stored codes per block: a byte per element, or two 4-bit codes per byte.
+  const codeShape = [blocks, (blockSize * format.codeBits) / 8];
   const layout = tableLayout(format, tableNames, blocks, tensors, scalarNames.length);
   const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
   const packed = packsCodes(def, format, target);
   if (packed) specs.codes = { shape, dtype: "u32" };
   for (const st of def.states) {
     if (format.quantized) {
-      if (!packed) specs[`${st.name}_codes`] = { shape, dtype: "u8" };
+      if (!packed) specs[`${st.name}_codes`] = { shape: codeShape, dtype: "u8" };
       specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
     } else specs[st.name] = { shape };
   }
   specs.packed = { shape: [layout.words], dtype: "u32" };
   const inPlace: Record<string, string> = { p: "p" };
-  const name = `${def.name}${format.quantized ? (format.name === "linear8" ? "8bit_linear" : "8bit") : "32bit"}${uniformScalars ? "" : "_multi"}`;
+  const name = `${def.name}${format.kernelTag}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
     specs,

@@ -54,6 +54,8 @@ export interface StateStore {
 /** Parameters of one state format, with their parameters, gradients and states in flat block-aligned arenas. */
 export interface Bucket {
   format: StateFormat;
+  /** Elements per quantization block: the arena's row length (BLOCK for f32 state). Tensors start on a block. */
+  blockSize: number;
   params: Parameter[];
   groupIndex: number[];
   /** each parameter's index inside its param group */
@@ -85,11 +87,13 @@ export interface OptimizerStateDict {
     optimizer: string;
     /** Storage format of each saved parameter's state: two 8-bit formats (dynamic / linear map) share dtypes and sizes. */
     stateFormats: Record<number, FormatName>;
+    /** Block size of each saved parameter's quantized state (absent: `blockSize`, the dicts before the option). */
+    blockSizes?: Record<number, number>;
   };
 }
 
-/** 256-element blocks a tensor of n elements occupies in an arena (at least one). */
-export const blocksOf = (n: number) => Math.max(1, Math.ceil(n / BLOCK));
+/** Blocks of `blockSize` elements a tensor of n elements occupies in an arena (at least one). */
+export const blocksOf = (n: number, blockSize: number) => Math.max(1, Math.ceil(n / blockSize));
 
 /** Parts laid end to end in one typed array (a lone part is returned as it is). */
 export function concat<T extends Uint8Array | Float32Array>(parts: T[], C: { new (n: number): T }): T {
