@@ -26,6 +26,8 @@ const RUNS = [
   { name: "AdamW8bit dynamic, stable", optim: "adamw_8bit", embedding: "stable" },
   { name: "AdamW8bit linear, plain", optim: "adamw_8bit", embedding: "plain", stateFormat: "linear8" },
   { name: "AdamW8bit linear, stable", optim: "adamw_8bit", embedding: "stable", stateFormat: "linear8" },
+  { name: "AdamW4bit, stable", optim: "adamw_8bit", embedding: "stable", stateFormat: "fourbit" },
+  { name: "AdamW fp8 states, stable", optim: "adamw_8bit", embedding: "stable", stateFormat: "fp8e4m3" },
 ] as const;
 const chosen = values.runs ? RUNS.filter((r) => values.runs!.split(",").some((n) => r.name.toLowerCase().includes(n.trim().toLowerCase()))) : RUNS;
 if (!chosen.length || !Number.isInteger(steps) || steps < 1) {

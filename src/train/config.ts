@@ -36,7 +36,7 @@ export const TrainConfig = z
       if (!(s in HF_OPTIMIZERS)) ctx.addIssue({ code: "custom", message: `unknown optimizer "${s}"; valid: ${Object.keys(HF_OPTIMIZERS).join(", ")}` });
     }),
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
-    stateFormat: z.enum(["dynamic8", "linear8"]).default("dynamic8"),
+    stateFormat: z.enum(["dynamic8", "linear8", "fp8e4m3", "fourbit"]).default("dynamic8"),
     embedding: z.enum(["plain", "stable", "adanorm"]).default("stable"),
     arch: z.enum(Object.keys(ARCHS) as [ArchName, ...ArchName[]]).default("default"),
     /** Default: the arch's (char for the default arch, gpt2 for the GPT-2 shapes). */
