@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { chooseImplementation } from "../../src/runtime/device.ts";
 
-const SRC = join(import.meta.dir, "../../src");
+const SRC = join(import.meta.dirname, "../../src");
 const HOST_SIDE = /^(cli|io)\//; // allowed to use the host's APIs
 
 function sources(dir: string): string[] {
