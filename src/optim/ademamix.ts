@@ -6,7 +6,8 @@ import { betas3, common } from "./config.ts";
 import { defineOptimizer, fl, powBeta } from "./define.ts";
 import { optimizerClasses } from "./classes.ts";
 
-const schema = z.object({ ...common, betas: betas3, alpha: z.number().finite().nonnegative(), tAlpha: z.number().int().positive().nullable(), tBeta3: z.number().int().positive().nullable() });
+const { maxUnorm: _unused, ...shared } = common;
+const schema = z.object({ ...shared, betas: betas3, alpha: z.number().finite().nonnegative(), tAlpha: z.number().int().positive().nullable(), tBeta3: z.number().int().positive().nullable() });
 type AdemamixHP = z.infer<typeof schema>;
 
 /** bnb's schedulers (float64 on the host): alpha warms up linearly, beta3 along the log-space path. */
@@ -29,6 +30,7 @@ export const ademamix = defineOptimizer<AdemamixHP>({
     { name: "m2", signed: true, key: "state1", part: 1 },
     { name: "nu", signed: false, key: "state2" },
   ],
+  refused: { maxUnorm: "bitsandbytes' AdEMAMix kernel never applies the trust ratio (its norm pass does nothing for ademamix), so maxUnorm would do nothing" },
   scalars: (hp, t) => {
     const [b1, b2] = hp.betas;
     const { alpha, beta3 } = ademamixSchedule(hp, t);
@@ -54,6 +56,6 @@ export const ademamix = defineOptimizer<AdemamixHP>({
 
 export const { AdEMAMix, AdEMAMix8bit, AdEMAMix32bit } = optimizerClasses(
   ademamix,
-  { lr: 1e-3, betas: [0.9, 0.999, 0.9999], alpha: 5, eps: 1e-8, weightDecay: 1e-2, tAlpha: null, tBeta3: null, optimBits: 32, min8bitSize: 4096, stateFormat: "dynamic8", maxUnorm: 0 },
+  { lr: 1e-3, betas: [0.9, 0.999, 0.9999], alpha: 5, eps: 1e-8, weightDecay: 1e-2, tAlpha: null, tBeta3: null, optimBits: 32, min8bitSize: 4096, stateFormat: "dynamic8" },
   "AdEMAMix",
 );

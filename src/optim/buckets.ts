@@ -12,7 +12,7 @@ import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { packsCodes, tableLayout, tableWords, traceUpdate } from "./trace.ts";
-import { blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
+import { GNORM_HISTORY, blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
 /** One parameter to place, with the config it steps with. */
 export interface Placement extends ParamRef {
@@ -30,25 +30,36 @@ export function formatOf(p: Parameter, hp: Options): { format: StateFormat; bloc
   return { format, blockSize: blockSizeOf(format, hp.blockSize), bits };
 }
 
+/** Whether percentile clipping is on for a config (bnb: percentile_clipping < 100). */
+export const clips = (hp: Options): boolean => typeof hp.percentileClipping === "number" && hp.percentileClipping < 100;
+
+/**
+ * Whether a parameter gets a bucket of its own: its config needs a whole-tensor norm (the family's perTensor,
+ * e.g. maxUnorm on 32-bit state) or percentile clipping (the norm of its gradient). `bits` is the resolved state
+ * precision (not hp.optimBits): a *8bit class keeps 32-bit state for small tensors, and those need the norm too.
+ */
+export function ownsBucket(def: OptimizerDef<any>, hp: Options, bits: 8 | 32): boolean {
+  return !!def.perTensor?.(hp as never, bits) || clips(hp);
+}
+
 /** Groups parameters by bucket: one per state format and block size, or one per tensor when the config needs a tensor norm. */
-export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; items: Placement[] }[] {
-  const groups = new Map<string, { format: StateFormat; blockSize: number; items: Placement[] }>();
+export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; items: Placement[]; own: boolean; clip: boolean }[] {
+  const groups = new Map<string, { format: StateFormat; blockSize: number; items: Placement[]; own: boolean; clip: boolean }>();
   for (const it of items) {
     const { p, hp } = it;
     const { format, blockSize, bits } = formatOf(p, hp);
     const err = def.check?.(hp, bits);
     if (err) throw new Error(`${className}: ${err}`);
-    // `bits` (not hp.optimBits): a *8bit class keeps 32-bit state for small tensors, and those need the norm too.
-    const per = def.perTensor?.(hp, bits) ? `#${p.id}` : "";
-    const key = `${format.name}/${blockSize}${per}`;
-    if (!groups.has(key)) groups.set(key, { format, blockSize, items: [] });
+    const own = ownsBucket(def, hp, bits);
+    const key = `${format.name}/${blockSize}${own ? `#${p.id}` : ""}`;
+    if (!groups.has(key)) groups.set(key, { format, blockSize, items: [], own, clip: own && clips(hp) });
     groups.get(key)!.items.push(it);
   }
   return [...groups.values()];
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
-export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget): Promise<Bucket> {
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget, own = false, clip = false): Promise<Bucket> {
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
@@ -86,14 +97,15 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   });
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
-  const scalarNames = updateScalarNames(def, defaults);
+  const scalarNames = updateScalarNames(def, defaults, clip);
   const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
   params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel, blockSize)));
   const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
-  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize);
-  return { format, blockSize, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target };
+  const gnorm = clip ? { vec: exact("f32", GNORM_HISTORY, "optimizer", true), filled: false } : undefined;
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip });
+  return { format, blockSize, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm };
 }
 
 /** Makes parameter p's tensor view its slot in a parameter arena (from element `start`), named for errors. */
@@ -120,6 +132,7 @@ export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
     else out.push(s.value!);
   }
   out.push(b.table);
+  if (b.gnorm) out.push(b.gnorm.vec);
   return out;
 }
 
@@ -136,9 +149,12 @@ export function gradientView(b: Bucket, i: number): Tensor {
 /** The per-tensor scalars an update kernel reads: the active flag, then what `def.scalars` computes. */
 // Not "active": names become WGSL identifiers when the scheduler materializes a value, and `active` is a
 // WGSL reserved word (a shader that failed to compile).
-export function updateScalarNames(def: OptimizerDef<any>, defaults: Options): string[] {
-  return ["is_active", ...Object.keys(def.scalars(defaults, 1))];
+// With percentile clipping, three more: the history slot written this step (bnb: step % 100), whether every slot
+// is written (the first clipped step), and the percentile (the rank of the clip norm among the 100).
+export function updateScalarNames(def: OptimizerDef<any>, defaults: Options, clip = false): string[] {
+  return ["is_active", ...Object.keys(def.scalars(defaults, 1)), ...(clip ? CLIP_SCALARS : [])];
 }
+export const CLIP_SCALARS = ["gnorm_slot", "gnorm_fill", "gnorm_rank"];
 
 /** The lookup tables a format's kernels bind for this optimizer's states, named `<table>_<signedness>`. */
 export function formatTables(def: OptimizerDef<any>, format: StateFormat): Record<string, TableData> {

@@ -1,6 +1,6 @@
 // Turns an optimizer definition into the classes bitsandbytes users know: `Adam` (optimBits 32 unless told),
 // `Adam8bit` (8-bit states), `Adam32bit` (32-bit states). Paged variants have no WebGPU equivalent.
-import type { OptimizerDef, Hyper } from "./define.ts";
+import { withSharedDefaults, withSharedOptions, type OptimizerDef, type Hyper } from "./define.ts";
 import { Optimizer, type ParamsArg } from "./optimizer.ts";
 import type { Options } from "./config.ts";
 
@@ -10,7 +10,13 @@ export type OptimizerClass = (new (params: ParamsArg, options?: Options) => Opti
   readonly defaults?: Hyper;
 };
 
-export function optimizerClasses<H extends Hyper>(def: OptimizerDef<H>, defaults: H, base: string): Record<string, OptimizerClass> {
+/**
+ * `defaults` needs only the family's own keys: the shared ones (optimBits, min8bitSize, stateFormat,
+ * percentileClipping, blockWise, skipZeros) get bitsandbytes' defaults.
+ */
+export function optimizerClasses<H extends Hyper>(definition: OptimizerDef<H>, familyDefaults: Partial<H> & Hyper, base: string): Record<string, OptimizerClass> {
+  const def = withSharedOptions(definition);
+  const defaults = withSharedDefaults(def, familyDefaults) as H;
   const make = (name: string, forced: Options): OptimizerClass => {
     const C = class extends Optimizer<H> {
       static readonly def = def;
@@ -29,7 +35,9 @@ export function optimizerClasses<H extends Hyper>(def: OptimizerDef<H>, defaults
  * The classes of the low-bit formats beyond bitsandbytes: `Adam4bit` (4-bit states, Li et al. 2023; torchao's
  * AdamW4bit) and `AdamFp8` (FP8 E4M3 states; torchao's AdamWFp8). Only the storage differs from `${base}8bit`.
  */
-export function lowBitClasses<H extends Hyper>(def: OptimizerDef<H>, defaults: H, base: string): Record<string, OptimizerClass> {
+export function lowBitClasses<H extends Hyper>(definition: OptimizerDef<H>, familyDefaults: Partial<H> & Hyper, base: string): Record<string, OptimizerClass> {
+  const def = withSharedOptions(definition);
+  const defaults = withSharedDefaults(def, familyDefaults) as H;
   const make = (name: string, forced: Options): OptimizerClass => {
     const C = class extends Optimizer<H> {
       static readonly def = def;

@@ -4,7 +4,8 @@ import { BLOCK_SIZES } from "./formats.ts";
 
 const positive = z.number().finite().positive();
 const nonneg = z.number().finite().nonnegative();
-const beta = z.number().finite().min(0).max(1, "must be < 1").refine((b) => b < 1, "must be < 1");
+// One check per bound, so a bad beta is reported once (a max() plus a refine() both fired for 1.5).
+const beta = z.number().finite().min(0).lt(1, "must be < 1");
 
 /** Keys every optimizer accepts, with bnb's meaning. */
 export const common = {
@@ -21,6 +22,15 @@ export const common = {
   /** Elements per quantization block (one scale each); unset: the format's own (256; 128 for fourbit). */
   blockSize: z.number().refine((v) => (BLOCK_SIZES as readonly number[]).includes(v), `must be one of ${BLOCK_SIZES.join(", ")}`).optional(),
   maxUnorm: nonneg,
+  /**
+   * bnb's percentile clipping (before 0.50): a history of each parameter's last 100 squared gradient norms;
+   * a gradient whose norm is above the `percentileClipping`-th smallest of them is scaled down to it. 100 = off.
+   */
+  percentileClipping: z.number().int().min(0).max(100),
+  /** bnb's blockwise 8-bit state: octet's quantized state is always blockwise (blockSize). */
+  blockWise: z.literal(true, { error: "must be true: bnb's non-blockwise (static) 8-bit state was removed in bitsandbytes 0.50.0, and octet's quantized state is always blockwise (one absmax per blockSize elements, 256 by default)" }),
+  /** bnb's skip_zeros: ignored by its 2-state 8-bit kernel, broken in the 1-state one (bnb-algorithms §3.10). */
+  skipZeros: z.literal(false, { error: "must be false: bnb ignores skip_zeros in its 2-state 8-bit kernel and re-quantizes an uninitialized value in the 1-state one, so octet does not implement it" }),
 };
 
 export const betas2 = z.tuple([beta, beta]);

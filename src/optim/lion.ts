@@ -6,13 +6,16 @@ import { betas2, common } from "./config.ts";
 import { defineOptimizer, fl } from "./define.ts";
 import { optimizerClasses } from "./classes.ts";
 
-const schema = z.object({ ...common, betas: betas2 });
+const { maxUnorm: _unused, ...shared } = common;
+const schema = z.object({ ...shared, betas: betas2 });
 type LionHP = z.infer<typeof schema>;
 
 export const lion = defineOptimizer<LionHP>({
   name: "lion",
   schema,
   states: [{ name: "m", signed: true, key: "state1" }],
+  // bnb's Lion class has no max_unorm; its kernel's norm pass runs after the update on the unsquared momentum (§3.7).
+  refused: { maxUnorm: "bitsandbytes' Lion has no max_unorm (its kernel's norm pass sums the unsquared momentum after the update), so maxUnorm would do nothing meaningful" },
   // Hyper-parameters are C floats in bnb (§3.1): lr·wd is the product of the f32-rounded values.
   scalars: ({ lr, betas: [b1, b2], weightDecay }) => ({ lr: fl(lr), b1: fl(b1), a1: fl(1 - fl(b1)), b2: fl(b2), a2: fl(1 - fl(b2)), decay: fl(1 - fl(fl(lr) * fl(weightDecay))) }),
   update: ({ p, g, m }, s) => {
@@ -23,4 +26,4 @@ export const lion = defineOptimizer<LionHP>({
   },
 });
 
-export const { Lion, Lion8bit, Lion32bit } = optimizerClasses(lion, { lr: 1e-4, betas: [0.9, 0.99], eps: 0, weightDecay: 0, optimBits: 32, min8bitSize: 4096, stateFormat: "dynamic8", maxUnorm: 0 }, "Lion");
+export const { Lion, Lion8bit, Lion32bit } = optimizerClasses(lion, { lr: 1e-4, betas: [0.9, 0.99], eps: 0, weightDecay: 0, optimBits: 32, min8bitSize: 4096, stateFormat: "dynamic8" }, "Lion");

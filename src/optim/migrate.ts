@@ -12,14 +12,15 @@ import { tensor } from "../runtime/realize.ts";
 import type { Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
 import { codeBytes, unpackCodes, type StateFormat } from "./formats.ts";
-import { formatOf } from "./buckets.ts";
+import { clips, formatOf, ownsBucket } from "./buckets.ts";
 import { blocksOf, concat } from "./types.ts";
 
 /** The state format, block size and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
 export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; blockSize: number; key: string } {
   const { format, blockSize, bits } = formatOf(p, hp);
   const block = blockSize === format.defaultBlockSize ? "" : ` blockSize ${blockSize}`;
-  return { format, blockSize, key: `${format.name}${block}${def.perTensor?.(hp as never, bits) ? "#own" : ""}` };
+  // percentile clipping is part of the kind: turning it on later gives the tensor a bucket with a history
+  return { format, blockSize, key: `${format.name}${block}${ownsBucket(def, hp, bits) ? "#own" : ""}${clips(hp) ? "+clip" : ""}` };
 }
 
 /** A state's format and block size. */

@@ -120,7 +120,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
-    for (const { format, blockSize, items } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target));
+    for (const { format, blockSize, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);
@@ -285,6 +285,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       const many = left.length > 1;
       await this.settled(`the update of parameter${many ? "s" : ""} ${left.join(", ")} was not applied: ${many ? "their" : "its"} values, states and step counts are as they were${k ? " (the other parameters of this step were updated)" : ""}`);
       for (const [p, t] of w.steps) this.steps.set(p, t);
+      if (w.b.gnorm) w.b.gnorm.filled = true;
     }
   }
 
@@ -378,6 +379,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const planned = planLoad(await device(), this.stateOwner(buckets), sd, groups);
     planned.write();
     for (const b of buckets) bumpBucket(b, `${this.className}.loadStateDict (${this.ownerName})`, false);
+    // Percentile clipping's norm history is not part of the dict: it restarts (the next step fills every slot).
+    for (const b of buckets) if (b.gnorm) b.gnorm.filled = false;
     this.steps = planned.steps;
     planned.groups.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }

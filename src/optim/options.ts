@@ -1,7 +1,8 @@
 // Options: the constructor's validation of options and param groups, and the config one parameter steps
 // with (group options, then the override manager's, checked against the family's strict schema).
 import type { z } from "zod";
-import type { Parameter } from "../nn/parameter.ts";
+import { Parameter } from "../nn/parameter.ts";
+import { Tensor } from "../dsl/tensor.ts";
 import type { OptimizerDef } from "./define.ts";
 import { formatZodError, type Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
@@ -20,15 +21,19 @@ const strictOf = (def: OptimizerDef<any>) => strictSchemas.get(def) ?? strictSch
 export function paramGroupsOf(def: OptimizerDef<any>, className: string, defaults: Options, params: ParamsArg, options: Options, forced: Options): ParamGroup[] {
   const partial = objectSchema(def).partial().strict();
   const check = (o: Options, where: string) => {
+    checkRefused(def, `${className}${where}`, o);
+    checkForced(className, where, o, forced);
     const r = partial.safeParse(o);
     if (!r.success) throw new Error(formatZodError(`${className}${where}`, r.error));
   };
   check(options, "");
   if (!Array.isArray(params) || params.length === 0) throw new Error(`${className}: params must be a non-empty array of Parameters or param groups`);
-  const groups: ParamGroup[] = (params[0] as { params?: unknown }).params !== undefined ? (params as ParamGroup[]).map((g) => ({ ...g })) : [{ params: params as Parameter[] }];
+  const grouped = params[0] !== null && typeof params[0] === "object" && !(params[0] instanceof Parameter) && !(params[0] instanceof Tensor) && (params[0] as { params?: unknown }).params !== undefined;
+  const groups: ParamGroup[] = grouped ? (params as ParamGroup[]).map((g) => ({ ...g })) : [{ params: params as Parameter[] }];
   groups.forEach((g, i) => {
     const { params: ps, ...rest } = g;
     if (!Array.isArray(ps) || ps.length === 0) throw new Error(`${className}: param group ${i} has no params`);
+    ps.forEach((p, j) => checkParameter(className, grouped ? `param group ${i}, params[${j}]` : `params[${j}]`, p));
     check(rest, ` param group ${i}`);
     // Cloned: the class defaults' and the caller's arrays (betas) must not be shared with the live groups.
     Object.assign(g, structuredClone({ ...defaults, ...options, ...rest, ...forced }));
@@ -38,7 +43,43 @@ export function paramGroupsOf(def: OptimizerDef<any>, className: string, default
     if (seen.has(p)) throw new Error(`${className}: a parameter appears in more than one param group`);
     seen.add(p);
   }
+  // The family's cross-key checks, now rather than at the first step (overrides are checked again then).
+  groups.forEach((g, i) => {
+    for (const p of g.params) {
+      const bits = g.optimBits === 8 && p.numel >= (g.min8bitSize as number) ? 8 : 32;
+      const err = def.check?.(g as never, bits);
+      if (err) throw new Error(`${className}${groups.length > 1 ? ` param group ${i}` : ""}: ${err}`);
+    }
+  });
   return groups;
+}
+
+/** A Tensor (or anything else) where a Parameter belongs is refused at construction, naming where it was. */
+function checkParameter(className: string, where: string, p: unknown): void {
+  if (p instanceof Parameter) return;
+  if (p instanceof Tensor)
+    throw new TypeError(`${className}: ${where} is a Tensor, not a Parameter; an optimizer updates Parameters (their .data and .grad): wrap it as new octet.nn.Parameter(tensor)`);
+  throw new TypeError(`${className}: ${where} is ${p === null ? "null" : Array.isArray(p) ? "an array" : typeof p}, not a Parameter (pass Parameters, e.g. model.parameters(), or param groups { params: [...] })`);
+}
+
+/** A shared key the family refuses (e.g. Lion's maxUnorm) is refused with the family's reason. */
+function checkRefused(def: OptimizerDef<any>, who: string, o: Options): void {
+  for (const k of Object.keys(o)) if (def.refused && k in def.refused) throw new Error(`${who}: option "${k}" is refused: ${def.refused[k]}`);
+}
+
+/**
+ * A class that fixes an option by its name (`AdamW8bit` is optimBits 8) refuses another value of it rather than
+ * silently forcing its own (a per-parameter override through GlobalOptimManager still wins, as in bnb).
+ */
+function checkForced(className: string, where: string, o: Options, forced: Options): void {
+  for (const [k, v] of Object.entries(forced)) {
+    if (!(k in o) || o[k] === v) continue;
+    const base = className.replace(/(4|8|32)bit$|Fp8$/, "");
+    throw new Error(
+      `${className}${where}: option "${k}": ${JSON.stringify(o[k])} conflicts with the class, which always has ${k} ${JSON.stringify(v)}; ` +
+        `use ${base}${o[k] === 32 ? "32bit" : o[k] === 8 ? "8bit" : ""} or ${base} with { ${k}: ${JSON.stringify(o[k])} } (or leave ${k} out)`,
+    );
+  }
 }
 
 /** The config one parameter steps with: group options, then the override manager's (by identity). */
@@ -46,6 +87,7 @@ export function resolveConfig<H>(def: OptimizerDef<any>, className: string, grou
   const { params: _p, ...opts } = group;
   const over = GlobalOptimManager.getInstance().overridesFor(p, groupIndex, paramIndex);
   const merged = { ...opts, ...over, ...forcedAfterOverrides(over) };
+  checkRefused(def, `${className} (overrideConfig of parameter ${p.name ? `'${p.name}'` : `#${p.id}`})`, over);
   const r = strictOf(def).safeParse(merged);
   if (!r.success) throw new Error(formatZodError(className, r.error));
   return r.data as H;

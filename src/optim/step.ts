@@ -6,7 +6,7 @@ import type { Options } from "./config.ts";
 import type { OptimizerDef } from "./define.ts";
 import { inputsOf } from "./buckets.ts";
 import { traceUpdate } from "./trace.ts";
-import type { Bucket } from "./types.ts";
+import { GNORM_HISTORY, type Bucket } from "./types.ts";
 
 /** What one bucket does this step: its scalar table and the step number each stepped parameter reaches. */
 export interface BucketWork {
@@ -24,7 +24,10 @@ export function bucketWork(def: OptimizerDef<any>, b: Bucket, stepOf: (p: Parame
     if (!gradOf(p)) return;
     const t = stepOf(p) + 1;
     steps.push([p, t]);
-    const sc = def.scalars(configOf(b, i), t);
+    const hp = configOf(b, i);
+    const sc: Record<string, number> = def.scalars(hp, t);
+    // percentile clipping: bnb writes slot step % 100, and every slot at its first step
+    if (b.gnorm) Object.assign(sc, { gnorm_slot: t % GNORM_HISTORY, gnorm_fill: b.gnorm.filled ? 0 : 1, gnorm_rank: hp.percentileClipping as number });
     table[i * S] = 1;
     b.scalarNames.slice(1).forEach((nm, k) => (table[i * S + 1 + k] = sc[nm]));
   });
@@ -37,7 +40,7 @@ export async function runBucket(dev: GPUDevice, def: OptimizerDef<any>, { b, tab
   const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
   if (same) {
     // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
-    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize);
+    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize, { own: b.own, clip: !!b.gnorm });
     const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
     await b.fnUniform.runStorages(inputsOf(def, b), uniforms);
   } else {

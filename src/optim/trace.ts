@@ -17,6 +17,8 @@ import { currentTarget } from "../runtime/target.ts";
 import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { StateFormat, TableData } from "./formats.ts";
+import { sumAll } from "../ops/reduce.ts";
+import { GNORM_HISTORY } from "./types.ts";
 
 /** Where each part of a bucket's packed table buffer starts (in u32 words). */
 export interface TableLayout {
@@ -89,7 +91,12 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
  * `uniformScalars`: the variant for the common step where every tensor of the bucket steps with the same
  * scalars: they arrive as uniforms (no per-block table lookups) and no tensor is skipped.
  */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize): JitFunction<string, string> {
+/**
+ * `kind.own`: the bucket holds one tensor alone, so the update may take whole-tensor norms (UpdateContext.ownTensor).
+ * `kind.clip`: percentile clipping (bnb before 0.50): the kernel also binds the tensor's history of squared
+ * gradient norms (`gnorm_vec`, f32[100]) and scales the gradient before the update; see clipScale.
+ */
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean } = {}): JitFunction<string, string> {
   const shape = [blocks, blockSize];
   // Stored codes per block: a byte per element, or two 4-bit codes per byte.
   const codeShape = [blocks, (blockSize * format.codeBits) / 8];
@@ -104,6 +111,7 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
     } else specs[st.name] = { shape };
   }
   specs.packed = { shape: [layout.words], dtype: "u32" };
+  if (kind.clip) specs.gnorm_vec = { shape: [1, GNORM_HISTORY] };
   const inPlace: Record<string, string> = { p: "p" };
   const name = `${def.name}${format.kernelTag}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
@@ -135,13 +143,22 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         return t;
       };
       const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
+      cur.gRaw = cur.g;
+      let history: Tensor | undefined;
+      if (kind.clip) {
+        // Tensor 0's scalars as [1, 1] (a clipping bucket holds one tensor).
+        const first = (nm: string) => (uniformScalars ? Tensor.uniform(nm) : word(layout.hyper + scalarNames.indexOf(nm), Tensor.iota([1, 1], 0, "u32")).bitcast("f32"));
+        const clip = clipScale(cur.g, x.gnorm_vec, first("gnorm_slot"), first("gnorm_fill"), first("gnorm_rank"));
+        history = clip.history;
+        cur.g = cur.g.mul(clip.scale).named("g_clipped"); // bnb: g = gnorm_scale·g, before everything else
+      }
       // State k's codes: its own u8 buffer, or byte k of the shared word.
       const codesOf = (k: number, name: string) => (packed ? (k ? x.codes.shr(8 * k) : x.codes).and(0xff).named(`${name}_codes`) : x[`${name}_codes`]);
       def.states.forEach((st, k) => {
         const t = { ...tablesFor(st.signed), value: x[st.name], codes: format.quantized ? codesOf(k, st.name) : undefined, absmax: x[`${st.name}_absmax`] };
         cur[st.name] = format.read(t, st.signed).named(st.name);
       });
-      const next = def.update(cur, s, { quantized: format.quantized });
+      const next = def.update(cur, s, { quantized: format.quantized, ownTensor: !!kind.own });
       const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
       let codeWord: Tensor | undefined;
       def.states.forEach((st, k) => {
@@ -161,8 +178,33 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         out.codes = active.where(codeWord.named("codes_new"), x.codes);
         inPlace.codes = "codes";
       }
+      if (history) {
+        out.gnorm_vec = history; // a clipping bucket runs only when its one tensor has a gradient
+        inPlace.gnorm_vec = "gnorm_vec";
+      }
       return out;
     },
     { inPlace, target },
   );
+}
+
+/**
+ * bnb's percentile clipping (kPercentileClipping + F.percentile_clipping @ffadf57e), on the GPU with no readback:
+ * gsq = Σ g² is written into slot `slot` of the history (into every slot when `fill`, bnb's step 1); with
+ * current = √gsq and clip = √(the rank-th smallest of the 100), the gradient is scaled by clip / current when
+ * current > clip, else 1. The rank-th smallest is found by counting, for each slot, the slots before it in
+ * (value, index) order: 100 x 100 comparisons, one row reduction, then the one slot whose count is `rank`.
+ */
+export function clipScale(g: Tensor, old: Tensor, slot: Tensor, fill: Tensor, rank: Tensor): { scale: Tensor; history: Tensor } {
+  const H = GNORM_HISTORY;
+  const gsq = sumAll(g.mul(g)).named("gnorm_sq"); //                                          [1, 1]
+  const at = Tensor.iota([1, H], 1).cast("f32");
+  const history = at.eq(slot).or(fill.gt(0)).where(gsq.expand([1, H]), old).named("gnorm_vec_new");
+  const mine = history.reshape([H, 1]);
+  const i = Tensor.iota([H, H], 0), j = Tensor.iota([H, H], 1);
+  const before = history.lt(mine).or(history.eq(mine).and(j.lt(i))); //                           [H, H]: slot j before slot i
+  const order = before.cast("f32").sum().named("gnorm_order"); //                              [H, 1]
+  const kth = order.eq(rank).where(mine, 0).reshape([1, H]).sum().named("gnorm_kth"); //        [1, 1]
+  const current = gsq.sqrt(), clip = kth.sqrt();
+  return { scale: current.gt(clip).where(clip.div(current), 1).named("gnorm_scale"), history };
 }

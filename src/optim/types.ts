@@ -75,7 +75,17 @@ export interface Bucket {
   tableNames: string[];
   /** The device facts its kernels were scheduled for (undefined: the acquired device's). */
   target?: DeviceTarget;
+  /** The bucket holds one tensor alone (a whole-tensor norm: maxUnorm, percentile clipping). */
+  own: boolean;
+  /**
+   * Percentile clipping's history (bnb's gnorm_vec): the tensor's last 100 squared gradient norms, f32[100],
+   * and whether it has been written yet (the first clipped step fills every slot, as bnb's step 1).
+   */
+  gnorm?: { vec: Storage; filled: boolean };
 }
+
+/** Slots of percentile clipping's history (bnb: the last 100 gradient norms). */
+export const GNORM_HISTORY = 100;
 
 export interface OptimizerStateDict {
   state: Record<number, Record<string, number | Float32Array | Uint8Array>>;

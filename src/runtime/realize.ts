@@ -253,13 +253,22 @@ export async function tensor(data: ArrayLike<number> | Nested[], shape?: number[
   return own(new Tensor(bufferNode(st, s, opts.name)), st);
 }
 
-/** Synchronous upload, for module constructors: needs the device acquired (`await octet.device()`). */
-export function tensorNow(data: Float32Array, shape: number[], opts: TensorOptions = {}): Tensor {
-  if (numel(shape) !== data.length) throw new Error(`octet.tensorNow: ${data.length} values do not fill shape [${shape.join(",")}]`);
+/**
+ * `octet.tensor` without the await, for synchronous code such as a Module's constructor (PyTorch style):
+ * `new octet.nn.Parameter(octet.tensorNow(values, [out, in]))`. Needs the device acquired once before
+ * (`await octet.device()`); otherwise it throws saying so. Same data, shape and dtype rules as `octet.tensor`.
+ */
+export function tensorNow(data: ArrayLike<number> | Nested[], shape?: number[], opts: TensorOptions = {}): Tensor {
+  const inferred: number[] = [];
+  const flat: ArrayLike<number> = Array.isArray(data) ? flattenNested(data as Nested[], inferred) : data;
+  const s = shape ?? (Array.isArray(data) ? inferred : [flat.length]);
+  if (numel(s) !== flat.length) throw new Error(`octet.tensorNow: ${flat.length} values do not fill shape [${s.join(",")}]`);
+  const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? "i32" : data instanceof Uint32Array ? "u32" : data instanceof Uint8Array ? "u8" : "f32");
+  if (!DTYPES[dtype]) throw new Error(`octet.tensorNow: unknown dtype ${dtype}`);
   const dev = deviceNow();
-  const st = allocateOn(dev, "f32", data.length, opts.category ?? "temporaries");
-  uploadOn(dev, st, data);
-  return own(new Tensor(bufferNode(st, shape, opts.name)), st);
+  const st = allocateOn(dev, dtype, flat.length, opts.category ?? "temporaries");
+  uploadOn(dev, st, flat);
+  return own(new Tensor(bufferNode(st, s, opts.name)), st);
 }
 
 /** A realized tensor of zeros. */

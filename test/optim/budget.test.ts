@@ -38,7 +38,12 @@ describe("every optimizer class fits 8, 10 and 12 storage buffers", () => {
           const format = FORMATS[f];
           for (const maxStorageBuffers of [8, 10, 12])
             for (const uniform of [true, false]) {
-              const fn = traceUpdate(C.def, format, 5, 3, updateScalarNames(C.def, C.defaults), Object.keys(formatTables(C.def, format)), uniform, { ...DEFAULT_TARGET, maxStorageBuffers });
+              // LAMB/LARS 32-bit buckets hold one tensor (their trust ratio is on by default): traced as such
+              const kind = NORM_KERNELS[name] ? { own: true } : {};
+              const fn = traceUpdate(C.def, format, 5, NORM_KERNELS[name] ? 1 : 3, updateScalarNames(C.def, C.defaults), Object.keys(formatTables(C.def, format)), uniform, { ...DEFAULT_TARGET, maxStorageBuffers }, undefined, kind);
+              // percentile clipping binds the gradient-norm history too: still within the budget
+              const clipped = traceUpdate(C.def, format, 5, 1, updateScalarNames(C.def, C.defaults, true), Object.keys(formatTables(C.def, format)), uniform, { ...DEFAULT_TARGET, maxStorageBuffers }, undefined, { own: true, clip: true });
+              for (const k of clipped.schedule.kernels) expect(k.kernel.bindings.length, `${name} ${f} at ${maxStorageBuffers}, percentile clipping`).toBeLessThanOrEqual(maxStorageBuffers);
               const kernels = fn.schedule.kernels;
               const where = `${name} ${f} at ${maxStorageBuffers} (${uniform ? "uniform" : "per-tensor"} scalars)`;
               for (const k of kernels) expect(k.kernel.bindings.length, where).toBeLessThanOrEqual(maxStorageBuffers);

@@ -18,8 +18,8 @@
 // - LAMB/LARS trust ratio (max_unorm) exists only in 32-bit (§3.7); the sums ‖p‖² and Σu² are accumulated in float64
 //   and rounded once (bnb's reduction order is unspecified). With bits = 8, LAMB is Adam8bit and LARS is momentum
 //   8-bit, max_unorm ignored, as on bnb's CPU/Triton backends.
-// - skip_zeros and percentile clipping (gnorm_scale) are not modelled: both are off by default, gnorm_scale is 1.0
-//   since 0.50.0 (§2.4), and skip_zeros is broken in the 1-state 8-bit kernel (§3.10).
+// - skip_zeros is not modelled (broken in bnb's 1-state 8-bit kernel, §3.10; octet refuses it). Percentile clipping
+//   (gnorm_scale, removed in bnb 0.50.0) is clipping.ts: scale the gradient with it, then call a rule here.
 
 import { SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "../../src/optim/maps.ts";
 import { BLOCK, dequantizeCode, fl, quantizeState } from "./quant.ts";
@@ -90,6 +90,8 @@ export interface RMSpropHp {
   alpha: number;
   eps: number;
   weightDecay: number;
+  /** > 0 turns on bnb's 32-bit trust ratio (kPreconditionOptimizer32bit1State, RMSPROP case). */
+  maxUnorm?: number;
 }
 export interface AdagradHp {
   lr: number;
@@ -448,10 +450,23 @@ export function rmsprop(a: StepArgs<RMSpropHp>): StepInfo {
   const oneMinus = fl(1 - alpha);
   const eps = fl(a.hp.eps);
   const wd = fl(a.hp.weightDecay);
+  let scale = 1;
+  if ((a.hp.maxUnorm ?? 0) > 0 && a.bits === 32) {
+    checkArgs(a, 1, false);
+    const s1 = (a.state as State32).state1;
+    // the precondition kernel: the new state and u = g / (√s + ε) from the gradient WITHOUT weight decay
+    let unorm = 0;
+    for (let i = 0; i < a.p.length; i++) {
+      const s = fl(fl(s1[i] * alpha) + fl(fl(oneMinus * a.g[i]) * a.g[i]));
+      const u = fl(a.g[i] / fl(fl(Math.sqrt(s)) + eps));
+      unorm += fl(u * u);
+    }
+    scale = updateScale(unorm, norm(a.p), a.hp.maxUnorm!, eps);
+  }
   const rule32: Rule = (l) => {
     if (wd > 0) l.g = fl(l.g + fl(l.p * wd));
     l.s1 = fl(fl(l.s1 * alpha) + fl(fl(oneMinus * l.g) * l.g));
-    l.p = fl(l.p - fl(lr * fl(l.g / fl(fl(Math.sqrt(l.s1)) + eps))));
+    l.p = fl(l.p - fl(scale * fl(lr * fl(l.g / fl(fl(Math.sqrt(l.s1)) + eps)))));
   };
   const rule8: Rule = (l) => {
     const raw = l.g;
@@ -460,7 +475,7 @@ export function rmsprop(a: StepArgs<RMSpropHp>): StepInfo {
     l.p = fl(l.p - fl(lr * fl(raw / fl(fl(Math.sqrt(l.s1)) + eps))));
   };
   run(a, rule32, rule8, 1, false);
-  return { updateScale: 1 };
+  return { updateScale: scale };
 }
 
 /** Adagrad (§3.5): s ← s + g'·g'; p ← p - lr·g/(√s + ε), numerator g' in 32-bit and the raw g in 8-bit. */
