@@ -4,7 +4,7 @@
 // and cross-entropy stands on a one-pass log-sum-exp (codegen/lowerings/logsumexp.ts).
 import { Tensor } from "../dsl/tensor.ts";
 import { numel, type Shape } from "../dsl/node.ts";
-import { op, type Var } from "../autograd/var.ts";
+import { constant, op, type Var } from "../autograd/var.ts";
 import { attention, attentionBackward } from "../dsl/attention.ts";
 
 /** Column sums of g viewed as [rows, C]: a reduction over the leading axis (codegen/lowerings/reduce.ts). */
@@ -30,6 +30,89 @@ export const scale = (a: Var, s: number): Var => op(a.value.mul(s), [a], (g) => 
 export const reshape = (a: Var, shape: number[]): Var => op(a.value.reshape(shape), [a], (g) => [g.reshape([...a.shape])]);
 /** Computes the value into its own buffer (see Tensor.contiguous); gradients pass through. */
 export const contiguous = (a: Var): Var => op(a.value.contiguous(), [a], (g) => [g.contiguous()]);
+
+/** a - b (broadcasting as Tensor.sub; the gradient is summed back to each operand's shape). */
+export const sub = (a: Var, b: Var): Var => op(a.value.sub(b.value), [a, b], (g) => [sumTo(g, a.shape), sumTo(g.neg(), b.shape)]);
+/** a / b; d/da = g / b, d/db = -g a / b². */
+export const div = (a: Var, b: Var): Var =>
+  op(a.value.div(b.value), [a, b], (g) => {
+    const gb = g.div(b.value);
+    return [sumTo(gb, a.shape), sumTo(gb.mul(a.value).div(b.value).neg(), b.shape)];
+  });
+export const neg = (a: Var): Var => op(a.value.neg(), [a], (g) => [g.neg()]);
+
+// Activations: the backward reuses the forward's value where it can (sigmoid, tanh, exp).
+/** max(x, 0); the gradient at 0 is 0, as PyTorch's. */
+export const relu = (x: Var): Var => op(x.value.maximum(0), [x], (g) => [x.value.gt(0).where(g, 0)]);
+/** 1 / (1 + e^-x); d = y (1 - y). */
+export function sigmoid(x: Var): Var {
+  const y = x.value.neg().exp().add(1).recip();
+  return op(y, [x], (g) => [g.mul(y).mul(y.neg().add(1))]);
+}
+/** d = 1 - y². */
+export function tanh(x: Var): Var {
+  const y = x.value.tanh();
+  return op(y, [x], (g) => [g.mul(y.mul(y).neg().add(1))]);
+}
+export function exp(x: Var): Var {
+  const y = x.value.exp();
+  return op(y, [x], (g) => [g.mul(y)]);
+}
+/** Natural log; d = g / x. */
+export const log = (x: Var): Var => op(x.value.log(), [x], (g) => [g.div(x.value)]);
+
+/**
+ * Σ x: over every element when no axis is given (a [1, 1] result, the shape octet's losses have), or over
+ * `axis` as Tensor.sum does (the last axis, or leading/trailing runs; keepdim defaults to true, as octet's
+ * reductions). The gradient is g broadcast back over the reduced axes.
+ */
+export function sum(x: Var, axis?: number | number[], keepdim = true): Var {
+  const ones = x.shape.map(() => 1);
+  if (axis === undefined) {
+    const y = x.value.reshape([1, x.value.numel]).sum();
+    return op(y, [x], (g) => [g.reshape(ones).expand(x.shape)]);
+  }
+  const y = x.value.sum(axis, true);
+  const kept = y.shape;
+  return op(keepdim ? y : x.value.sum(axis, false), [x], (g) => [g.reshape([...kept]).expand(x.shape)]);
+}
+/** The mean over every element ([1, 1]) or over `axis` (see sum). */
+export function mean(x: Var, axis?: number | number[], keepdim = true): Var {
+  const s = sum(x, axis, keepdim);
+  return scale(s, s.value.numel / x.value.numel);
+}
+
+/** Softmax over the last axis: e^(x - logsumexp(x)); dx = y (g - Σ g y) per row. */
+export function softmax(x: Var): Var {
+  if (x.value.dtype !== "f32") throw new Error(`F.softmax: needs f32, got ${x.value.dtype}`);
+  const y = x.value.sub(x.value.logsumexp()).exp();
+  return op(y, [x], (g) => [y.mul(g.sub(g.mul(y).sum()))]);
+}
+
+/**
+ * a [..., M, K] @ b [..., K, N] (Tensor.matmul: a 2-D b is shared by every batch). da = g b^T, db = a^T g
+ * (for a shared b, summed over the batch by one product of the flattened rows).
+ */
+export function matmul(a: Var, b: Var): Var {
+  const y = a.value.matmul(b.value);
+  return op(y, [a, b], (g) => {
+    const da = g.matmul(b.value, { transB: true });
+    if (b.shape.length === 2 && a.shape.length > 2) {
+      const K = a.shape[a.shape.length - 1], N = b.shape[1];
+      return [da, a.value.reshape([a.value.numel / K, K]).matmul(g.reshape([g.numel / N, N]), { transA: true })];
+    }
+    return [da, a.value.matmul(g, { transA: true })];
+  });
+}
+
+/** Mean squared error, PyTorch's mse_loss with reduction "mean": a [1, 1] loss. */
+export function mseLoss(input: Var, target: Var | Tensor): Var {
+  const t = target instanceof Tensor ? constant(target) : target;
+  if (t.shape.length !== input.shape.length || t.shape.some((d, i) => d !== input.shape[i]))
+    throw new Error(`F.mseLoss: input [${input.shape}] and target [${t.shape}] differ in shape`);
+  const d = sub(input, t);
+  return mean(mul(d, d));
+}
 
 /** x [N, in] @ w [in, out] + b [out]. */
 export function linear(x: Var, w: Var, b?: Var): Var {

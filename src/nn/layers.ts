@@ -21,7 +21,11 @@ const param = (data: Float32Array, shape: number[]) => new Parameter(tensorNow(d
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
-  /** weight [in, out] ~ N(0, std = 0.02) as GPT-2 (or `opts.weight`, e.g. loaded values: no random init), bias 0. */
+  /**
+   * weight [in, out] ~ N(0, std = 0.02) as GPT-2 (or `opts.weight`, e.g. loaded values: no random init), bias 0.
+   * The layout is [in, out] (y = x @ W + b, as Hugging Face GPT-2's Conv1D, whose checkpoints load as they are),
+   * NOT torch.nn.Linear's [out, in]: transpose a torch Linear weight when porting it.
+   */
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: InitOptions & { bias?: boolean; std?: number; weight?: Parameter } = {}) {
     super();
     if (opts.weight && (opts.weight.shape.length !== 2 || opts.weight.shape[0] !== inFeatures || opts.weight.shape[1] !== outFeatures))

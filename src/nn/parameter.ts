@@ -38,7 +38,7 @@ export class Parameter {
    * the optimizer copies it into its arena at its next step (until then, reads see `t` itself).
    */
   set data(t: Tensor) {
-    if (!(t instanceof Tensor)) throw new TypeError("octet.nn.Parameter: data must be a Tensor (use await octet.tensor(...))");
+    if (!(t instanceof Tensor)) throw new TypeError("octet.nn.Parameter: data must be a Tensor (await octet.tensor(values, shape), or octet.tensorNow(values, shape) in synchronous code such as a Module constructor)");
     if (t.dtype !== "f32" && t.dtype !== "f16") throw new TypeError(`octet.nn.Parameter: parameters must be float, got ${t.dtype}`);
     if (this._owner) {
       const old = this._data;

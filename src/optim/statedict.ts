@@ -176,7 +176,7 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
       const want = b.format.quantized ? Uint8Array : Float32Array;
       const len = (b.format.quantized ? bytes : n) * parts;
       if (!(v instanceof want) || v.length !== len)
-        throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${len}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})`);
+        throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${len}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})${viaJson(v)}`);
       const nb = blocksOf(n, bs);
       const am = entry[key.replace("state", "absmax")];
       if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== nb * parts))
@@ -239,6 +239,15 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     }
   });
   return { write: () => writes.forEach((w) => w()), steps: newSteps, groups };
+}
+
+/** The advice for a typed array that went through JSON (it comes back as a plain object of index keys). */
+function viaJson(v: unknown): string {
+  if (v === null || typeof v !== "object" || ArrayBuffer.isView(v)) return "";
+  return (
+    ": the dict went through JSON, which turns typed arrays into plain objects. Save it with octet.save(path, { model, optimizer }) " +
+    "and read it with octet.load(path, { model, optimizer }) (safetensors), or keep it in memory (structuredClone copies it)"
+  );
 }
 
 /** One state's codes from a codes buffer's bytes: the buffer itself, or byte `lane` of each u32 word (packed). */

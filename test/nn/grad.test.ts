@@ -327,3 +327,77 @@ describe("backward seed", () => {
     expect((await p.grad!.toArray())[0]).toBeCloseTo(2e30, -25); // d(x^2)/dx = 2x
   });
 });
+
+// The ops a small model needs (issue #11): arithmetic, activations, reductions, softmax, matmul, MSE.
+describe("ops for a small MLP", () => {
+  const same = (f: (x: number, y: number) => number) => (xs: Float64Array[]) => xs[0].map((v, i) => f(v, xs[1][i]));
+  const unary = (f: (x: number) => number) => (xs: Float64Array[]) => xs[0].map(f);
+  const away = (x: Float32Array, m: number) => x.map((v) => (Math.abs(v) < m ? (v < 0 ? -m : m) : v)); // no kink within h
+  test("sub (and broadcast back to a row)", async () => {
+    await check("sub", { inputs: [P(randn(N * C, 31), [N, C]), P(randn(N * C, 32), [N, C])], gpu: ([a, b]) => F.sub(a, b), ref: same((x, y) => x - y) });
+    await check("sub row", { inputs: [P(randn(N * C, 33), [N, C]), P(randn(C, 34), [C])], gpu: ([a, b]) => F.sub(a, b), ref: (xs) => ew((x, y) => x - y)(xs, "row") });
+  });
+  test("div", async () => {
+    const b = randn(N * C, 36).map((v) => (v < 0 ? v - 0.5 : v + 0.5)); // away from 0
+    await check("div", { inputs: [P(randn(N * C, 35), [N, C]), P(b, [N, C])], gpu: ([x, y]) => F.div(x, y), ref: same((x, y) => x / y) });
+  });
+  test("neg, relu, sigmoid, tanh, exp, log", async () => {
+    await check("neg", { inputs: [P(randn(N * C, 40), [N, C])], gpu: ([a]) => F.neg(a), ref: unary((x) => -x) });
+    await check("relu", { inputs: [P(away(randn(N * C, 41), 1e-2), [N, C])], gpu: ([a]) => F.relu(a), ref: unary((x) => Math.max(x, 0)) });
+    await check("sigmoid", { inputs: [P(randn(N * C, 42), [N, C])], gpu: ([a]) => F.sigmoid(a), ref: unary((x) => 1 / (1 + Math.exp(-x))) });
+    await check("tanh", { inputs: [P(randn(N * C, 43), [N, C])], gpu: ([a]) => F.tanh(a), ref: unary(Math.tanh) });
+    await check("exp", { inputs: [P(randn(N * C, 44), [N, C])], gpu: ([a]) => F.exp(a), ref: unary(Math.exp) });
+    await check("log", { inputs: [P(randn(N * C, 45).map((v) => Math.abs(v) + 0.5), [N, C])], gpu: ([a]) => F.log(a), ref: unary(Math.log) });
+  });
+  test("sum and mean: over everything, the last axis, the leading axis (keepdim or not)", async () => {
+    const x = () => P(randn(N * C, 50), [N, C]);
+    const rowSums = (a: Float64Array) => Float64Array.from({ length: N }, (_, r) => a.slice(r * C, r * C + C).reduce((s, v) => s + v, 0));
+    const colSums = (a: Float64Array) => Float64Array.from({ length: C }, (_, c) => a.filter((_, i) => i % C === c).reduce((s, v) => s + v, 0));
+    await check("sum all", { inputs: [x()], gpu: ([a]) => F.sum(a), ref: ([a]) => [a.reduce((s, v) => s + v, 0)] });
+    await check("mean all", { inputs: [x()], gpu: ([a]) => F.mean(a), ref: ([a]) => [a.reduce((s, v) => s + v, 0) / (N * C)] });
+    await check("sum last", { inputs: [x()], gpu: ([a]) => F.sum(a, -1), ref: ([a]) => rowSums(a) });
+    await check("mean last, dropped", { inputs: [x()], gpu: ([a]) => F.mean(a, 1, false), ref: ([a]) => rowSums(a).map((v) => v / C) });
+    await check("sum leading", { inputs: [x()], gpu: ([a]) => F.sum(a, 0, false), ref: ([a]) => colSums(a) });
+  });
+  test("softmax over the last axis", async () => {
+    await check("softmax", {
+      inputs: [P(randn(N * C, 55, 2), [N, C])],
+      gpu: ([a]) => F.softmax(a),
+      ref: ([a]) => {
+        const out = new Float64Array(a.length);
+        for (let r = 0; r < N; r++) {
+          const row = a.slice(r * C, r * C + C);
+          const m = Math.max(...row);
+          const z = row.reduce((s, v) => s + Math.exp(v - m), 0);
+          row.forEach((v, c) => (out[r * C + c] = Math.exp(v - m) / z));
+        }
+        return out;
+      },
+    });
+  });
+  const mm = (a: Float64Array, b: Float64Array, M: number, K: number, Nn: number, batches = 1, shared = true) => {
+    const out = new Float64Array(batches * M * Nn);
+    for (let q = 0; q < batches; q++)
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < Nn; j++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) s += a[q * M * K + i * K + k] * b[(shared ? 0 : q * K * Nn) + k * Nn + j];
+          out[q * M * Nn + i * Nn + j] = s;
+        }
+    return out;
+  };
+  test("matmul: 2-D, batched with a shared right operand, batched by batched", async () => {
+    await check("matmul", { inputs: [P(randn(N * C, 60), [N, C]), P(randn(C * V, 61), [C, V])], gpu: ([a, b]) => F.matmul(a, b), ref: ([a, b]) => mm(a, b, N, C, V) });
+    await check("matmul shared b", { inputs: [P(randn(B * T * C, 62), [B, T, C]), P(randn(C * V, 63), [C, V])], gpu: ([a, b]) => F.matmul(a, b), ref: ([a, b]) => mm(a, b, T, C, V, B) });
+    await check("matmul batched", { inputs: [P(randn(B * T * C, 64), [B, T, C]), P(randn(B * C * V, 65), [B, C, V])], gpu: ([a, b]) => F.matmul(a, b), ref: ([a, b]) => mm(a, b, T, C, V, B, false) });
+  });
+  test("mseLoss (mean reduction) against a constant target and a Var target", async () => {
+    const mse = ([a, b]: Float64Array[]) => [a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length];
+    await check("mse const", { inputs: [P(randn(N * C, 70), [N, C]), K(randn(N * C, 71), [N, C])], gpu: ([a, b]) => F.mseLoss(a, b.value), ref: mse });
+    await check("mse var", { inputs: [P(randn(N * C, 72), [N, C]), P(randn(N * C, 73), [N, C])], gpu: ([a, b]) => F.mseLoss(a, b), ref: mse });
+  });
+  test("octet.nn.op defines a new differentiable op (softplus, as in the README)", async () => {
+    const softplus = (x: Var) => octet.nn.op(x.value.exp().add(1).log(), [x], (g) => [g.mul(x.value.neg().exp().add(1).recip())]);
+    await check("nn.op softplus", { inputs: [P(randn(N * C, 80), [N, C])], gpu: ([a]) => softplus(a), ref: unary((x) => Math.log(1 + Math.exp(x))) });
+  });
+});
