@@ -333,7 +333,10 @@ function lowerKernel(
     if (hit) return hit;
     const r = forced.has(n.id) ? load(materialize(n), mode, n.dtype) : rewriteUncached(n, mode);
     const nm = n.op === "input" ? undefined : nodeName(n);
-    if (nm) nameNode(r, nm); // DSL names survive into the kernel (and so into WGSL)
+    // DSL names survive into the kernel (and so into WGSL). Not onto a load: load nodes are hash-consed by binding
+    // and mode alone, so one kernel's name (first wins) would stick to every later kernel's load of that binding
+    // (a golden kernel read its x as "gnorm_order" after an optimizer test); a load takes its binding's name.
+    if (nm && r.op !== "load") nameNode(r, nm);
     memo.set(key, r);
     return r;
   };
