@@ -48,7 +48,35 @@ function names(): string[] {
   return ["layernorm", "axpy", "copy", ...opt];
 }
 
-const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: true, options: { graph: { type: "boolean" }, list: { type: "boolean" }, knobs: { type: "boolean" } } });
+/**
+ * `--module ./my-optimizer.ts`: the optimizer classes a user module exports (optimizerClasses' result, each with
+ * its def and defaults) join the families under their definition's name: `kernels -- --module ./m.ts signsgd8bit`.
+ */
+async function addModule(path: string): Promise<string[]> {
+  const { pathToFileURL } = await import("node:url");
+  const { resolve } = await import("node:path");
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+  const added = new Set<string>();
+  for (const v of Object.values(mod)) {
+    const C = v as OptimizerClass;
+    if (typeof C !== "function" || !C.def || !C.defaults) continue;
+    FAMILIES[C.def.name] ??= C;
+    added.add(C.def.name);
+  }
+  if (!added.size) throw new Error(`kernels --module ${path}: the module exports no optimizer class (export the result of optimizerClasses(def, defaults, "Name"))`);
+  return [...added].flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
+}
+
+const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: true, options: { graph: { type: "boolean" }, list: { type: "boolean" }, knobs: { type: "boolean" }, module: { type: "string" } } });
+if (values.module) {
+  try {
+    const added = await addModule(values.module);
+    if (!positionals.length && !values.list && !values.knobs) positionals.push(...added.filter((n) => !n.endsWith("_linear")));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(1);
+  }
+}
 if (values.list || (!positionals.length && !values.knobs)) console.log(names().join("\n"));
 else if (values.knobs) for (const k of Object.values(KNOBS)) console.log(`${k.name.padEnd(20)} ${k.doc}`);
 else

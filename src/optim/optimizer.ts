@@ -18,13 +18,14 @@ import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
-import { bumpBucket, gradientStorage, gradientView, makeBucket, planBuckets, viewArena } from "./buckets.ts";
+import { bumpBucket, formatTables, gradientStorage, gradientView, makeBucket, planBuckets, updateScalarNames, viewArena } from "./buckets.ts";
+import { traceUpdate } from "./trace.ts";
 import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { NonFiniteCheck } from "./nonfinite.ts";
 import { convertEntry, placementOf } from "./migrate.ts";
 import { FORMATS } from "./formats.ts";
-import type { Bucket, OptimizerStateDict, ParamGroup, ParamRef, ParamsArg, StepOptions } from "./types.ts";
+import { blocksOf, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef, type ParamsArg, type StepOptions } from "./types.ts";
 
 export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StepOptions } from "./types.ts";
 
@@ -339,9 +340,13 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), this.retiredDispatches);
   }
 
-  /** The compiled kernels: name, key, WGSL, bindings, bytes moved per parameter. */
+  /**
+   * The compiled kernels: name, key, WGSL, bindings, bytes moved per parameter. Before the first step (which
+   * allocates the buckets) they are traced on demand from the buckets the first step would make (same configs,
+   * module overrides included), with no GPU work: the kernels a step with every gradient present runs.
+   */
   kernels(): { name: string; key: string; wgsl: string; bindings: unknown; bytesPerElement: number; tensors: number }[] {
-    return (this.buckets ?? []).flatMap((b) =>
+    return (this.buckets ?? this.plannedBuckets()).flatMap((b) =>
       [...(b.fnUniform ? [b.fnUniform] : []), ...(b.fn.dispatchCount || !b.fnUniform ? [b.fn] : [])].flatMap((fn) => fn.schedule.kernels).map(({ kernel }) => ({
         name: kernel.name,
         key: kernel.key,
@@ -351,6 +356,18 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
         tensors: b.params.length,
       })),
     );
+  }
+
+  /** What kernels() shows before the first step: each planned bucket's update, traced (no allocation). */
+  private plannedBuckets(): Pick<Bucket, "fn" | "fnUniform" | "params">[] {
+    const all = this.allParams();
+    GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p)); // as the first step does
+    const items = all.map((ref) => ({ ...ref, hp: this.resolvedConfig(ref.p, ref.g, ref.i) }));
+    return planBuckets(this.def, this.className, items).map(({ format, blockSize, items, own, clip }) => {
+      const blocks = items.reduce((a, { p }) => a + blocksOf(p.numel, blockSize), 0);
+      const args = [this.def, format, blocks, items.length, updateScalarNames(this.def, this.defaults, clip), Object.keys(formatTables(this.def, format))] as const;
+      return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip }) };
+    });
   }
 
   private stateOwner(buckets: Bucket[]): StateOwner {
