@@ -7,6 +7,7 @@ import { bitcast, evalCast, isPrim, PRIMS, roundTo } from "../dsl/prims.ts";
 import type { Kernel } from "./kernel.ts";
 import type { Schedule } from "./kernel.ts";
 import { kernelKindOf } from "./lowerings/index.ts";
+import { simplifyKernel } from "./passes/simplify.ts";
 import { numel } from "../dsl/node.ts";
 
 export type HostArray = ArrayLike<number> & { [i: number]: number };
@@ -15,6 +16,7 @@ export type HostArray = ArrayLike<number> & { [i: number]: number };
 export function interpretKernel(k: Kernel, rows: number, slots: HostArray[], uniforms: Record<string, number>): void {
   const own = kernelKindOf(k.kind);
   if (own) return own.interpret(k, rows, slots, uniforms);
+  k = simplifyKernel(k); // the graph the WGSL emitter renders
   const L = k.L;
   const pending: { slot: number; index: number; value: number }[] = [];
   for (let r = 0; r < rows; r++) {

@@ -1,30 +1,29 @@
-// Kernel IR -> WGSL. One function per concern: declarations, the element loop(s), loads, stores, and
-// expressions driven by the primitive table. Row kernels run in phases: phase p computes what needs p
-// reductions; each reduction goes through workgroup memory between phases. Values a later phase needs are
-// kept in per-thread arrays; buffer loads are simply re-issued. All stores happen at the end of the last
-// phase, after every load, which is what makes in-place updates (p <- p - lr * u) safe.
+// Kernel IR -> WGSL. The emitter only renders: the graph is simplified first (passes/simplify.ts, which the
+// interpreter also runs), and what is computed where comes from passes over the kernel IR: each value's phase,
+// level and liveness across phases (passes/liveness.ts) and the repeated subgraphs that become WGSL functions
+// (passes/functions.ts). Names come from the DSL, made valid WGSL identifiers by identifiers.ts.
+// Row kernels run in phases: phase p computes what needs p reductions; each reduction goes through workgroup
+// memory between phases. Values a later phase needs are kept in per-thread arrays; buffer loads are simply
+// re-issued. All stores happen at the end of the last phase, after every load, which is what makes in-place
+// updates (p <- p - lr * u) safe.
 import { DTYPES, type DType } from "../dsl/dtype.ts";
 import { nodeName } from "../dsl/names.ts";
-import { toposort, type LoadMode, type Node, type ReduceOp } from "../dsl/node.ts";
+import type { Node, ReduceOp } from "../dsl/node.ts";
 import { PRIMS, isPrim, wgslCast, type Emit } from "../dsl/prims.ts";
 import { kernelKindOf } from "./lowerings/index.ts";
+import { uniqueIdent, localStem } from "./identifiers.ts";
+import { planKernel, type KernelPlan } from "./passes/liveness.ts";
+import { simplifyKernel } from "./passes/simplify.ts";
+import { findFunctions, type KernelFunction } from "./passes/functions.ts";
 import { MAP_WORKGROUP, rowGeometry, type Binding, type Kernel } from "./kernel.ts";
 import { DISPATCH_FIELDS, kernelBanner } from "./banner.ts";
 
-const RESERVED = new Set(
-  "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if let loop override requires return struct switch true var while array atomic bool f16 f32 i32 mat2x2 mat3x3 mat4x4 ptr sampler texture u32 vec2 vec3 vec4 main params lid wid nwg row col e k c r i".split(" "),
-);
-
+/** The WGSL names of a kernel's bindings: the DSL names, made valid and distinct (codegen/identifiers.ts). */
 export function bindingNames(k: Kernel): string[] {
   const used = new Set<string>();
   return k.bindings.map((b) => {
-    let base = b.name.replace(/[^A-Za-z0-9_]/g, "_");
-    if (RESERVED.has(base) || /^\d/.test(base) || base.startsWith("__")) base = `b_${base}`;
-    if (b.mode !== "elem") base = `${base}_${b.mode}`;
-    let n = base;
-    for (let i = 2; used.has(n); i++) n = `${base}${i}`;
-    used.add(n);
-    return n;
+    const clean = b.name.replace(/[^A-Za-z0-9_]/g, "_");
+    return uniqueIdent(b.mode === "elem" ? clean : `${clean}_${b.mode}`, "b_", used);
   });
 }
 
@@ -36,9 +35,15 @@ function storageElem(b: Binding, vec: number): string {
   return vec === 4 && vecMode ? `vec4<${base}>` : base;
 }
 
-export function uniformLayout(k: Kernel): { name: string; dtype: DType; offset: number }[] {
-  const fixed = ["rows", "row_base", "count", "zero"].map((name, i) => ({ name, dtype: "u32" as DType, offset: i * 4 }));
-  return [...fixed, ...k.uniforms.map((u, i) => ({ name: u.name, dtype: u.dtype, offset: (fixed.length + i) * 4 }))];
+/**
+ * The fields of a map/row kernel's uniform block: the runtime's dispatch fields, then the kernel's uniforms.
+ * `name` is the DSL name (what the runtime looks a value up by), `field` its WGSL name: a uniform called
+ * `var`, `rows` or `max` gets a field of its own spelling (`u_var`, `u_rows`, `u_max`).
+ */
+export function uniformLayout(k: Kernel): { name: string; field: string; dtype: DType; offset: number }[] {
+  const used = new Set<string>(DISPATCH_FIELDS);
+  const fixed = DISPATCH_FIELDS.map((name, i) => ({ name, field: name as string, dtype: "u32" as DType, offset: i * 4 }));
+  return [...fixed, ...k.uniforms.map((u, i) => ({ name: u.name, field: uniqueIdent(u.name, "u_", used), dtype: u.dtype, offset: (fixed.length + i) * 4 }))];
 }
 
 /**
@@ -59,35 +64,34 @@ export function workgroupSize(k: Kernel): number {
 export function emitWgsl(k: Kernel): string {
   const own = kernelKindOf(k.kind);
   if (own) return own.emit(k, bindingNames(k));
-  return new Emitter(k).emit();
+  return new Emitter(simplifyKernel(k)).emit();
 }
 
 class Emitter implements Emit {
   private names = new Map<number, string>();
   private counter = 0;
+  private plan: KernelPlan;
   private order: Node[];
-  private phase = new Map<number, number>();
-  private elemLevel = new Map<number, boolean>();
-  private users = new Map<number, Node[]>();
+  private phase: Map<number, number>;
+  private elemLevel: Map<number, boolean>;
   private bnames: string[];
+  private fields: Map<string, string>; // uniform name -> its field in Params
+  private usedNames: Set<string>; // module-scope names (bindings, functions)
   private wg: number;
   private steps: number;
-  private needsF16 = false;
+  private needsF16: boolean;
   private curVec = false; // rendering an elementwise (vector-width) value right now
 
   constructor(private k: Kernel) {
-    this.order = toposort(k.outputs.map((o) => o.node));
+    this.plan = planKernel(k);
+    ({ order: this.order, phase: this.phase, elem: this.elemLevel, f16: this.needsF16 } = this.plan);
     this.bnames = bindingNames(k);
+    this.fields = new Map(uniformLayout(k).map((f) => [f.name, f.field]));
+    this.usedNames = new Set(["main", ...this.bnames]);
+    for (const fn of findFunctions(k, this.plan)) for (const c of fn.calls) this.calls.set(c.root.id, { fn, args: c.args });
     const g = k.kind === "row" ? rowGeometry(k.L, k.vec) : { wg: MAP_WORKGROUP, steps: 1 };
     this.wg = g.wg;
     this.steps = g.steps;
-    for (const n of this.order) {
-      for (const s of n.src) (this.users.get(s.id) ?? this.users.set(s.id, []).get(s.id)!).push(n);
-      this.phase.set(n.id, n.op === "reduce" ? this.phase.get(n.src[0].id)! + 1 : Math.max(0, ...n.src.map((s) => this.phase.get(s.id)!)));
-      this.elemLevel.set(n.id, this.isElem(n));
-      if (n.dtype === "f16") this.needsF16 = true;
-    }
-    if (k.bindings.some((b) => b.dtype === "f16")) this.needsF16 = true;
     if (this.needsF16 && !k.target?.f16) throw new Error(`octet: ${k.name} computes in f16, but the target device has no shader-f16; cast to f32 first`);
     if (k.tableChunk !== undefined) this.chunkIndex = this.tableChunkIndex(k.tableChunk);
   }
@@ -151,17 +155,6 @@ class Emitter implements Emit {
     return `if (any(${mask})) { ${bname}[e >> 2u] = select(${bname}[e >> 2u], ${v}, ${mask}); }`;
   }
 
-  private isElem(n: Node): boolean {
-    if (n.op === "reduce") return false;
-    if (n.op === "load") {
-      const m = (n.arg as { mode: LoadMode }).mode;
-      if (m === "elem" || m === "col") return true;
-      if (m === "table") return n.src.length > 0 && (this.elemLevel.get(n.src[0].id)! || (this.binding(n).tableWidth ?? 1) > 1);
-      return false;
-    }
-    if (n.op === "iota") return n.arg === 1 || (this.k.L === 1 && this.k.vec === 4) || this.k.L === 1;
-    return n.src.some((s) => this.elemLevel.get(s.id));
-  }
   private binding(n: Node): Binding {
     return this.k.bindings[(n.arg as { binding: number }).binding];
   }
@@ -224,9 +217,11 @@ class Emitter implements Emit {
     if (n.op === "const") return this.literal(n);
     if (n.op === "uniform") {
       // Stored as paramType says: convert back to the uniform's dtype where the two differ.
-      const u = `params.${n.arg as string}`;
+      const u = `params.${this.fields.get(n.arg as string)!}`;
       return n.dtype === "f16" ? `f16(${u})` : n.dtype === "bool" ? `(${u} != 0u)` : u;
     }
+    const param = this.fnParams?.get(n.id);
+    if (param) return param;
     const elem = this.elemLevel.get(n.id)!;
     if (!elem) {
       const have = this.names.get(n.id);
@@ -244,12 +239,45 @@ class Emitter implements Emit {
       name = this.fresh(n);
       const saved = this.curVec;
       this.curVec = true;
-      const expr = this.expr(n, lines, p);
+      const call = this.fnParams ? undefined : this.calls.get(n.id);
+      const expr = call ? this.call(call.fn, call.args, lines, p) : this.expr(n, lines, p);
       this.curVec = saved;
       lines.push(`let ${name} = ${expr};`);
     }
     this.scope.set(String(n.id), name);
     return name;
+  }
+
+  // --- functions (codegen/passes/functions.ts: repeated subgraphs) ------------------------------------------
+  private calls = new Map<number, { fn: KernelFunction; args: Node[] }>();
+  private fnNames = new Map<KernelFunction, string>(); // rendered functions
+  private fnDecls: string[] = [];
+  private fnParams?: Map<number, string>; // while rendering a function body: parameter node -> name
+
+  /** A call of fn with args (rendering fn's declaration the first time). */
+  private call(fn: KernelFunction, args: Node[], lines: string[], p: number): string {
+    let name = this.fnNames.get(fn);
+    if (!name) {
+      name = uniqueIdent(fn.name, "f_", this.usedNames);
+      this.fnNames.set(fn, name);
+      const used = new Set<string>();
+      // A parameter takes the DSL name its arguments share (absmax), else a position (arg0).
+      const pnames = fn.params.map((_, i) => {
+        const names = new Set(fn.calls.map((c) => nodeName(c.args[i])));
+        const [shared] = names;
+        return uniqueIdent(names.size === 1 && shared ? localStem(shared) : `arg${i}`, "a_", used);
+      });
+      const [scope, names] = [this.scope, this.names];
+      this.scope = new Map();
+      this.fnParams = new Map(fn.params.map((x, i) => [x.id, pnames[i]]));
+      const body: string[] = [];
+      const result = this.value(fn.root, body, p);
+      this.fnParams = undefined;
+      [this.scope, this.names] = [scope, names];
+      const sig = fn.params.map((x, i) => `${pnames[i]}: ${this.tyOf(x)}`).join(", ");
+      this.fnDecls.push("", `// ${fn.calls.length} calls in this kernel`, `fn ${name}(${sig}) -> ${this.tyOf(fn.root)} {`, ...body.map((l) => `  ${l}`), `  return ${result};`, "}");
+    }
+    return `${name}(${args.map((a) => this.value(a, lines, p)).join(", ")})`;
   }
 
   private defineRow(n: Node, p: number): string {
@@ -264,13 +292,14 @@ class Emitter implements Emit {
   }
 
   private fresh(n: Node): string {
-    const base = nodeName(n) ?? (n.op === "load" ? this.bnames[(n.arg as { binding: number }).binding] : n.op);
+    const named = nodeName(n);
+    const base = named ? localStem(named) : n.op === "load" ? this.bnames[(n.arg as { binding: number }).binding] : n.op;
     return `${base}_${this.counter++}`;
   }
   private keepNames = new Map<number, string>();
   private keepName(n: Node): string {
     let s = this.keepNames.get(n.id);
-    if (!s) this.keepNames.set(n.id, (s = `${nodeName(n) ?? n.op}_${this.keepNames.size}`));
+    if (!s) this.keepNames.set(n.id, (s = `${localStem(nodeName(n) ?? n.op)}_${this.keepNames.size}`));
     return s;
   }
 
@@ -287,6 +316,12 @@ class Emitter implements Emit {
         return `bitcast<${this.ty(n.dtype)}>(${this.ref(n.src[0], lines, p)})`;
       case "reduce":
         throw new Error("octet codegen: a reduction is finished between phases, not inlined");
+      case "shl":
+      case "shr":
+        // A literal amount is taken mod 32 here, as WGSL does for runtime amounts (a constant amount of 32 or
+        // more is a compile error there, hence the table's runtime mask), so the shift needs no mask.
+        if (n.src[1].op === "const") return `(${this.ref(n.src[0], lines, p)} ${n.op === "shl" ? "<<" : ">>"} ${this.ty("u32")}(${(n.src[1].arg as number) & 31}u))`;
+        return PRIMS[n.op].wgsl(args(), this, n.dtype, n.src.map((s) => s.dtype));
       default:
         if (!isPrim(n.op)) throw new Error(`octet codegen: unexpected ${n.op} in kernel`);
         return PRIMS[n.op].wgsl(args(), this, n.dtype, n.src.map((s) => s.dtype));
@@ -334,21 +369,26 @@ class Emitter implements Emit {
           const idx = this.value(idxNode, lines, p); // a row-level index
           this.curVec = saved;
           const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
-          const at = `(u32(${idx})${first}) * ${width}u + c`;
+          const at = `(${this.asU32(idxNode, idx)}${first}) * ${width}u + c`;
           if (b.dtype === "u8") throw new Error("octet codegen: gathering from a u8 table is not supported");
           return fromStore(vec ? `${name}[(${at}) >> 2u]` : `${name}[${at}]`);
         }
         const idx = this.value(idxNode, lines, p);
         const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
-        const one = (i: string) =>
-          b.dtype === "u8" ? unpackU8(`${name}[(u32(${i})${first}) >> 2u]`, `u32(${i})`)
-          : b.dtype === "bool" ? `(${name}[u32(${i})${first}] != 0u)`
-          : `${name}[u32(${i})${first}]`;
+        const one = (lane: string) => {
+          const i = this.asU32(idxNode, lane);
+          return b.dtype === "u8" ? unpackU8(`${name}[(${i}${first}) >> 2u]`, i) : b.dtype === "bool" ? `(${name}[${i}${first}] != 0u)` : `${name}[${i}${first}]`;
+        };
         if (vec && this.elemLevel.get(idxNode.id))
           return `vec4<${DTYPES[b.dtype].wgsl}>(${["x", "y", "z", "w"].map((l) => one(`${idx}.${l}`)).join(", ")})`;
         return one(idx);
       }
     }
+  }
+
+  /** An index expression as u32 (a u32 index as it is). */
+  private asU32(idx: Node, text: string): string {
+    return idx.dtype === "u32" ? text : `u32(${text})`;
   }
 
   // --- stores ---------------------------------------------------------------------------------------------
@@ -394,20 +434,21 @@ class Emitter implements Emit {
     const k = this.k;
     const rows = k.bindings.map((b, i) => `${this.bnames[i]}: ${b.dtype} ${b.mode}${b.tableWidth ? `(width ${b.tableWidth})` : ""} ${b.read && b.write ? "read_write" : b.write ? "write" : "read"}`);
     const what = `${k.kind} kernel over rows of ${k.L} element${k.L === 1 ? "" : "s"}, ${k.vec === 4 ? "vec4" : "scalar"} access, workgroup ${this.wg}${k.kind === "row" ? `, ${this.steps} step(s) per thread` : ""}`;
-    return kernelBanner(k, [what], [`${DISPATCH_FIELDS.join(", ")}${k.uniforms.map((u) => `, ${u.name}: ${u.dtype}`).join("")})`], rows);
+    return kernelBanner(k, [what], [`${DISPATCH_FIELDS.join(", ")}${k.uniforms.map((u) => `, ${this.fields.get(u.name)}: ${u.dtype}`).join("")})`], rows);
   }
 
   private declarations(): string[] {
     const k = this.k;
     const out: string[] = [];
     if (this.needsF16) out.push("enable f16;");
-    out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.name}: ${paramType(f.dtype)},`), "}");
+    out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.field}: ${paramType(f.dtype)},`), "}");
     out.push("@group(0) @binding(0) var<uniform> params: Params;");
     k.bindings.forEach((b, i) => {
       const access = b.write ? "read_write" : "read";
       out.push(`@group(0) @binding(${i + 1}) var<storage, ${access}> ${this.bnames[i]}: array<${storageElem(b, k.vec)}>;`);
     });
     for (const s of this.scratch) out.push(s);
+    out.push(...this.fnDecls);
     return out;
   }
 
@@ -432,34 +473,23 @@ class Emitter implements Emit {
       "if (i >= params.count) { return; }",
       this.V ? "let e = i * 4u;" : "let e = i;",
     ];
-    const uses = lines.join("\n") + this.rowLines.join("\n");
-    if (/\br\b/.test(uses) || /\brow\b/.test(uses)) head.push(`let row = e / ${k.L}u;`, "let r = params.row_base + row;");
-    if (/\bc\b/.test(uses)) head.push(`let c = e % ${k.L}u;`);
+    if (this.plan.reads.row) head.push(`let row = e / ${k.L}u;`, "let r = params.row_base + row;");
+    if (this.plan.reads.col) head.push(`let c = e % ${k.L}u;`);
     return [...head, ...this.rowLines, ...lines];
   }
 
   private rowBody(): string[] {
     const k = this.k;
-    const P = Math.max(...k.outputs.map((o) => this.phase.get(o.node.id)!));
+    const P = this.plan.lastPhase;
     const out: string[] = [
       "let row = wid.x + wid.y * nwg.x; // one workgroup per row",
       "if (row >= params.rows) { return; }",
       "let r = params.row_base + row;",
     ];
-    // Which elementwise values must survive into a later phase.
-    const kept = new Set<number>();
-    for (const n of this.order) {
-      if (!this.elemLevel.get(n.id) || n.op === "load" || n.op === "iota") continue;
-      const p = this.phase.get(n.id)!;
-      const later = (this.users.get(n.id) ?? []).some((u) => this.phase.get(u.id)! > p && (this.elemLevel.get(u.id) || u.op !== "reduce"));
-      const isOut = k.outputs.some((o) => o.node === n && this.k.bindings[o.binding].mode === "elem");
-      if ((later || (isOut && p < P))) kept.add(n.id);
-    }
-    for (const id of kept) {
-      const n = this.order.find((x) => x.id === id)!;
-      out.push(`var keep_${this.keepName(n)}: array<vec${this.V ? 4 : 1}Type, ${this.steps}>;`.replace(`vec${this.V ? 4 : 1}Type`, this.V ? `vec4<${DTYPES[n.dtype].wgsl}>` : DTYPES[n.dtype].wgsl));
-    }
-    const reduces = this.order.filter((n) => n.op === "reduce");
+    // The elementwise values a later phase needs, kept per thread (one per step of the row loop).
+    const kept = this.plan.kept;
+    for (const n of kept) out.push(`var keep_${this.keepName(n)}: array<${this.tyOf(n)}, ${this.steps}>;`);
+    const reduces = this.plan.reduces;
     for (let p = 0; p <= P; p++) {
       this.scope = new Map();
       const body: string[] = [];
@@ -473,10 +503,7 @@ class Emitter implements Emit {
         const v = this.ref(red.src[0], body, p);
         body.push(`${acc} = ${this.combine(op, acc, this.elemLevel.get(red.src[0].id) ? this.laneReduce(op, v) : v)};`);
       }
-      for (const id of kept) {
-        const n = this.order.find((x) => x.id === id)!;
-        if (this.phase.get(id) === p) body.push(`keep_${this.keepName(n)}[k] = ${this.value(n, body, p)};`);
-      }
+      for (const n of kept) if (this.phase.get(n.id) === p) body.push(`keep_${this.keepName(n)}[k] = ${this.value(n, body, p)};`);
       if (p === P) this.outputsCode(body, p);
       const pre = this.rowLines;
       out.push(`// phase ${p}${p ? `: after ${p} reduction${p > 1 ? "s" : ""}` : ""}`, ...pre, ...accs);

@@ -444,7 +444,8 @@ export function chunkRows(k: Kernel, rows: number, maxBind: number, offsetAlign 
 function writeParams(buf: ArrayBuffer, at: number, d: Dispatch, uniforms: Record<string, number>): void {
   const dv = new DataView(buf, at, UNIFORM_STRIDE);
   for (const f of uniformLayout(d.k)) {
-    const v = f.name === "rows" ? d.rows : f.name === "row_base" ? d.rowBase : f.name === "count" ? d.count : f.name === "zero" ? 0 : uniforms[f.name];
+    // The dispatch fields by their WGSL field (a DSL uniform called "rows" has the field u_rows), the rest by name.
+    const v = f.field === "rows" ? d.rows : f.field === "row_base" ? d.rowBase : f.field === "count" ? d.count : f.field === "zero" ? 0 : uniforms[f.name];
     if (f.dtype === "f32" || f.dtype === "f16") dv.setFloat32(f.offset, v, true);
     else if (f.dtype === "i32") dv.setInt32(f.offset, v, true);
     else dv.setUint32(f.offset, v >>> 0, true);
