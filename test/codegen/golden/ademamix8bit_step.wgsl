@@ -1,5 +1,5 @@
 // octet kernel: ademamix8bit
-// key: 571b9e8dde359624
+// key: 11e79ec2d3f30b57
 // row kernel over rows of 256 elements, vec4 access, workgroup 64, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero, a1: f32, a2: f32, a3: f32, alpha: f32, b1: f32, b2: f32, b3: f32, c1: f32, c2: f32, decay: f32, eps: f32, lr: f32)
@@ -21,7 +21,7 @@
 //     %4:u32[64,256] = bitcast u32 %3_g
 //     %5:u32[64,256] = and %4 2139095040u
 //     %6:bool[64,256] = ne %5 2139095040u
-//     %7:bool[64,256] = not %6
+//     %7_bad_grad:bool[64,256] = not %6
 //     %8_p:f32[64,256] = input #0
 //     %9_lr:f32[] = uniform lr
 //     %10_packed:u32[1108] = input #8
@@ -78,9 +78,9 @@
 //     %61:f32[64,256] = sub %8_p %60
 //     %62_decay:f32[] = uniform decay
 //     %63:f32[64,256] = mul %61 $decay
-//     %64:f32[64,256] = select %7 %8_p %63
+//     %64:f32[64,256] = select %7_bad_grad %8_p %63
 //     %65:f32[64,256] = select %2 %64 %8_p
-//     %66_m1_new:f32[64,256] = select %7 0 %22_m1_next
+//     %66_m1_new:f32[64,256] = select %7_bad_grad 0 %22_m1_next
 //     %67:f32[64,256] = abs %66_m1_new
 //     %68:f32[64,1] = reduce max %67
 //     %69:bool[64,1] = gt %68 0
@@ -160,7 +160,7 @@
 //     %143:u8[64,256] = select %2 %142 %11_m1_codes
 //     %144:bool[64,1] = expand %1
 //     %145:f32[64,1] = select %144 %70_absmax %15_m1_absmax
-//     %146_m2_new:f32[64,256] = select %7 0 %37_m2_next
+//     %146_m2_new:f32[64,256] = select %7_bad_grad 0 %37_m2_next
 //     %147:f32[64,256] = abs %146_m2_new
 //     %148:f32[64,1] = reduce max %147
 //     %149:bool[64,1] = gt %148 0
@@ -239,7 +239,7 @@
 //     %222:u8[64,256] = cast u8 %221
 //     %223:u8[64,256] = select %2 %222 %26_m2_codes
 //     %224:f32[64,1] = select %144 %150_absmax %30_m2_absmax
-//     %225_nu_new:f32[64,256] = select %7 0 %53_nu_next
+//     %225_nu_new:f32[64,256] = select %7_bad_grad 0 %53_nu_next
 //     %226:f32[64,256] = abs %225_nu_new
 //     %227:f32[64,1] = reduce max %226
 //     %228:bool[64,1] = gt %227 0
@@ -410,7 +410,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (row >= params.rows) { return; }
   let r = params.row_base + row;
   var keep_select_0: array<vec4<f32>, 1>;
-  var keep_m1_new_1: array<vec4<f32>, 1>;
+  var keep_m_new_1: array<vec4<f32>, 1>;
   var keep_and_2: array<vec4<bool>, 1>;
   var keep_select_3: array<vec4<u32>, 1>;
   var keep_m2_new_4: array<vec4<f32>, 1>;
@@ -432,17 +432,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let bitcast_5 = bitcast<vec4<u32>>(g_6);
       let and_4 = (bitcast_5 & vec4<u32>(2139095040u));
       let ne_3 = (and_4 != vec4<u32>(2139095040u));
-      let not_2 = (!ne_3);
+      let bad_grad_2 = (!ne_3);
       let m1_codes_13 = ((vec4<u32>(m1_codes[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
       let cast_12 = vec4<u32>(m1_codes_13);
       let packed_table_11 = vec4<u32>(packed_table[cast_12.x], packed_table[cast_12.y], packed_table[cast_12.z], packed_table[cast_12.w]);
       let bitcast_10 = bitcast<vec4<f32>>(packed_table_11);
-      let m1_9 = (bitcast_10 * vec4<f32>(m1_absmax_row_14));
-      let mul_8 = (m1_9 * vec4<f32>(params.b1));
+      let m_9 = (bitcast_10 * vec4<f32>(m1_absmax_row_14));
+      let mul_8 = (m_9 * vec4<f32>(params.b1));
       let mul_15 = (g_6 * vec4<f32>(params.a1));
-      let m1_next_7 = (mul_8 + mul_15);
-      let m1_new_1 = select(m1_next_7, vec4<f32>(0f), not_2);
-      let abs_0 = abs(m1_new_1);
+      let m1_7 = (mul_8 + mul_15);
+      let m_new_1 = select(m1_7, vec4<f32>(0f), bad_grad_2);
+      let abs_0 = abs(m_new_1);
       acc_reduce_8 = max(acc_reduce_8, max(max(abs_0.x, abs_0.y), max(abs_0.z, abs_0.w)));
       let m2_codes_24 = ((vec4<u32>(m2_codes[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
       let cast_23 = vec4<u32>(m2_codes_24);
@@ -452,7 +452,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let mul_19 = (m2_20 * vec4<f32>(params.b3));
       let mul_26 = (g_6 * vec4<f32>(params.a3));
       let m2_next_18 = (mul_19 + mul_26);
-      let m2_new_17 = select(m2_next_18, vec4<f32>(0f), not_2);
+      let m2_new_17 = select(m2_next_18, vec4<f32>(0f), bad_grad_2);
       let abs_16 = abs(m2_new_17);
       acc_reduce_9 = max(acc_reduce_9, max(max(abs_16.x, abs_16.y), max(abs_16.z, abs_16.w)));
       let nu_codes_36 = ((vec4<u32>(nu_codes[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
@@ -465,11 +465,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let mul_39 = (g_6 * vec4<f32>(params.a2));
       let mul_38 = (mul_39 * g_6);
       let nu_next_29 = (mul_30 + mul_38);
-      let nu_new_28 = select(nu_next_29, vec4<f32>(0f), not_2);
+      let nu_new_28 = select(nu_next_29, vec4<f32>(0f), bad_grad_2);
       let abs_27 = abs(nu_new_28);
       acc_reduce_10 = max(acc_reduce_10, max(max(abs_27.x, abs_27.y), max(abs_27.z, abs_27.w)));
       let p_41 = p[e >> 2u];
-      let div_47 = (m1_next_7 / vec4<f32>(params.c1));
+      let div_47 = (m1_7 / vec4<f32>(params.c1));
       let mul_48 = (vec4<f32>(params.alpha) * m2_next_18);
       let add_46 = (div_47 + mul_48);
       let sqrt_51 = sqrt(nu_next_29);
@@ -479,17 +479,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let mul_44 = (vec4<f32>(params.lr) * div_45);
       let sub_43 = (p_41 - mul_44);
       let mul_42 = (sub_43 * vec4<f32>(params.decay));
-      let select_40 = select(mul_42, p_41, not_2);
+      let select_40 = select(mul_42, p_41, bad_grad_2);
       keep_select_0[k] = select_40;
-      keep_m1_new_1[k] = m1_new_1;
-      let bitcast_55 = bitcast<vec4<u32>>(m1_new_1);
+      keep_m_new_1[k] = m_new_1;
+      let bitcast_55 = bitcast<vec4<u32>>(m_new_1);
       let shr_54 = (bitcast_55 >> vec4<u32>(31u));
       let eq_53 = (shr_54 == vec4<u32>(1u));
       let and_57 = (bitcast_55 & vec4<u32>(2147483647u));
       let le_56 = (and_57 <= vec4<u32>(2139095040u));
       let and_52 = (eq_53 & le_56);
       keep_and_2[k] = and_52;
-      let gt_59 = (m1_new_1 > vec4<f32>(0f));
+      let gt_59 = (m_new_1 > vec4<f32>(0f));
       let select_58 = select(vec4<u32>(255u), vec4<u32>(1u), gt_59);
       keep_select_3[k] = select_58;
       keep_m2_new_4[k] = m2_new_17;
@@ -532,10 +532,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let e = row * 256u + c;
       let select_71 = keep_select_0[k];
       p[e >> 2u] = select_71;
-      let m1_new_134 = keep_m1_new_1[k];
+      let m_new_134 = keep_m_new_1[k];
       let and_137 = keep_and_2[k];
       let select_138 = keep_select_3[k];
-      let cast_72 = q_fn(m1_new_134, absmax_135, and_137, select_138);
+      let cast_72 = q_fn(m_new_134, absmax_135, and_137, select_138);
       { let packed = (cast_72 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); m1_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
       let m2_new_140 = keep_m2_new_4[k];
       let and_143 = keep_and_5[k];
