@@ -7,7 +7,7 @@ import { Tensor } from "../dsl/tensor.ts";
 import { bufferNode, realize, storageOf } from "../runtime/realize.ts";
 import { allocateOn, view, type Category, type Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { blockSizeOf, codeBytes, FORMATS, type FormatName, type StateFormat, type TableData } from "./formats.ts";
+import { blockSizeOf, codeBytes, FORMATS, scaleCount, type FormatName, type StateFormat, type TableData } from "./formats.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
@@ -24,10 +24,12 @@ export interface Placement extends ParamRef {
  * format's default block) when optimBits is 8 and it has at least min8bitSize elements, else f32. `bits` is
  * what the definition's checks see (8 for every quantized format).
  */
-export function formatOf(p: Parameter, hp: Options): { format: StateFormat; blockSize: number; bits: 8 | 32 } {
+export function formatOf(p: Parameter, hp: Options): { format: StateFormat; blockSize: number; bits: 8 | 32; rank1?: [number, number] } {
   const bits = hp.optimBits === 8 && p.numel >= (hp.min8bitSize as number) ? 8 : 32;
   const format = FORMATS[bits === 8 ? ((hp.stateFormat as FormatName) ?? "dynamic8") : "f32"];
-  return { format, blockSize: blockSizeOf(format, hp.blockSize), bits };
+  // A 2-D parameter of a format with rank-1 states: its row and column maxima need a bucket of its own.
+  const rank1 = format.rank1 && p.shape.length === 2 ? ([p.shape[0], p.shape[1]] as [number, number]) : undefined;
+  return { format, blockSize: blockSizeOf(format, hp.blockSize), bits, rank1 };
 }
 
 /** Whether percentile clipping is on for a config (bnb: percentile_clipping < 100). */
@@ -43,23 +45,24 @@ export function ownsBucket(def: OptimizerDef<any>, hp: Options, bits: 8 | 32): b
 }
 
 /** Groups parameters by bucket: one per state format and block size, or one per tensor when the config needs a tensor norm. */
-export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; items: Placement[]; own: boolean; clip: boolean }[] {
-  const groups = new Map<string, { format: StateFormat; blockSize: number; items: Placement[]; own: boolean; clip: boolean }>();
+export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; rank1?: [number, number]; items: Placement[]; own: boolean; clip: boolean }[] {
+  const groups = new Map<string, { format: StateFormat; blockSize: number; rank1?: [number, number]; items: Placement[]; own: boolean; clip: boolean }>();
   for (const it of items) {
     const { p, hp } = it;
-    const { format, blockSize, bits } = formatOf(p, hp);
+    const { format, blockSize, bits, rank1 } = formatOf(p, hp);
     const err = def.check?.(hp, bits);
     if (err) throw new Error(`${className}: ${err}`);
     const own = ownsBucket(def, hp, bits);
-    const key = `${format.name}/${blockSize}${own ? `#${p.id}` : ""}`;
-    if (!groups.has(key)) groups.set(key, { format, blockSize, items: [], own, clip: own && clips(hp) });
+    // A rank-1 state's row and column maxima are whole-tensor reductions: its parameter is alone in its bucket too.
+    const key = `${format.name}/${blockSize}${own || rank1 ? `#${p.id}` : ""}`;
+    if (!groups.has(key)) groups.set(key, { format, blockSize, rank1, items: [], own, clip: own && clips(hp) });
     groups.get(key)!.items.push(it);
   }
   return [...groups.values()];
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
-export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget, own = false, clip = false): Promise<Bucket> {
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget, own = false, clip = false, rank1?: [number, number]): Promise<Bucket> {
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
@@ -89,11 +92,12 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   // One u32 word of codes per element for all states where their own buffers would not fit the budget.
   const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
   def.states.forEach((st, k) => {
+    const scales = scaleCount(format, st.signed, blocks, rank1);
     states[st.name] = !format.quantized
       ? { value: exact("f32", n, "optimizer", true) }
       : shared
-        ? { codes: shared, lane: k, absmax: exact("f32", blocks, "optimizer", true) }
-        : { codes: exact("u8", codeBytes(format, n), "optimizer", true), absmax: exact("f32", blocks, "optimizer", true) };
+        ? { codes: shared, lane: k, absmax: exact("f32", scales, "optimizer", true) }
+        : { codes: exact("u8", codeBytes(format, n), "optimizer", true), absmax: exact("f32", scales, "optimizer", true) };
   });
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
@@ -104,8 +108,8 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
   const gnorm = clip ? { vec: exact("f32", GNORM_HISTORY, "optimizer", true), filled: false } : undefined;
-  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip });
-  return { format, blockSize, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm };
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip, rank1 });
+  return { format, blockSize, rank1, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm };
 }
 
 /** Makes parameter p's tensor view its slot in a parameter arena (from element `start`), named for errors. */

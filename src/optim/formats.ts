@@ -6,10 +6,13 @@
 //   linear8  : the same blockwise layout with a linear map (the paper's ablation).
 //   fp8e4m3  : torchao AdamWFp8: a byte per element that is the float8_e4m3fn value of state / scale, one f32
 //              scale = max(absmax, 1e-12) / 448 per block (the "absmax" slot holds that scale).
-//   fourbit  : Li et al. 2023 / torchao AdamW4bit: two 4-bit codes per byte (8 per u32 word), one f32 absmax per
-//              block (default block 128); the signed dynamic-exponent map for first moments, the zero-free linear
-//              map k/16 for second moments (lowbit-maps.ts).
-// Every quantized format is blockwise: a block is one row of the [blocks, blockSize] arena, its scale a per-row f32.
+//   fourbit  : Li et al. 2023 / torchao AdamW4bit: two 4-bit codes per byte (8 per u32 word); first moments with the
+//              signed dynamic-exponent map and one f32 absmax per block (default 128), second moments with the
+//              zero-free linear map k/16 (lowbit-maps.ts), rank-1 normalized for 2-D tensors (the paper's §4.2:
+//              each element's scale is min(its row's max, its column's max); the state keeps R + C f32 maxima)
+//              and per block otherwise.
+// Quantized formats are blockwise (a block is one row of the [blocks, blockSize] arena, its scale a per-row f32),
+// except a state the format normalizes rank-1: its tensor has a bucket of its own, and the context says its shape.
 import { Tensor } from "../dsl/tensor.ts";
 import { dequantize, encodeByMidpoints, encodeDynamicFast, signFix, type Lookup } from "../ops/quantize.ts";
 import { encodeE4M3, encodeSorted16, packNibbles, unpackNibbles } from "../ops/lowbit.ts";
@@ -36,6 +39,15 @@ export interface TableData {
  */
 export type FormatInputs = { value?: Tensor; codes?: Tensor; absmax?: Tensor } & Record<string, Lookup | undefined>;
 
+/**
+ * What a format knows about the tensor behind a state beyond the arena: `rank1` is [R, C] when this state is
+ * rank-1 normalized (the format's rank1(signed) and a 2-D parameter alone in its bucket); its stored `absmax`
+ * is then [R + C, 1], the row maxima then the column maxima.
+ */
+export interface StateContext {
+  rank1?: [number, number];
+}
+
 export interface StateFormat {
   name: FormatName;
   quantized: boolean;
@@ -51,10 +63,12 @@ export interface StateFormat {
   map(signed: boolean): Float32Array | undefined;
   /** The code an exact 0 gets: the last block's padded lanes hold it, as a step leaves them. */
   zeroCode(signed: boolean): number;
+  /** Whether a 2-D tensor's state of this signedness is rank-1 normalized instead of per block (fourbit: second moments). */
+  rank1?(signed: boolean): boolean;
   /** f32 value [blocks, blockSize] of the stored state. `t` holds the state's inputs (value, or codes + absmax) and tables. */
-  read(t: FormatInputs, signed: boolean): Tensor;
+  read(t: FormatInputs, signed: boolean, ctx?: StateContext): Tensor;
   /** New stored form of an f32 value [blocks, blockSize]: value, or codes + absmax. */
-  write(value: Tensor, t: FormatInputs, signed: boolean): Record<string, Tensor>;
+  write(value: Tensor, t: FormatInputs, signed: boolean, ctx?: StateContext): Record<string, Tensor>;
 }
 
 const mids = (map: Float32Array) => Float32Array.from({ length: 256 }, (_, k) => (k < 255 ? Math.fround(Math.fround(map[k] + map[k + 1]) * 0.5) : Infinity));
@@ -102,6 +116,29 @@ function blockwise8({ name, map, extra, encode, kernelTag }: Blockwise): StateFo
 const fourbitMap = (signed: boolean) => (signed ? SIGNED_4BIT_MAP : UNSIGNED_4BIT_MAP);
 const fourbitThresholds = { signed: nearestThresholds(SIGNED_4BIT_MAP), unsigned: nearestThresholds(UNSIGNED_4BIT_MAP) };
 const fourbitZero = (signed: boolean) => (signed ? SIGNED_4BIT_MAP.indexOf(0) : 0); // unsigned: 1/16 is nearest to 0
+
+/** Each element's flat index in a [blocks, blockSize] arena. */
+const flatIndex = ([rows, L]: readonly number[]) => Tensor.iota([rows, L], 0, "u32").mul(L).add(Tensor.iota([rows, L], 1, "u32"));
+
+/**
+ * Rank-1 normalization (Li et al. 2023, §4.2; lpmm's "rank1" scale type): element (r, c) of an [R, C] tensor is
+ * scaled by min(rowMax[r], colMax[c]), the maxima of |v| over its row and its column. `maxima` is [R + C]: the row
+ * maxima, then the column maxima. Arena lanes past R·C (the last block's padding) take row R-1's scales.
+ */
+function rank1Scale(maxima: Tensor, shape: readonly number[], [R, C]: [number, number]): Tensor {
+  const e = flatIndex(shape);
+  const flat = maxima.reshape([R + C]);
+  return flat.gather(e.div(C).minimum(R - 1)).minimum(flat.gather(e.mod(C).add(R))).named("rank1_scale");
+}
+
+/** The [R + C, 1] maxima of |value| over each row and each column of the [R, C] tensor in the arena's first R·C lanes. */
+function rank1Maxima(value: Tensor, [R, C]: [number, number]): Tensor {
+  const m = value.reshape([value.numel]).gather(flatIndex([R, C])).abs().named("v_matrix");
+  const rows = m.max(1, false).named("row_max"); // [R]
+  const cols = m.max(0, false).named("col_max"); // [C] (a column reduction)
+  const i = Tensor.iota([R + C, 1], 0, "u32");
+  return i.lt(R).where(rows.gather(i.minimum(R - 1)), cols.gather(i.maximum(R).sub(R))).named("absmax");
+}
 
 export const FORMATS: Record<FormatName, StateFormat> = {
   f32: {
@@ -161,11 +198,18 @@ export const FORMATS: Record<FormatName, StateFormat> = {
     map: fourbitMap,
     zeroCode: fourbitZero,
     tables: (signed) => ({ qmap: { dtype: "f32", data: fourbitMap(signed) } }),
-    read: (t) => t.qmap!.gather(unpackNibbles(t.codes!)).mul(t.absmax!),
-    write: (value, _t, signed) => {
-      // torchao quantize_4bit_with_qmap: x / absmax, nearest code (its reference implementation, argmin).
-      const absmax = blockAbsmax(value);
-      const x = value.div(absmax).named("normed");
+    rank1: (signed) => !signed,
+    read: (t, _signed, ctx) => {
+      const codes = unpackNibbles(t.codes!);
+      const scale = ctx?.rank1 ? rank1Scale(t.absmax!, codes.shape, ctx.rank1) : t.absmax!;
+      return t.qmap!.gather(codes).mul(scale);
+    },
+    write: (value, _t, signed, ctx) => {
+      // torchao quantize_4bit_with_qmap: x / absmax, nearest code (its reference implementation, argmin); rank-1:
+      // x / min(row max, column max) (lpmm quant_scaling "rank1"). A zero scale gives NaN, which encodes as 0's code.
+      const absmax = ctx?.rank1 ? rank1Maxima(value, ctx.rank1) : blockAbsmax(value);
+      const scale = ctx?.rank1 ? rank1Scale(absmax, value.shape, ctx.rank1) : absmax;
+      const x = value.div(scale).named("normed");
       const q = encodeSorted16(x, signed ? fourbitThresholds.signed : fourbitThresholds.unsigned, fourbitZero(signed)).named("q");
       return { codes: packNibbles(q), absmax };
     },
@@ -193,4 +237,9 @@ export function packCodes(f: StateFormat, codes: Uint8Array, pad = 0): Uint8Arra
 export function blockSizeOf(format: StateFormat, option: unknown): BlockSize {
   if (!format.quantized) return BLOCK;
   return (option as BlockSize | undefined) ?? format.defaultBlockSize;
+}
+
+/** The f32 scales a quantized state keeps: one per block, or R + C maxima when it is rank-1 normalized. */
+export function scaleCount(format: StateFormat, signed: boolean, blocks: number, rank1?: [number, number]): number {
+  return rank1 && format.rank1?.(signed) ? rank1[0] + rank1[1] : blocks;
 }

@@ -17,24 +17,27 @@ import { blocksOf, concat } from "./types.ts";
 
 /** The state format, block size and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
 export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; blockSize: number; key: string } {
-  const { format, blockSize, bits } = formatOf(p, hp);
+  const { format, blockSize, bits, rank1 } = formatOf(p, hp);
   const block = blockSize === format.defaultBlockSize ? "" : ` blockSize ${blockSize}`;
   // percentile clipping is part of the kind: turning it on later gives the tensor a bucket with a history
-  return { format, blockSize, key: `${format.name}${block}${ownsBucket(def, hp, bits) ? "#own" : ""}${clips(hp) ? "+clip" : ""}` };
+  return { format, blockSize, key: `${format.name}${block}${ownsBucket(def, hp, bits) || rank1 ? "#own" : ""}${clips(hp) ? "+clip" : ""}` };
 }
 
-/** A state's format and block size. */
+/** A state's format, block size and, for a 2-D tensor whose format normalizes some states rank-1, its [R, C]. */
 export interface Layout {
   format: StateFormat;
   blockSize: number;
+  rank1?: [number, number];
 }
+
+const rank1Of = (l: Layout, signed: boolean) => (l.rank1 && l.format.rank1?.(signed) ? l.rank1 : undefined);
 
 type Entry = Record<string, number | Float32Array | Uint8Array>;
 
 /** One state-dict entry (state1/state2 with their parts, absmax1/absmax2) re-encoded from one format to another. */
 export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2"; specs: StateSpec[] }[], n: number, fromLayout: Layout, toLayout: Layout): Promise<Entry> {
   const [from, to] = [fromLayout.format, toLayout.format];
-  if (from.name === to.name && (!from.quantized || fromLayout.blockSize === toLayout.blockSize)) return entry;
+  if (from.name === to.name && (!from.quantized || (fromLayout.blockSize === toLayout.blockSize && String(fromLayout.rank1) === String(toLayout.rank1)))) return entry;
   const nb = blocksOf(n, fromLayout.blockSize);
   const bytes = codeBytes(from, n);
   const out: Entry = { step: entry.step };
@@ -44,14 +47,18 @@ export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2
       if (!from.quantized) return (entry[key] as Float32Array).slice(part * n, (part + 1) * n);
       const map = from.map(sp.signed)!;
       const codes = unpackCodes(from, (entry[key] as Uint8Array).subarray(part * bytes, (part + 1) * bytes), n);
-      const absmax = (entry[abs] as Float32Array).subarray(part * nb, (part + 1) * nb);
-      return Float32Array.from(codes, (q, i) => Math.fround(map[q] * absmax[Math.floor(i / fromLayout.blockSize)]));
+      const r1 = rank1Of(fromLayout, sp.signed);
+      const ns = r1 ? r1[0] + r1[1] : nb;
+      const absmax = (entry[abs] as Float32Array).subarray(part * ns, (part + 1) * ns);
+      // The scale the kernels read: the block's absmax, or min(row max, column max) (formats.ts rank1Scale).
+      const scale = r1 ? (i: number) => Math.min(absmax[Math.min(Math.floor(i / r1[1]), r1[0] - 1)], absmax[r1[0] + (i % r1[1])]) : (i: number) => absmax[Math.floor(i / fromLayout.blockSize)];
+      return Float32Array.from(codes, (q, i) => Math.fround(map[q] * scale(i)));
     });
     if (!to.quantized) {
       out[key] = concat(values, Float32Array);
       continue;
     }
-    const coded = await Promise.all(specs.map((sp, part) => quantize(values[part], to, toLayout.blockSize, sp.signed)));
+    const coded = await Promise.all(specs.map((sp, part) => quantize(values[part], to, toLayout.blockSize, sp.signed, rank1Of(toLayout, sp.signed))));
     out[key] = concat(coded.map((c) => c.codes), Uint8Array);
     out[abs] = concat(coded.map((c) => c.absmax), Float32Array);
   }
@@ -59,14 +66,14 @@ export async function convertEntry(entry: Entry, keys: { key: "state1" | "state2
 }
 
 /** f32 state values -> blockwise codes + absmax with the format's write(), on the GPU (padded lanes hold 0). */
-async function quantize(values: Float32Array, to: StateFormat, blockSize: number, signed: boolean): Promise<{ codes: Uint8Array; absmax: Float32Array }> {
+async function quantize(values: Float32Array, to: StateFormat, blockSize: number, signed: boolean, rank1?: [number, number]): Promise<{ codes: Uint8Array; absmax: Float32Array }> {
   const n = values.length;
   const nb = blocksOf(n, blockSize);
   const padded = new Float32Array(nb * blockSize);
   padded.set(values);
   const tables: Record<string, Tensor> = {};
   for (const [nm, t] of Object.entries(to.tables(signed))) tables[nm] = await tensor(t.data, [t.data.length], { dtype: t.dtype });
-  const written = to.write(await tensor(padded, [nb, blockSize]), tables, signed);
+  const written = to.write(await tensor(padded, [nb, blockSize]), tables, signed, rank1 ? { rank1 } : {});
   const codes = (await written.codes.toArray()) as Uint8Array;
   const absmax = (await written.absmax.toArray()) as Float32Array;
   return { codes: Uint8Array.from(codes.subarray(0, codeBytes(to, n))), absmax: Float32Array.from(absmax) };

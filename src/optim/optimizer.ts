@@ -121,7 +121,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
     const buckets: Bucket[] = [];
-    for (const { format, blockSize, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip));
+    for (const { format, blockSize, rank1, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip, rank1));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);
@@ -183,15 +183,18 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const fresh = await this.build(false);
     try {
       const keys = stateKeys(this.def);
-      const layoutOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, { format: b.format, blockSize: b.blockSize }] as const)));
+      const layoutOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, { format: b.format, blockSize: b.blockSize, rank1: b.rank1 }] as const)));
       sd.format.blockSizes ??= {};
+      sd.format.rank1 ??= {};
       for (const [k, entry] of Object.entries(sd.state)) {
         const p = all[Number(k)].p;
-        const from = { format: FORMATS[sd.format.stateFormats[Number(k)]], blockSize: sd.format.blockSizes[Number(k)] ?? sd.format.blockSize };
+        const from = { format: FORMATS[sd.format.stateFormats[Number(k)]], blockSize: sd.format.blockSizes[Number(k)] ?? sd.format.blockSize, rank1: sd.format.rank1[Number(k)] };
         const to = layoutOf.get(p)!;
         sd.state[Number(k)] = await convertEntry(entry, keys, p.numel, from, to);
         sd.format.stateFormats[Number(k)] = to.format.name;
         sd.format.blockSizes[Number(k)] = to.blockSize;
+        if (to.rank1 && this.def.states.some((st) => to.format.rank1?.(st.signed))) sd.format.rank1[Number(k)] = to.rank1;
+        else delete sd.format.rank1[Number(k)];
       }
       const groups = this.paramGroups.map(({ params: _p, ...rest }) => rest);
       const planned = planLoad(dev, this.stateOwner(fresh), sd, groups);

@@ -5,7 +5,7 @@ import type { Parameter } from "../nn/parameter.ts";
 import { download, readBytes, type Storage } from "../runtime/storage.ts";
 import { formatZodError, type Options } from "./config.ts";
 import type { OptimizerDef, StateSpec } from "./define.ts";
-import { BLOCK, codeBytes, FORMATS, type FormatName } from "./formats.ts";
+import { BLOCK, codeBytes, FORMATS, scaleCount, type FormatName } from "./formats.ts";
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
@@ -52,6 +52,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
   const state: OptimizerStateDict["state"] = {};
   const stateFormats: Record<number, FormatName> = {};
   const blockSizes: Record<number, number> = {};
+  const rank1: Record<number, [number, number]> = {};
   for (const b of buckets) {
     const bs = b.blockSize;
     const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
@@ -76,12 +77,13 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
       for (const { key, specs } of stateKeys(def)) {
         if (b.format.quantized) {
           entry[key] = concat(specs.map((sp) => host[sp.name].codes!.slice(c0, c0 + cn)), Uint8Array);
-          entry[key.replace("state", "absmax")] = concat(specs.map((sp) => host[sp.name].absmax!.slice(b0, b0 + nb)), Float32Array);
+          entry[key.replace("state", "absmax")] = concat(specs.map((sp) => host[sp.name].absmax!.slice(b0, b0 + scaleCount(b.format, sp.signed, nb, b.rank1))), Float32Array);
         } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
       }
       state[index.get(p)!] = entry;
       stateFormats[index.get(p)!] = b.format.name;
       if (b.format.quantized) blockSizes[index.get(p)!] = bs;
+      if (b.rank1 && def.states.some((st) => b.format.rank1?.(st.signed))) rank1[index.get(p)!] = [...b.rank1];
     });
   }
   // Deep copies: a state dict is a snapshot; editing it (or the live groups) must not reach the other.
@@ -89,7 +91,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     const { params, ...rest } = g;
     return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
   });
-  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes } };
+  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } };
 }
 
 /** A validated load, not yet applied: `write` issues the GPU writes; the caller then installs steps and groups. */
@@ -167,6 +169,10 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     if (b.format.quantized && savedBlockSize(sd, idx) !== bs)
       throw new Error(`${who}: parameter ${k} was saved with block size ${savedBlockSize(sd, idx)}, this optimizer quantizes it in blocks of ${bs} (option blockSize); construct it with blockSize: ${savedBlockSize(sd, idx)} to load this state`);
     const bytes = codeBytes(b.format, n);
+    const mineRank1 = b.rank1 && def.states.some((st) => b.format.rank1?.(st.signed)) ? b.rank1 : undefined;
+    const theirRank1 = sd.format.rank1?.[idx];
+    if (String(mineRank1) !== String(theirRank1))
+      throw new Error(`${who}: parameter ${k} was saved with ${theirRank1 ? `rank-1 normalized second moments [${theirRank1}]` : "blockwise scales"}, this optimizer keeps ${mineRank1 ? `rank-1 scales [${mineRank1}]` : "blockwise scales"} for it`);
     const keys = stateKeys(def).flatMap(({ key }) => (b.format.quantized ? [key, key.replace("state", "absmax")] : [key]));
     checkEntryKeys(who, `state[${k}]`, entry, ["step", ...keys]);
     newSteps.set(item.p, checkStep(who, `state[${k}]`, entry.step));
@@ -178,9 +184,11 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
       if (!(v instanceof want) || v.length !== len)
         throw new Error(`${who}: parameter ${k} ${key}: expected ${want.name}(${len}) for ${b.format.name} state, got ${v?.constructor?.name}(${(v as ArrayLike<number>)?.length})${viaJson(v)}`);
       const nb = blocksOf(n, bs);
+      // The parts of one key share their signedness, so their number of scales (per block, or R + C for rank-1).
+      const ns = scaleCount(b.format, specs[0].signed, nb, b.rank1);
       const am = entry[key.replace("state", "absmax")];
-      if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== nb * parts))
-        throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${nb * parts}) (block size ${bs})`);
+      if (b.format.quantized && (!(am instanceof Float32Array) || am.length !== ns * parts))
+        throw new Error(`${who}: parameter ${k} ${key.replace("state", "absmax")}: expected Float32Array(${ns * parts}) (${ns === nb ? `block size ${bs}` : "rank-1: row then column maxima"})`);
       if (b.format.quantized) checkValues(who, `state[${k}].${key.replace("state", "absmax")}`, am as Float32Array, true);
       else checkValues(who, `state[${k}].${key}`, v as Float32Array, false);
       specs.forEach((sp, part) => {
@@ -204,7 +212,7 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
           const z = b.format.zeroCode(sp.signed); // 4-bit: both nibbles of a padding byte
           const span = new Uint8Array(codeBytes(b.format, nb * bs)).fill(b.format.codeBits === 4 ? (z << 4) | z : z);
           span.set((v as Uint8Array).subarray(part * bytes, (part + 1) * bytes));
-          const abs = (am as Float32Array).slice(part * nb, (part + 1) * nb);
+          const abs = (am as Float32Array).slice(part * ns, (part + 1) * ns);
           writes.push(() => {
             dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + codeBytes(b.format, e0), span);
             dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, abs);
@@ -233,7 +241,7 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
           dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
         } else if (b.format.quantized) {
           dev.queue.writeBuffer(s.codes!.buffer, s.codes!.offset + codeBytes(b.format, e0), new Uint8Array(codeBytes(b.format, nb * b.blockSize)));
-          dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(nb));
+          dev.queue.writeBuffer(s.absmax!.buffer, s.absmax!.offset + b.blockStart[i] * 4, new Float32Array(scaleCount(b.format, st.signed, nb, b.rank1)));
         } else dev.queue.writeBuffer(s.value!.buffer, s.value!.offset + e0 * 4, new Float32Array(nb * b.blockSize));
       });
     }

@@ -40,7 +40,7 @@ export async function runBucket(dev: GPUDevice, def: OptimizerDef<any>, { b, tab
   const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
   if (same) {
     // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
-    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize, { own: b.own, clip: !!b.gnorm });
+    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize, { own: b.own, clip: !!b.gnorm, rank1: b.rank1 });
     const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
     await b.fnUniform.runStorages(inputsOf(def, b), uniforms);
   } else {

@@ -16,7 +16,7 @@ import type { DeviceTarget } from "../codegen/kernel.ts";
 import { currentTarget } from "../runtime/target.ts";
 import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
-import type { StateFormat, TableData } from "./formats.ts";
+import { scaleCount, type StateContext, type StateFormat, type TableData } from "./formats.ts";
 import { sumAll } from "../ops/reduce.ts";
 import { GNORM_HISTORY } from "./types.ts";
 
@@ -95,8 +95,10 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
  * `kind.own`: the bucket holds one tensor alone, so the update may take whole-tensor norms (UpdateContext.ownTensor).
  * `kind.clip`: percentile clipping (bnb before 0.50): the kernel also binds the tensor's history of squared
  * gradient norms (`gnorm_vec`, f32[100]) and scales the gradient before the update; see clipScale.
+ * `kind.rank1`: [R, C] of the bucket's one 2-D tensor, whose format normalizes some states rank-1 (formats.ts).
  */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean } = {}): JitFunction<string, string> {
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean; rank1?: [number, number] } = {}): JitFunction<string, string> {
+  const rank1 = kind.rank1;
   const shape = [blocks, blockSize];
   // Stored codes per block: a byte per element, or two 4-bit codes per byte.
   const codeShape = [blocks, (blockSize * format.codeBits) / 8];
@@ -107,12 +109,15 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   for (const st of def.states) {
     if (format.quantized) {
       if (!packed) specs[`${st.name}_codes`] = { shape: codeShape, dtype: "u8" };
-      specs[`${st.name}_absmax`] = { shape: [blocks, 1] };
+      specs[`${st.name}_absmax`] = { shape: [scaleCount(format, st.signed, blocks, rank1), 1] };
     } else specs[st.name] = { shape };
   }
   specs.packed = { shape: [layout.words], dtype: "u32" };
   if (kind.clip) specs.gnorm_vec = { shape: [1, GNORM_HISTORY] };
   const inPlace: Record<string, string> = { p: "p" };
+  // The one 2-D tensor of a rank-1 bucket: the states the format normalizes rank-1 are told its shape.
+  const ctxOf = (signed: boolean): StateContext => (rank1 && format.rank1?.(signed) ? { rank1 } : {});
+  if (rank1 && tensors !== 1) throw new Error(`octet: ${def.name}: a rank-1 bucket holds one tensor, got ${tensors}`);
   const name = `${def.name}${format.kernelTag}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
@@ -156,13 +161,13 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       const codesOf = (k: number, name: string) => (packed ? (k ? x.codes.shr(8 * k) : x.codes).and(0xff).named(`${name}_codes`) : x[`${name}_codes`]);
       def.states.forEach((st, k) => {
         const t = { ...tablesFor(st.signed), value: x[st.name], codes: format.quantized ? codesOf(k, st.name) : undefined, absmax: x[`${st.name}_absmax`] };
-        cur[st.name] = format.read(t, st.signed).named(st.name);
+        cur[st.name] = format.read(t, st.signed, ctxOf(st.signed)).named(st.name);
       });
       const next = def.update(cur, s, { quantized: format.quantized, ownTensor: !!kind.own });
       const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
       let codeWord: Tensor | undefined;
       def.states.forEach((st, k) => {
-        const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed);
+        const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed, ctxOf(st.signed));
         for (const [key, v] of Object.entries(written)) {
           if (packed && key === "codes") {
             const byte = v.cast("u32");
@@ -170,7 +175,9 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
             continue;
           }
           const inName = key === "value" ? st.name : `${st.name}_${key}`;
-          out[inName] = active.where(v, x[inName]);
+          // Rank-1 maxima ([R + C, 1]) are not per block: their bucket holds one tensor, whose flag is block 0's.
+          const on = v.shape[0] === blocks || active.ndim === 0 ? active : s.is_active.reshape([blocks]).gather(Tensor.const(0, "u32")).gt(0);
+          out[inName] = on.where(v, x[inName]);
           inPlace[inName] = inName;
         }
       });

@@ -56,6 +56,11 @@ export interface Bucket {
   format: StateFormat;
   /** Elements per quantization block: the arena's row length (BLOCK for f32 state). Tensors start on a block. */
   blockSize: number;
+  /**
+   * [R, C] of the bucket's one 2-D parameter when its format normalizes some states rank-1 (formats.ts
+   * `rank1`): those states keep R + C maxima in `absmax` instead of one per block.
+   */
+  rank1?: [number, number];
   params: Parameter[];
   groupIndex: number[];
   /** each parameter's index inside its param group */
@@ -99,6 +104,11 @@ export interface OptimizerStateDict {
     stateFormats: Record<number, FormatName>;
     /** Block size of each saved parameter's quantized state (absent: `blockSize`, the dicts before the option). */
     blockSizes?: Record<number, number>;
+    /**
+     * Parameters whose second moment is rank-1 normalized (fourbit, 2-D): [R, C]; their `absmax2` holds the R row
+     * maxima, then the C column maxima.
+     */
+    rank1?: Record<number, [number, number]>;
   };
 }
 

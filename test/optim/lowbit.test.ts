@@ -85,18 +85,19 @@ const hp = { lr: 1e-2, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
  * kernel binary32, so a state sitting on a code boundary can round to the neighbouring code: allowed for a few
  * codes per thousand, one code away; the parameters within bnb's 8-bit tolerance.
  */
-async function againstOracle(cls: string, format: lb.RefFormat, blockSize: number, n: number, weightDecay: number, options: Record<string, unknown> = {}) {
+async function againstOracle(cls: string, format: lb.RefFormat, blockSize: number, n: number, weightDecay: number, options: Record<string, unknown> = {}, shape?: [number, number]) {
   const p0 = filled(n, gaussian(11));
-  const p = await param(p0);
+  const p = shape ? new octet.nn.Parameter(await octet.tensor(p0.slice(), shape)) : await param(p0);
   const opt = new (classOf(cls))([p], { ...hp, weightDecay, ...options });
   const pr = Float64Array.from(p0);
+  const rank1 = shape && format.name === "fourbit" ? shape : undefined;
   let m = lb.zeroState(n, blockSize);
-  let v = lb.zeroState(n, blockSize);
+  let v = lb.zeroState(n, blockSize, rank1);
   for (let t = 1; t <= 3; t++) {
     const g = filled(n, gaussian(100 + t)).map((x, i) => (i % 97 === 5 ? x * 1e-4 : x));
-    p.grad = await octet.tensor(g);
+    p.grad = await octet.tensor(g, shape);
     await opt.step();
-    ({ m, v } = lb.adamStep(pr, g, m, v, { ...hp, weightDecay }, t, format, blockSize));
+    ({ m, v } = lb.adamStep(pr, g, m, v, { ...hp, weightDecay }, t, format, blockSize, rank1));
   }
   const sd = await opt.stateDict();
   const e = sd.state[0];
@@ -111,13 +112,14 @@ async function againstOracle(cls: string, format: lb.RefFormat, blockSize: numbe
   }
   const scales = [e.absmax1 as Float32Array, e.absmax2 as Float32Array];
   [m.scales, v.scales].forEach((s, k) => {
-    expect(scales[k].length).toBe(Math.ceil(n / blockSize));
+    expect(scales[k].length).toBe(k === 1 && rank1 ? rank1[0] + rank1[1] : Math.ceil(n / blockSize));
     s.forEach((x, b) => expect(Math.abs(scales[k][b] - x)).toBeLessThanOrEqual(1e-5 * x + 1e-30));
   });
   const w = compareClose(await read(p), pr);
   expect(w.first).toBeUndefined();
   expect(sd.format.stateFormats[0]).toBe(format.name);
   expect(sd.format.blockSizes?.[0]).toBe(blockSize);
+  expect(sd.format.rank1?.[0]).toEqual(rank1);
   return opt;
 }
 
@@ -133,6 +135,10 @@ describe("each new class steps end to end against the float64 oracle", () => {
     await againstOracle("AdamW8bit", lb.REF_FORMATS.fp8e4m3, 128, 4096 + 33, 1e-2, { stateFormat: "fp8e4m3", blockSize: 128 });
   });
   test("AdamW4bit at blockSize 256", async () => void (await againstOracle("AdamW4bit", lb.REF_FORMATS.fourbit, 256, 4096 + 3, 1e-2, { blockSize: 256 })));
+  test("AdamW4bit on 2-D weights: rank-1 normalized second moments (R + C maxima), first moments per block", async () => {
+    await againstOracle("AdamW4bit", lb.REF_FORMATS.fourbit, 128, 67 * 70, 1e-2, {}, [67, 70]); // 4690: a padded last block
+  });
+  test("AdamWFp8 on a 2-D weight stays blockwise (rank-1 is the 4-bit format's)", async () => void (await againstOracle("AdamWFp8", lb.REF_FORMATS.fp8e4m3, 256, 67 * 70, 1e-2, {}, [67, 70])));
 });
 
 describe("blockSize on bnb's 8-bit format", () => {
@@ -159,22 +165,23 @@ describe("blockSize on bnb's 8-bit format", () => {
 });
 
 describe("state dicts", () => {
-  const cases: [string, Record<string, unknown>][] = [
+  const cases: [string, Record<string, unknown>, [number, number]?][] = [
     ["AdamW4bit", {}],
+    ["AdamW4bit", {}, [67, 70]],
     ["AdamWFp8", {}],
     ["AdamW8bit", { blockSize: 64 }],
     ["AdamW8bit", { blockSize: 2048 }],
   ];
-  for (const [cls, opts] of cases)
-    test(`${cls} ${JSON.stringify(opts)}: loadStateDict round-trips with bit-identical codes and scales, and steps on identically`, async () => {
-      const n = 4096 + 129;
+  for (const [cls, opts, shape] of cases)
+    test(`${cls} ${JSON.stringify(opts)}${shape ? ` on [${shape}] (rank-1)` : ""}: loadStateDict round-trips with bit-identical codes and scales, and steps on identically`, async () => {
+      const n = shape ? shape[0] * shape[1] : 4096 + 129;
       const mk = async (values: Float32Array) => {
-        const p = await param(values);
+        const p = shape ? new octet.nn.Parameter(await octet.tensor(values.slice(), shape)) : await param(values);
         return { p, opt: new (classOf(cls))([p], { lr: 1e-2, ...opts }) };
       };
       const a = await mk(filled(n, gaussian(9)));
       for (let t = 0; t < 2; t++) {
-        a.p.grad = await octet.tensor(filled(n, gaussian(20 + t)));
+        a.p.grad = await octet.tensor(filled(n, gaussian(20 + t)), shape);
         await a.opt.step();
       }
       const sd = await a.opt.stateDict();
@@ -183,10 +190,11 @@ describe("state dicts", () => {
       const sd2 = await b.opt.stateDict();
       for (const k of ["state1", "state2", "absmax1", "absmax2"]) expect(Array.from(sd2.state[0][k] as ArrayLike<number>)).toEqual(Array.from(sd.state[0][k] as ArrayLike<number>));
       expect(sd2.format).toEqual(sd.format);
+      if (shape) expect((sd.state[0].absmax2 as Float32Array).length).toBe(shape[0] + shape[1]);
       // Same parameters and states: the next step is the same bits.
       const g = filled(n, gaussian(30));
-      a.p.grad = await octet.tensor(g);
-      b.p.grad = await octet.tensor(g);
+      a.p.grad = await octet.tensor(g, shape);
+      b.p.grad = await octet.tensor(g, shape);
       await a.opt.step();
       await b.opt.step();
       expect(Array.from(await read(b.p))).toEqual(Array.from(await read(a.p)));
@@ -222,6 +230,26 @@ describe("options", () => {
     expect(() => new octet.optim.AdamW8bit([p], { blockSize: 100 })).toThrow(/AdamW8bit: option "blockSize": must be one of 64, 128, 256, 2048/);
     expect(() => new octet.optim.AdamW4bit([{ params: [p], blockSize: 512 }])).toThrow(/AdamW4bit param group 0: option "blockSize"/);
     expect(() => new octet.optim.AdamW8bit([p], { stateFormat: "int4" })).toThrow(/option "stateFormat"/);
+  });
+  test("a rank-1 4-bit state moved to 32-bit (optimBits 32 after the first step) is its exact dequantization", async () => {
+    const [R, C] = [67, 70];
+    const p = new octet.nn.Parameter(await octet.tensor(filled(R * C, gaussian(1)), [R, C]));
+    const opt = new octet.optim.AdamW4bit([p]);
+    p.grad = await octet.tensor(filled(R * C, gaussian(2)), [R, C]);
+    await opt.step();
+    const before = await opt.stateDict();
+    opt.paramGroups[0].optimBits = 32;
+    p.grad = null; // no step: the migration happens, the states stay
+    await opt.step();
+    const after = await opt.stateDict();
+    expect(after.format.stateFormats[0]).toBe("f32");
+    const codes = before.state[0].state2 as Uint8Array;
+    const mx = before.state[0].absmax2 as Float32Array;
+    const want = Float32Array.from({ length: R * C }, (_, i) => {
+      const q = i & 1 ? codes[i >> 1] & 15 : codes[i >> 1] >> 4;
+      return Math.fround(lb.REF_UNSIGNED_4BIT[q] * Math.min(mx[Math.floor(i / C)], mx[R + (i % C)]));
+    });
+    expect(Array.from(after.state[0].state2 as Float32Array)).toEqual(Array.from(want));
   });
   test("a blockSize change after the first step carries the state over (re-quantized through f32)", async () => {
     const n = 5000;

@@ -42,10 +42,11 @@ export function nearestE4M3(x: number): number {
   return x < 0 || Object.is(x, -0) ? best | 0x80 : best;
 }
 
-/** One state's storage: per-element codes (unpacked) and a scale per block. */
+/** One state's storage: per-element codes (unpacked) and a scale per block, or (rank-1) R row then C column maxima. */
 export interface RefState {
   codes: Uint8Array;
   scales: Float64Array;
+  rank1?: [number, number];
 }
 
 export interface RefFormat {
@@ -71,8 +72,32 @@ export const REF_FORMATS: Record<RefFormat["name"], RefFormat> = {
   },
 };
 
+/** Element i's scale: its block's, or min(row max, column max) of its (row, column) for a rank-1 state. */
+function scaleAt(s: RefState, i: number, blockSize: number): number {
+  if (!s.rank1) return s.scales[Math.floor(i / blockSize)];
+  const [R, C] = s.rank1;
+  return Math.min(s.scales[Math.floor(i / C)], s.scales[R + (i % C)]);
+}
+
 export function dequantize(s: RefState, f: RefFormat, signed: boolean, blockSize: number): Float64Array {
-  return Float64Array.from(s.codes, (q, i) => f.decode(q, signed) * s.scales[Math.floor(i / blockSize)]);
+  return Float64Array.from(s.codes, (q, i) => f.decode(q, signed) * scaleAt(s, i, blockSize));
+}
+
+/**
+ * Rank-1 normalization (Li et al. 2023 §4.2, lpmm quant_scaling "rank1") of an [R, C] tensor: the maxima of |v|
+ * over each row and each column; element (r, c) is encoded as v / min(rowMax[r], colMax[c]).
+ */
+export function quantizeRank1(values: ArrayLike<number>, f: RefFormat, signed: boolean, [R, C]: [number, number]): RefState {
+  const scales = new Float64Array(R + C);
+  for (let r = 0; r < R; r++)
+    for (let c = 0; c < C; c++) {
+      const a = Math.abs(values[r * C + c]);
+      scales[r] = Math.max(scales[r], a);
+      scales[R + c] = Math.max(scales[R + c], a);
+    }
+  const s: RefState = { codes: new Uint8Array(R * C), scales, rank1: [R, C] };
+  for (let i = 0; i < R * C; i++) s.codes[i] = f.encode(values[i] / scaleAt(s, i, 0), signed);
+  return s;
 }
 
 /** Blockwise quantization of n values (the last block padded with zeros, which take part in its max). */
@@ -108,7 +133,7 @@ export interface AdamHp {
  * (decay after the update, bnb's order), then quantize the new states. A non-finite gradient zeroes the element's
  * states and leaves p (bnb's 8-bit kernels; octet's quantized formats all follow them).
  */
-export function adamStep(p: Float64Array, g: ArrayLike<number>, m: RefState, v: RefState, hp: AdamHp, t: number, f: RefFormat, blockSize: number): { m: RefState; v: RefState } {
+export function adamStep(p: Float64Array, g: ArrayLike<number>, m: RefState, v: RefState, hp: AdamHp, t: number, f: RefFormat, blockSize: number, rank1?: [number, number]): { m: RefState; v: RefState } {
   // The hyper-parameters as the kernels receive them, C floats (bnb passes floats): fl(0.999) is 1.3e-8 above
   // 0.999, which moves 1 - b2 by 1.3e-5 relative. Everything after is float64.
   const [b1, b2] = hp.betas.map(Math.fround);
@@ -125,10 +150,12 @@ export function adamStep(p: Float64Array, g: ArrayLike<number>, m: RefState, v: 
     v1[i] = b2 * v0[i] + (1 - b2) * g[i] * g[i];
     p[i] = (p[i] - ((lr * c2) / c1) * (m1[i] / (Math.sqrt(v1[i]) + eps * c2))) * (1 - lr * wd);
   }
-  return { m: quantize(m1, f, true, blockSize), v: quantize(v1, f, false, blockSize) };
+  // The second moment of a 2-D tensor is rank-1 normalized in the 4-bit format (the first moment never is).
+  return { m: quantize(m1, f, true, blockSize), v: rank1 && f.name === "fourbit" ? quantizeRank1(v1, f, false, rank1) : quantize(v1, f, false, blockSize) };
 }
 
 /** Fresh (step 0) state: every code decodes to 0 because every scale is 0. */
-export function zeroState(n: number, blockSize: number): RefState {
+export function zeroState(n: number, blockSize: number, rank1?: [number, number]): RefState {
+  if (rank1) return { codes: new Uint8Array(n), scales: new Float64Array(rank1[0] + rank1[1]), rank1 };
   return { codes: new Uint8Array(n), scales: new Float64Array(Math.max(1, Math.ceil(n / blockSize))) };
 }
