@@ -2,7 +2,8 @@
 // 8-bit dynamic (bnb), FP8 E4M3 (torchao AdamWFp8) and 4-bit (AdamW4bit). ms/step of the steady state (the first
 // step, which compiles and allocates, is not timed; the four are timed in interleaved rounds so they see the same
 // machine drift), dispatches per step, and optimizer-state bytes per parameter (opt.stateBytes(): every buffer
-// the optimizer holds, sized exactly).
+// the optimizer holds, sized exactly). The parameter is one flat tensor (every format blockwise), and once more for
+// AdamW4bit as a [n / 4096, 4096] matrix, whose second moment is rank-1 normalized.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { benchArgs, environment, formatBytes, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
@@ -13,6 +14,7 @@ const RUNS = [
   { name: "AdamW8bit", cls: "AdamW8bit", format: "dynamic8" },
   { name: "AdamWFp8", cls: "AdamWFp8", format: "fp8e4m3" },
   { name: "AdamW4bit", cls: "AdamW4bit", format: "fourbit" },
+  { name: "AdamW4bit 2-D", cls: "AdamW4bit", format: "fourbit, rank-1 v", matrix: true },
 ] as const;
 
 interface Row {
@@ -27,9 +29,10 @@ interface Row {
   stats: Stats;
 }
 
-async function setUp(cls: (typeof RUNS)[number]["cls"], n: number) {
+async function setUp(cls: (typeof RUNS)[number]["cls"], n: number, matrix: boolean) {
   await settleCollection();
-  const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from({ length: n }, (_, i) => Math.cos(0.11 * i)), [n], { category: "parameters" }));
+  const shape = matrix ? [n / 4096, 4096] : [n];
+  const p = new octet.nn.Parameter(await octet.tensor(Float32Array.from({ length: n }, (_, i) => Math.cos(0.11 * i)), shape, { category: "parameters" }));
   const opt = new octet.optim[cls]([p], { lr: 1e-3 });
   // Gradients written straight into the optimizer's arena slot: the timed step is the update alone.
   const g = await opt.gradientSlot(p);
@@ -44,7 +47,7 @@ async function setUp(cls: (typeof RUNS)[number]["cls"], n: number) {
 
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: { type: "string" } }, USAGE);
-  const sizes = paramSizes(v.params, "16M", 2048);
+  const sizes = paramSizes(v.params, "16M", 4096);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
   await octet.device();
@@ -52,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   for (const n of sizes) {
     const made = [];
-    for (const r of RUNS) made.push({ ...r, ...(await setUp(r.cls, n)) });
+    for (const r of RUNS) made.push({ ...r, ...(await setUp(r.cls, n, "matrix" in r)) });
     const d0 = made.map((m) => m.opt.dispatchCount);
     const stats = await timeInterleaved(made.map((m) => () => m.opt.step()), { warmup, reps });
     made.forEach((m, i) =>
