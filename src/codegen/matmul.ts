@@ -1,8 +1,9 @@
 // Matrix multiply: the one kernel that is not elementwise-with-row-reductions. C[b] = op(A[b]) @ op(B[b]),
 // op = optional transpose, batched over leading dims (B may be shared by every batch: a weight). It is always
-// its own kernel, tiled through workgroup memory: each 8x8 workgroup computes a 32x32 tile of C, each thread
-// a 4x4 block, stepping K in slices of 32. M, N, K and the batch strides are uniforms, so one pipeline
-// serves every size; only the transposes are part of the key.
+// its own kernel. On GPUs it is tiled through workgroup memory: each 8x8 workgroup computes a 32x32 tile of C,
+// each thread a 4x4 block, stepping K in slices of 32. On CPU adapters ("direct") each thread computes an 8x8
+// block straight from memory (emitMatmulDirectWgsl says why). M, N, K and the batch strides are uniforms, so one
+// pipeline serves every size; only the transposes and the variant are part of the key.
 //
 // Operands larger than one storage binding are chunked (matmulBlocks): a dispatch computes one block of C
 // (a range of batches, rows M, columns N) from a range of K, binding only the windows of A, B and C that the
@@ -18,14 +19,20 @@ export interface MatmulArg {
   tb: boolean;
 }
 
+/** The tiled kernel's square tile (and its K slice). */
 export const MM_TILE = 32;
 
 /**
  * Which matmul kernel to generate, a device fact (DeviceTarget.matmulVariant). Measured on lavapipe (2 cores,
- * 512x64x256): tiled 2.2 GFLOP/s, direct 5.5 GFLOP/s; workgroup barriers are costly on a CPU device while its
- * caches tile for free, so CPU adapters get "direct" and GPUs the tiled kernel.
+ * 512x64x256): tiled 2.2 GFLOP/s, direct (then 4x4 per thread) 5.5 GFLOP/s; workgroup barriers are costly on a
+ * CPU device while its caches tile for free, so CPU adapters get "direct" and GPUs the tiled kernel.
  */
 export type MatmulVariant = "tiled" | "direct";
+
+/** Rows and columns of C that one workgroup of each variant computes: the unit of the dispatch grid. */
+export function matmulTile(variant: MatmulVariant): { m: number; n: number } {
+  return variant === "direct" ? { m: DIRECT_ROWS, n: DIRECT_COLS * DIRECT_THREADS } : { m: MM_TILE, n: MM_TILE };
+}
 
 /** Shapes of a matmul node's operands: batch count, M, N, K, and whether B is shared across the batch. */
 export function matmulDims(n: Node): { batch: number; M: number; N: number; K: number; sharedB: boolean } {
@@ -59,7 +66,8 @@ export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: numb
   kernel.key = hashString(`matmul|${variant}|${ta}|${tb}|${kernel.bindings.map((b) => `${b.name}:${b.dtype}`).join(",")}`);
   // The whole product as one block; the runtime replaces the block uniforms per dispatch when it chunks.
   const consts = { M, N, K, stride_a: M * K, stride_b: sharedB ? 0 : K * N, stride_c: M * N, ...wholeBlock(M, N, K) };
-  return { kernel, rows: batch, consts, grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch] };
+  const tile = matmulTile(variant);
+  return { kernel, rows: batch, consts, grid: [Math.ceil(N / tile.n), Math.ceil(M / tile.m), batch] };
 }
 
 /**
@@ -102,11 +110,12 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
   const ops = ["A", "B", "C"];
   if (M === 0 || N === 0 || batch === 0) return [];
   const whole = slotBytes.slice(0, 3);
-  if (whole.every((b) => b <= limits.maxBinding) && batch <= limits.maxWorkgroups && Math.ceil(M / MM_TILE) <= limits.maxWorkgroups && Math.ceil(N / MM_TILE) <= limits.maxWorkgroups)
-    return [{ grid: [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE), batch], consts: wholeBlock(M, N, K), windows: whole.map((size) => ({ offset: 0, size })) }];
+  const tile = matmulTile(k.matmul!.variant);
+  if (whole.every((b) => b <= limits.maxBinding) && batch <= limits.maxWorkgroups && Math.ceil(M / tile.m) <= limits.maxWorkgroups && Math.ceil(N / tile.n) <= limits.maxWorkgroups)
+    return [{ grid: [Math.ceil(N / tile.n), Math.ceil(M / tile.m), batch], consts: wholeBlock(M, N, K), windows: whole.map((size) => ({ offset: 0, size })) }];
 
   // Block sizes; a window of a block starting anywhere fits when its span plus the alignment slack does.
-  const size = { z: Math.min(batch, limits.maxWorkgroups), m: Math.min(M, limits.maxWorkgroups * MM_TILE), n: Math.min(N, limits.maxWorkgroups * MM_TILE), k: Math.max(K, 1) };
+  const size = { z: Math.min(batch, limits.maxWorkgroups), m: Math.min(M, limits.maxWorkgroups * tile.m), n: Math.min(N, limits.maxWorkgroups * tile.n), k: Math.max(K, 1) };
   type Dim = keyof typeof size;
   const spanBytes = (op: number, s: typeof size) => (at[op](s.z - 1, s.m - 1, s.n - 1, s.k - 1) + 1) * es + limits.offsetAlign;
   const fits = (op: number, s: typeof size) => spanBytes(op, s) <= limits.maxBinding;
@@ -124,14 +133,15 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
       throw new Error(`octet: ${k.name}: operand ${ops[over]} (${k.bindings[over].name}) cannot be cut to fit one storage binding of ${limits.maxBinding} bytes (one element needs ${one})`);
     }
     // The largest size along `dim` that fits (binary search: the span grows with it), kept a multiple of the
-    // tile where it can be; 1 when none fits, and the next dimension is cut.
+    // tile (K: of the tiled kernel's slice) where it can be; 1 when none fits, and the next dimension is cut.
     let lo = 1, hi = size[dim] - 1;
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
       if (fits(over, { ...size, [dim]: mid })) lo = mid;
       else hi = mid - 1;
     }
-    size[dim] = dim !== "z" && lo >= MM_TILE ? Math.floor(lo / MM_TILE) * MM_TILE : lo;
+    const unit = dim === "m" ? tile.m : dim === "n" ? tile.n : MM_TILE;
+    size[dim] = dim !== "z" && lo >= unit ? Math.floor(lo / unit) * unit : lo;
   }
 
   const ranges = (n: number, step: number): Range[] => {
@@ -153,7 +163,7 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
         ranges(K, size.k).forEach((kk, slice) => {
           const w = [0, 1, 2].map((op) => window(op, z, m, n, kk));
           blocks.push({
-            grid: [Math.ceil((n[1] - n[0]) / MM_TILE), Math.ceil((m[1] - m[0]) / MM_TILE), z[1] - z[0]],
+            grid: [Math.ceil((n[1] - n[0]) / tile.n), Math.ceil((m[1] - m[0]) / tile.m), z[1] - z[0]],
             consts: { z0: z[0], m0: m[0], m_end: m[1], n0: n[0], n_end: n[1], k0: kk[0], k_end: kk[1], a_off: w[0].first, b_off: w[1].first, c_off: w[2].first, accumulate: slice > 0 ? 1 : 0 },
             windows: w.map(({ offset, size }) => ({ offset, size })),
           });
@@ -188,42 +198,53 @@ fn store_c(at: u32, v: ${t}) {
 }
 
 /**
- * The same product without workgroup memory: each thread owns a 4x4 block of C and streams its rows of A and
- * columns of B straight from memory. On CPU devices (lavapipe) caches do the tiling and workgroup barriers
- * are expensive, so this variant is faster there.
+ * The same product without workgroup memory, register-blocked for CPU devices. lavapipe (Mesa 25.0's llvmpipe)
+ * runs a workgroup's invocations as the lanes of 8-wide SIMD vectors, but a storage-buffer load whose index is not
+ * a compile-time constant becomes a loop over the lanes with a bounds check per element (~12 instructions per
+ * loaded f32 per lane), while arithmetic runs on whole vectors. So the cost is loads: each thread owns an 8x8 block
+ * of C (DIRECT_ROWS x DIRECT_COLS) and reuses every loaded element of A 8 times and of B 8 times, against 4 and 4
+ * for the earlier 4x4 block. Workgroup memory does not pay there: its reads are per-lane loops too, and barriers
+ * switch coroutines. Measured variants are in bench/train.ts's notes and the issue's closing note.
  */
+const DIRECT_ROWS = 8;
+const DIRECT_COLS = 8;
+const DIRECT_THREADS = 8; // one SIMD vector of lavapipe's 256-bit lanes: a workgroup covers 8 rows x 64 columns
+
 export function emitMatmulDirectWgsl(k: Kernel, header: string, names: string[]): string {
   const { ta, tb } = k.matmul!;
   const t = DTYPES[k.bindings[0].dtype].wgsl;
   const aAt = (m: string) => (ta ? `a_base + kk * params.M + ${m}` : `a_base + ${m} * params.K + kk`);
   const bAt = (n: string) => (tb ? `b_base + ${n} * params.K + kk` : `b_base + kk * params.N + ${n}`);
+  const rows = [...Array(DIRECT_ROWS).keys()], cols = [...Array(DIRECT_COLS).keys()], quads = [...Array(DIRECT_COLS / 4).keys()];
+  const lines = (f: (i: number) => string, over = rows) => over.map(f).join("\n");
   return `${header}
 ${declarations(k, names)}
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(${DIRECT_THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>) {
   let batch = params.z0 + wid.z;
   let a_base = batch * params.stride_a;
   let b_base = batch * params.stride_b;
-  let m = params.m0 + wid.y * ${MM_TILE}u + tid.y * 4u; // this thread's 4x4 block of C
-  let n = params.n0 + wid.x * ${MM_TILE}u + tid.x * 4u;
-  if (m >= params.m_end || n >= params.n_end) { return; }
-  let m1 = min(m + 1u, params.m_end - 1u); let m2 = min(m + 2u, params.m_end - 1u); let m3 = min(m + 3u, params.m_end - 1u);
-  let n1 = min(n + 1u, params.n_end - 1u); let n2 = min(n + 2u, params.n_end - 1u); let n3 = min(n + 3u, params.n_end - 1u);
-  var acc0 = vec4<${t}>(0); var acc1 = vec4<${t}>(0); var acc2 = vec4<${t}>(0); var acc3 = vec4<${t}>(0);
+  let m = params.m0 + wid.y * ${DIRECT_ROWS}u; // this thread's ${DIRECT_ROWS}x${DIRECT_COLS} block of C: rows m.., columns n..
+  let n = params.n0 + wid.x * ${DIRECT_COLS * DIRECT_THREADS}u + tid.x * ${DIRECT_COLS}u;
+  // Rows and columns past the block's end are clamped for loading (and not stored), so no thread leaves early.
+${lines((i) => `  let row${i} = min(m + ${i}u, params.m_end - 1u);`)}
+${lines((j) => `  let col${j} = min(n + ${j}u, params.n_end - 1u);`, cols)}
+${lines((i) => `  ${quads.map((q) => `var acc${i}_${q} = vec4<${t}>(0);`).join(" ")}`)}
   for (var kk = params.k0; kk < params.k_end; kk++) {
-    let b = vec4<${t}>(load_b(${bAt("n")}), load_b(${bAt("n1")}), load_b(${bAt("n2")}), load_b(${bAt("n3")}));
-    acc0 = acc0 + load_a(${aAt("m")}) * b;
-    acc1 = acc1 + load_a(${aAt("m1")}) * b;
-    acc2 = acc2 + load_a(${aAt("m2")}) * b;
-    acc3 = acc3 + load_a(${aAt("m3")}) * b;
+${lines((q) => `    let b${q} = vec4<${t}>(${[0, 1, 2, 3].map((j) => `load_b(${bAt(`col${4 * q + j}`)})`).join(", ")});`, quads)}
+${lines((i) => `    let a${i} = vec4<${t}>(load_a(${aAt(`row${i}`)})); ${quads.map((q) => `acc${i}_${q} = fma(a${i}, b${q}, acc${i}_${q});`).join(" ")}`)}
   }
   let c_base = batch * params.stride_c;
-  let rowsC = array<vec4<${t}>, 4>(acc0, acc1, acc2, acc3);
-  for (var i = 0u; i < 4u; i++) {
-    let gm = m + i;
-    if (gm >= params.m_end) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      if (n + j < params.n_end) { store_c(c_base + gm * params.N + n + j, rowsC[i][j]); }
+  // Unrolled plain stores; a later slice of a split K (rare: a product too large for one binding) adds to C in a
+  // loop instead: 64 unrolled read-modify-writes would cost lavapipe seconds of compile time per pipeline.
+  if (params.accumulate == 0u) {
+${lines((i) => `    if (m + ${i}u < params.m_end) {\n${cols.map((j) => `      if (n + ${j}u < params.n_end) { ${names[2]}[c_base + (m + ${i}u) * params.N + n + ${j}u - params.c_off] = acc${i}_${j >> 2}.${"xyzw"[j & 3]}; }`).join("\n")}\n    }`)}
+  } else {
+    let block = array<vec4<${t}>, ${DIRECT_ROWS * quads.length}>(${rows.flatMap((i) => quads.map((q) => `acc${i}_${q}`)).join(", ")});
+    for (var e = 0u; e < ${DIRECT_ROWS * DIRECT_COLS}u; e++) {
+      let i = e / ${DIRECT_COLS}u;
+      let j = e % ${DIRECT_COLS}u;
+      if (m + i < params.m_end && n + j < params.n_end) { store_c(c_base + (m + i) * params.N + n + j, block[e / 4u][e % 4u]); }
     }
   }
 }
