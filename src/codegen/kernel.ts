@@ -33,13 +33,26 @@ export interface DeviceTarget {
   maxWorkgroupStorageBytes: number;
   /** Invocations one workgroup may have (maxComputeInvocationsPerWorkgroup). */
   maxWorkgroupInvocations: number;
+  /**
+   * Fewest invocations one subgroup has, 0 when the device has no subgroup ops: a row kernel whose workgroup
+   * fits in one subgroup reduces max/min with subgroupMax/subgroupMin, without workgroup memory or barriers.
+   */
+  subgroupMinSize: number;
+  /**
+   * Most threads a row kernel gives one row (a power of 2; more only when a row needs them to stay within
+   * MAX_ROW_STEPS vectors per thread). GPUs: 256. CPU adapters: one SIMD group of lanes (lavapipe runs 8
+   * invocations per AVX2 vector and switches coroutines at every barrier), so a 256-element 8-bit block is 8
+   * threads of 8 vec4s and its absmax a subgroupMax: the 8-bit Adam step took 0.57-0.67x the time of 64 threads
+   * of one vec4 (bench/optim-levers.ts).
+   */
+  rowThreads: number;
 }
 
 /**
  * The target used when no device is at hand (the kernels CLI, schedule() in unit tests): a typical desktop
  * GPU, which is also what lavapipe reports apart from its CPU matmul variant: 16 storage buffers per stage,
  * 128 MiB bindings, the tiled matmul, shader-f16, and WebGPU's guaranteed 16 KiB of workgroup memory and 256
- * invocations per workgroup (lavapipe gives 32 KiB).
+ * invocations per workgroup (lavapipe gives 32 KiB); no subgroup ops (WebGPU's optional `subgroups`) and 256 threads per row.
  */
 export const DEFAULT_TARGET: DeviceTarget = Object.freeze({
   maxStorageBuffers: 16,
@@ -48,11 +61,13 @@ export const DEFAULT_TARGET: DeviceTarget = Object.freeze({
   f16: true,
   maxWorkgroupStorageBytes: 16384,
   maxWorkgroupInvocations: 256,
+  subgroupMinSize: 0,
+  rowThreads: 256,
 });
 
 /** The target as a short stable string (part of kernel keys and program-cache keys). */
 export function targetKey(t: DeviceTarget): string {
-  return `sb${t.maxStorageBuffers}:bind${t.maxStorageBindingBytes}:mm-${t.matmulVariant}:${t.f16 ? "f16" : "nof16"}:wg${t.maxWorkgroupStorageBytes}x${t.maxWorkgroupInvocations}`;
+  return `sb${t.maxStorageBuffers}:bind${t.maxStorageBindingBytes}:mm-${t.matmulVariant}:${t.f16 ? "f16" : "nof16"}:wg${t.maxWorkgroupStorageBytes}x${t.maxWorkgroupInvocations}:sg${t.subgroupMinSize}:rt${t.rowThreads}`;
 }
 
 /**
@@ -214,11 +229,15 @@ export const MAP_WORKGROUP = 256;
 export const MAX_ROW_STEPS = 16;
 export const MAX_ROW_WORKGROUP = 256;
 
-/** Workgroup size and per-thread steps of a row kernel over rows of L elements at vector width vec. */
-export function rowGeometry(L: number, vec: number): { wg: number; steps: number } {
+/**
+ * Workgroup size and per-thread steps of a row kernel over rows of L elements at vector width vec: the fewest
+ * threads (a power of 2) that cover the row, at most `rowThreads` (the target's) unless the row needs more
+ * to keep each thread's share within MAX_ROW_STEPS vectors.
+ */
+export function rowGeometry(L: number, vec: number, rowThreads = MAX_ROW_WORKGROUP): { wg: number; steps: number } {
   const lanes = Math.ceil(L / vec);
   let wg = 1;
-  while (wg < lanes && wg < MAX_ROW_WORKGROUP) wg *= 2;
+  while (wg < lanes && wg < MAX_ROW_WORKGROUP && (wg < rowThreads || Math.ceil(lanes / wg) > MAX_ROW_STEPS)) wg *= 2;
   return { wg, steps: Math.ceil(lanes / wg) };
 }
 

@@ -57,7 +57,7 @@ function paramType(d: DType): string {
 export function workgroupSize(k: Kernel): number {
   const own = kernelKindOf(k.kind);
   if (own) return own.workgroupSize(k);
-  return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec).wg;
+  return k.kind === "map" ? MAP_WORKGROUP : rowGeometry(k.L, k.vec, k.target?.rowThreads).wg;
 }
 
 /** WGSL source of a kernel, for the device facts it was lowered for (`k.target`). */
@@ -80,6 +80,7 @@ class Emitter implements Emit {
   private wg: number;
   private steps: number;
   private needsF16: boolean;
+  private usesSubgroups = false;
   private curVec = false; // rendering an elementwise (vector-width) value right now
 
   constructor(private k: Kernel) {
@@ -89,7 +90,7 @@ class Emitter implements Emit {
     this.fields = new Map(uniformLayout(k).map((f) => [f.name, f.field]));
     this.usedNames = new Set(["main", ...this.bnames]);
     for (const fn of findFunctions(k, this.plan)) for (const c of fn.calls) this.calls.set(c.root.id, { fn, args: c.args });
-    const g = k.kind === "row" ? rowGeometry(k.L, k.vec) : { wg: MAP_WORKGROUP, steps: 1 };
+    const g = k.kind === "row" ? rowGeometry(k.L, k.vec, k.target?.rowThreads) : { wg: MAP_WORKGROUP, steps: 1 };
     this.wg = g.wg;
     this.steps = g.steps;
     if (this.needsF16 && !k.target?.f16) throw new Error(`octet: ${k.name} computes in f16, but the target device has no shader-f16; cast to f32 first`);
@@ -422,6 +423,16 @@ class Emitter implements Emit {
     return this.combine(op, this.combine(op, `${v}.x`, `${v}.y`), this.combine(op, `${v}.z`, `${v}.w`));
   }
 
+  /**
+   * Whether a row reduction is one subgroup operation: max or min (exact in any order) of a 32-bit type, on a
+   * target whose every subgroup holds the whole workgroup (all its invocations reach the reduction: rows past
+   * the end return as a whole workgroup, before it).
+   */
+  private subgroupReduces(red: Node): boolean {
+    const sg = this.k.target?.subgroupMinSize ?? 0;
+    return sg > 0 && this.wg <= sg && (red.arg === "max" || red.arg === "min") && ["f32", "u32", "i32"].includes(red.dtype);
+  }
+
   // --- the kernel -------------------------------------------------------------------------------------------
   emit(): string {
     const k = this.k;
@@ -441,6 +452,7 @@ class Emitter implements Emit {
     const k = this.k;
     const out: string[] = [];
     if (this.needsF16) out.push("enable f16;");
+    if (this.usesSubgroups) out.push("enable subgroups;");
     out.push("", "struct Params {", ...uniformLayout(k).map((f) => `  ${f.field}: ${paramType(f.dtype)},`), "}");
     out.push("@group(0) @binding(0) var<uniform> params: Params;");
     k.bindings.forEach((b, i) => {
@@ -510,10 +522,19 @@ class Emitter implements Emit {
       if (body.length) {
         out.push(`for (var k = 0u; k < ${this.steps}u; k++) {`, `  let c = (k * ${this.wg}u + lid) * ${this.V ? 4 : 1}u;`, `  if (c < ${k.L}u) {`, `    let e = row * ${k.L}u + c;`, ...body.map((l) => `    ${l}`), "  }", "}");
       }
-      // Finish this phase's reductions through workgroup memory, all of them in the same few barriers: a
-      // radix-4 tree (64 threads: 3 steps). Barriers dominate on CPU devices (lavapipe): the radix-2 tree per
-      // reduction this replaces made Adam8bit's step 2.3x slower.
-      const phaseReds = reduces.filter((x) => this.phase.get(x.src[0].id) === p);
+      // Finish this phase's reductions. A max/min over a workgroup that is one subgroup is one subgroupMax/
+      // subgroupMin (exact in any order; sums keep the tree, whose order reduce.ts documents). The others go
+      // through workgroup memory, all of them in the same few barriers: a radix-4 tree (64 threads: 3 steps).
+      // Barriers dominate on CPU devices (lavapipe): the radix-2 tree per reduction this replaces made
+      // Adam8bit's step 2.3x slower.
+      const inPhase = reduces.filter((x) => this.phase.get(x.src[0].id) === p);
+      for (const red of inPhase.filter((x) => this.subgroupReduces(x))) {
+        this.usesSubgroups = true;
+        const name = this.fresh(red);
+        this.names.set(red.id, name);
+        out.push(`let ${name} = ${red.arg === "max" ? "subgroupMax" : "subgroupMin"}(acc_${this.keepName(red)}); // the workgroup is one subgroup`);
+      }
+      const phaseReds = inPhase.filter((x) => !this.subgroupReduces(x));
       if (phaseReds.length) {
         for (const red of phaseReds) {
           const nm = this.keepName(red);

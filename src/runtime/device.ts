@@ -38,6 +38,8 @@ export interface DeviceInfo {
   minStorageOffsetAlignment: number;
   hasF16: boolean;
   hasSubgroups: boolean;
+  /** Fewest invocations one subgroup has (the adapter's subgroupMinSize); 0 without subgroups. */
+  subgroupMinSize: number;
   hasTimestamps: boolean;
   /** Storage buffers one kernel may bind (maxStorageBuffersPerShaderStage). */
   maxStorageBuffersPerStage: number;
@@ -129,6 +131,7 @@ async function acquire(): Promise<GPUDevice> {
       minStorageOffsetAlignment: device.limits.minStorageBufferOffsetAlignment,
       hasF16: features.includes("shader-f16"),
       hasSubgroups: features.includes("subgroups"),
+      subgroupMinSize: features.includes("subgroups") ? ((info as { subgroupMinSize?: number }).subgroupMinSize ?? 0) : 0,
       hasTimestamps: features.includes("timestamp-query"),
       maxStorageBuffersPerStage: device.limits.maxStorageBuffersPerShaderStage,
       cpu,

@@ -1,7 +1,7 @@
 // The device target (codegen/kernel.ts DeviceTarget) of the acquired device: what schedule() and the WGSL
 // emitter are told about it. Built from deviceInfo() each time it is asked for, so a lowered binding limit
 // (OCTET_MAX_BINDING, setStorageBindingCap) is seen by the next schedule.
-import { DEFAULT_TARGET, type DeviceTarget } from "../codegen/kernel.ts";
+import { DEFAULT_TARGET, MAX_ROW_WORKGROUP, type DeviceTarget } from "../codegen/kernel.ts";
 import { deviceInfo, storageBindingLimit } from "./device.ts";
 
 /** The acquired device's target; call after `await device()`. */
@@ -15,6 +15,9 @@ export function deviceTarget(): DeviceTarget {
     f16: info.hasF16,
     maxWorkgroupStorageBytes: info.maxWorkgroupStorageBytes,
     maxWorkgroupInvocations: info.maxWorkgroupInvocations,
+    subgroupMinSize: info.subgroupMinSize,
+    // CPU adapters: one SIMD group per row (the subgroup, 8 lanes on lavapipe's AVX2; 8 where it is unknown).
+    rowThreads: info.cpu ? info.subgroupMinSize || 8 : MAX_ROW_WORKGROUP,
   };
 }
 

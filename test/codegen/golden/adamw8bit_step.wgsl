@@ -1,5 +1,5 @@
 // octet kernel: adam8bit
-// key: e4dcea5809a104a3
+// key: 23af87740ecf0423
 // row kernel over rows of 256 elements, vec4 access, workgroup 64, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero, a1: f32, a2: f32, b1: f32, b2: f32, decay: f32, epsC2: f32, stepSize: f32)

@@ -1,5 +1,5 @@
 // octet kernel: ademamix8bit
-// key: 11e79ec2d3f30b57
+// key: 15508b24296331a5
 // row kernel over rows of 256 elements, vec4 access, workgroup 64, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero, a1: f32, a2: f32, a3: f32, alpha: f32, b1: f32, b2: f32, b3: f32, c1: f32, c2: f32, decay: f32, eps: f32, lr: f32)

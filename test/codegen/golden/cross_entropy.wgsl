@@ -1,5 +1,5 @@
 // octet kernel: cross_entropy_1
-// key: 0545eab19e193203
+// key: 6f946a23c65ef163
 // logsumexp kernel: one workgroup of 256 per row of `lanes` vec4s; online max and sum in one pass, pairs merged in a tree
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero, lanes)
@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 // octet kernel: cross_entropy
-// key: ae681bdf4ea8d57c
+// key: 471e2c2f0fb71aed
 // row kernel over rows of 32 elements, vec4 access, workgroup 8, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero)

@@ -1,5 +1,5 @@
 // octet kernel: layernorm
-// key: 5491fa9a313babec
+// key: 9989173402282a14
 // row kernel over rows of 768 elements, vec4 access, workgroup 256, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero)

@@ -1,5 +1,5 @@
 // octet kernel: lion8bit
-// key: e7e34869b1d7f3b3
+// key: 8c6d4e57a663209e
 // row kernel over rows of 256 elements, vec4 access, workgroup 64, 1 step(s) per thread
 // bindings:
 //   @binding(0) params: uniform (rows, row_base, count, zero, a1: f32, a2: f32, b1: f32, b2: f32, decay: f32, lr: f32)

@@ -1,5 +1,5 @@
 // octet kernel: matmul
-// key: 9ab405099c91e808
+// key: cfca66b013efef06
 // matmul kernel (tiled): C = A @ B, 32x32 tiles, workgroup 8x8, 4x4 outputs per thread
 // bindings:
 //   @binding(0) params: uniform (M, N, K, batch strides; this dispatch's block of C and window offsets)
