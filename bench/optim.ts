@@ -27,7 +27,9 @@ export interface Case {
   run: () => unknown;
   bytesPerParam: number;
   stateBytesPerParam?: number;
+  /** Dispatches issued so far (octet's counter), or the fixed count per step (the hand-written kernel's chunks). */
   dispatches?: () => number;
+  fixedDispatches?: number;
   kernel: string;
   free: () => void;
 }
@@ -79,6 +81,7 @@ export async function handCase(n: number): Promise<Case> {
     bits: "hand",
     run: () => k.run(bufs, n, adamScalars(h, ++t)),
     bytesPerParam: ADAM_BYTES_PER_PARAM,
+    fixedDispatches: k.dispatches(n),
     kernel: `${ADAM_VEC4.name} (${k.dispatches(n)} dispatch(es))`,
     free: () => bufs.forEach((b) => b.destroy()),
   };
@@ -134,7 +137,7 @@ export async function timeGroup(cases: Case[], n: number, reps: number, warmup: 
     bytesPerParam: c.bytesPerParam,
     gbps: gbps(n * c.bytesPerParam, stats[i].medianMs),
     stateBytesPerParam: c.stateBytesPerParam,
-    dispatchesPerStep: c.dispatches ? (c.dispatches() - d0[i]) / runs : 1,
+    dispatchesPerStep: c.dispatches ? (c.dispatches() - d0[i]) / runs : c.fixedDispatches,
     stats: stats[i],
     kernel: c.kernel,
   }));
