@@ -10,8 +10,17 @@ have_new_mesa() {
 }
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 # Only when Dawn finds no adapter (a machine with a GPU driver, or lavapipe already there, needs nothing).
-if [ -x node_modules/.bin/bun ] && node_modules/.bin/bun src/cli/probe.ts 2>/dev/null; then exit 0; fi
-if have_new_mesa; then echo "lavapipe: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) already installed"; exit 0; fi
+probe_msg=""
+if [ -x node_modules/.bin/bun ]; then
+  if probe_msg=$(node_modules/.bin/bun src/cli/probe.ts 2>&1); then exit 0; fi
+fi
+if have_new_mesa; then
+  echo "lavapipe: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) already installed"
+  # Installed, yet Dawn finds no adapter: installing again cannot fix that (e.g. VK_ICD_FILENAMES points
+  # nowhere). Say what the probe found instead of sending the user back here.
+  if [ -n "$probe_msg" ]; then echo "$probe_msg" | grep -v '^Warning: \|^    at ' >&2; exit 1; fi
+  exit 0
+fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 src=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then

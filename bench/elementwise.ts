@@ -9,6 +9,7 @@ import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { AXPY_VEC4, AXPY_VEC4_X4, COPY_VEC4, COPY_VEC4_X4, readF32, StreamKernel } from "./handwritten.ts";
 import { benchArgs, COMMON_USAGE, environment, formatBytes, gbps, pinLavapipeThreads, positive, report, timeInterleaved, type Stats } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 const USAGE = `bun run bench elementwise [--mb 64] [--small-kib 16]
   --mb N         f32 buffer size in MiB (default 64 = 16 Mi elements); above the storage-binding limit
@@ -153,7 +154,10 @@ async function verify(
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { mb: { type: "string" }, "small-kib": { type: "string" } }, USAGE);
+  const v = benchArgs(argv, {
+    mb: flag.string("f32 buffer size in MiB (above the storage-binding limit, dispatches are chunked)", { placeholder: "N", defaultText: "64" }),
+    "small-kib": flag.string("size of the per-call-overhead rows in KiB (0 skips them)", { placeholder: "N", defaultText: "16" }),
+  }, USAGE);
   const mb = positive("mb", v.mb, 64);
   const smallKib = v["small-kib"] === "0" ? 0 : positive("small-kib", v["small-kib"], 16);
   const reps = positive("reps", v.reps, 30);

@@ -23,6 +23,7 @@ import type { Optimizer } from "../src/optim/optimizer.ts";
 import { TrainConfig, type ArchName } from "../src/train/config.ts";
 import { StepBuffers, buildModel, trainStep } from "../src/train/trainer.ts";
 import { benchArgs, environment, formatBytes, formatEnvironment, formatTable, positive, settleCollection, summarize, type Stats } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 const USAGE = `bun run bench gpt2 [--arch gpt2-small|gpt2-mini|default] [--seqs 256,1024] [--steps N] [--gen-tokens N]
   [--rounds N] [--parts train,state,generate,default] [--json] [--out FILE]
@@ -65,7 +66,14 @@ interface TrainRow {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { arch: { type: "string" }, seqs: { type: "string" }, steps: { type: "string" }, "gen-tokens": { type: "string" }, rounds: { type: "string" }, parts: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, {
+    arch: flag.string("model shape: gpt2-small, gpt2-mini or default", { placeholder: "NAME", defaultText: "gpt2-small" }),
+    seqs: flag.string("sequence lengths to train at", { placeholder: "LIST", defaultText: "256,1024" }),
+    steps: flag.string("timed training steps per sequence length after the first", { placeholder: "N", defaultText: "2" }),
+    "gen-tokens": flag.string("tokens generated for the ms/token figure", { placeholder: "N", defaultText: "16" }),
+    rounds: flag.string("interleaved rounds of the default GPT's before/after step", { placeholder: "N", defaultText: "8" }),
+    parts: flag.string(`which parts to run (${PARTS.join(", ")})`, { placeholder: "LIST", defaultText: "all" }),
+  }, USAGE, ["json", "out"]);
   const arch = (v.arch as ArchName | undefined) ?? "gpt2-small";
   const seqs = String(v.seqs ?? "256,1024").split(",").map((s) => positive("seqs", s, 256));
   const steps = positive("steps", v.steps, 2);

@@ -6,7 +6,7 @@
 // a fenced run is what a training step waits for; on lavapipe the GPU *is* the CPU, so timestamp queries
 // would add nothing but complexity.
 import { cpus, loadavg } from "node:os";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { defineCommand, flag, parseCommand, type Command, type Flag, type Flags } from "../src/cli/args.ts";
 import { device, deviceInfo } from "../src/runtime/device.ts";
 
 // ------------------------------------------------------------------------------------------------------
@@ -243,32 +243,54 @@ export async function report<R>(opts: {
 }
 
 // ------------------------------------------------------------------------------------------------------
-/** Flags every bench takes. */
+/** Flags every bench takes (their values stay text: `positive()` reads counts with k/M/G suffixes). */
 export const COMMON_FLAGS = {
-  json: { type: "boolean", default: false },
-  out: { type: "string" },
-  reps: { type: "string" },
-  warmup: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
-} as const satisfies ParseArgsConfig["options"];
+  json: flag.boolean("print only JSON (for scripts)"),
+  out: flag.string("also write the JSON to FILE", { placeholder: "FILE" }),
+  reps: flag.string("timed runs per case (each fenced with onSubmittedWorkDone)", { placeholder: "N", defaultText: "the bench's" }),
+  warmup: flag.string("untimed runs first", { placeholder: "N", defaultText: "the bench's" }),
+} as const satisfies Flags;
 
 export type BenchValues = { json: boolean; out?: string; reps?: string; warmup?: string } & Record<string, string | boolean | undefined>;
 
-/** parseArgs, strict, over COMMON_FLAGS plus a script's own; prints `usage` on --help. */
-export function benchArgs(argv: string[], own: NonNullable<ParseArgsConfig["options"]>, usage: string): BenchValues {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...own }, strict: true, allowPositionals: false });
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${usage}`);
-    process.exit(2);
+/** A bench's own flag: an args.ts Flag, or a bare parseArgs option whose meaning is a `--name  doc` line of the usage text. */
+type BenchFlag = Flag | { type: "string" | "boolean"; default?: string | boolean };
+
+/** The meaning of `--name` in a usage text: what follows `--name`, `--name=VALUE` or `--name N` up to the next flag. */
+function docFromUsage(usage: string, name: string): string {
+  // A line that starts with the flag first (its own doc line), else the flag anywhere (several on one line).
+  const flagDoc = `--${name}(?:=\\S+|\\s+[A-Z][A-Z,.]*)?(?![\\w-])[ \\t]+(.+?)(?=\\s{2,}--|$)`;
+  const m = new RegExp(`^\\s*${flagDoc}`, "m").exec(usage) ?? new RegExp(flagDoc, "m").exec(usage);
+  return m?.[1].trim() || "see the usage line above";
+}
+
+/**
+ * The bench's command: COMMON_FLAGS plus its own, parsed by the command lines' shared layer (src/cli/args.ts):
+ * --help prints `usage` and every flag with its default, exit 0; a usage error names the flag, exit 2.
+ */
+export function benchCommand(name: string, own: Record<string, BenchFlag>, usage: string, common: readonly (keyof typeof COMMON_FLAGS)[] = COMMON_KEYS): Command {
+  // Only the common flags the bench honours: one it would ignore is refused as unknown, not accepted.
+  const flags: Flags = Object.fromEntries(common.map((k) => [k, COMMON_FLAGS[k]]));
+  for (const [k, f] of Object.entries(own)) {
+    if ("schema" in f) flags[k] = f;
+    else if (f.type === "boolean") flags[k] = flag.boolean(docFromUsage(usage, k));
+    else flags[k] = flag.string(docFromUsage(usage, k), { placeholder: "VALUE", ...(typeof f.default === "string" ? { default: f.default } : {}) });
   }
-  const values = parsed.values as BenchValues;
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  return values;
+  // The usage text: its synopsis lines (the first, and continuations starting "  ["), then prose; its per-flag
+  // lines and COMMON_USAGE are left out (the flag list says the same, with defaults).
+  const lines = usage.replace(/^usage:\s*/, "").split("\n");
+  let n = 1;
+  while (n < lines.length && /^\s+\[/.test(lines[n])) n++;
+  const prose = lines.slice(n).filter((l, i, all) => !/^\s+--|^common flags:|^\s{8,}/.test(l) && !(i > 0 && /^\s+--/.test(all[i - 1]) && /^\s{8,}/.test(l)));
+  return defineCommand({ name: `bench ${name}`, usage: lines.slice(0, n).join("\n"), summary: prose.join("\n").trim() || `The ${name} benchmark.`, flags });
+}
+
+const COMMON_KEYS = Object.keys(COMMON_FLAGS) as (keyof typeof COMMON_FLAGS)[];
+
+/** Parses a bench's argv (see benchCommand); exits 0 after --help, 2 on a usage error. */
+export function benchArgs(argv: string[], own: Record<string, BenchFlag>, usage: string, common?: readonly (keyof typeof COMMON_FLAGS)[]): BenchValues {
+  const name = /bench (\S+)/.exec(usage)?.[1] ?? "bench";
+  return parseCommand(benchCommand(name, own, usage, common), argv).values as BenchValues;
 }
 
 /** `--params 16M,64M`: sizes in elements, each rounded up to a multiple of `multiple` (an optimizer's block). */

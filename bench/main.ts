@@ -19,10 +19,16 @@ const available = () =>
 const args = process.argv.slice(2);
 const name = args[0] && !args[0].startsWith("-") ? args.shift()! : "elementwise";
 
-if (name === "list" || name === "help") {
-  console.log(`usage: bun run bench [name] [flags]   (name defaults to elementwise; --help after a name shows its flags)
+if (name === "list" || name === "help" || (args.length === 1 && (args[0] === "--help" || args[0] === "-h") && process.argv[2] === args[0])) {
+  // `bench --help` (no name) is this launcher's help; `bench optim --help` is optim's own (every flag, defaults).
+  console.log(`usage: npm run bench -- [name] [flags]   (name defaults to elementwise)
+
+Runs bench/<name>.ts with the flags in a child process whose LP_NUM_THREADS is pinned
+(${DEFAULT_LP_NUM_THREADS} when unset: lavapipe reads it once, at driver load).
+
 benchmarks: ${available().join(", ")}
-LP_NUM_THREADS defaults to ${DEFAULT_LP_NUM_THREADS} when unset.`);
+flags: each benchmark's own; \`npm run bench -- <name> --help\` lists them with their defaults.
+  -h, --help  show this help and exit`);
   process.exit(0);
 }
 

@@ -9,6 +9,7 @@ import { create, globals } from "webgpu";
 import { device } from "../src/runtime/device.ts";
 import { f32Buffer, fillF32, readF32, STREAM_ENTRY, STREAM_PROLOGUE, StreamKernel, wgslHeader, type StreamKernelSpec } from "./handwritten.ts";
 import { benchArgs, COMMON_USAGE, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, timeGpu, type Column, type Stats, type TimeOptions } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 export interface AdamHyper {
   lr: number;
@@ -327,7 +328,10 @@ const USAGE = `bun run bench optim-baselines [--params 16M[,64M,...]] [--no-tfjs
 ${COMMON_USAGE}`;
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" }, "no-tfjs": { type: "boolean", default: false } }, USAGE);
+  const v = benchArgs(argv, {
+    params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }),
+    "no-tfjs": flag.boolean("skip TensorFlow.js (hand-written kernel only)"),
+  }, USAGE);
   const sizes = paramSizes(v.params, "16M", 4);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 2);

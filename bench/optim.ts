@@ -15,6 +15,7 @@ import { DTYPES } from "../src/dsl/dtype.ts";
 import type { Binding } from "../src/codegen/kernel.ts";
 import { f32Buffer, fillF32, StreamKernel } from "./handwritten.ts";
 import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 import { ADAM_BYTES_PER_PARAM, ADAM_DEFAULTS, ADAM_VEC4, adamScalars, checkHandAdam, checkTfjsAdam, setupTfjs, timeTfjsAdam } from "./optim-baselines.ts";
 
 const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N] [--only adamw,lion,sgd] [--tfjs] [--json] [--out FILE]";
@@ -144,7 +145,11 @@ export async function timeGroup(cases: Case[], n: number, reps: number, warmup: 
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" }, only: { type: "string" }, tfjs: { type: "boolean", default: false } }, USAGE);
+  const v = benchArgs(argv, {
+    params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "4M,16M,64M" }),
+    only: flag.string("only these optimizer families", { placeholder: "LIST", defaultText: "all" }),
+    tfjs: flag.boolean("also time TensorFlow.js's Adam"),
+  }, USAGE);
   const sizes = paramSizes(v.params, "4M,16M,64M", 256);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);

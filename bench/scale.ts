@@ -7,6 +7,7 @@
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { benchArgs, environment, formatBytes, gbps, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 const USAGE = "bun run bench scale [--params 16M,64M,256M] [--reps N] [--warmup N] [--json] [--out FILE]";
 const TARGET = { AdamW8bit: 2.04, AdamW32bit: 8 } as const;
@@ -50,7 +51,7 @@ async function setUp(name: Name, n: number) {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, { params: flag.string("parameter counts (k/M/G suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M,64M,256M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M,64M,256M", 256);
   const reps = positive("reps", v.reps, 7);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);

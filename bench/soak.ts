@@ -6,6 +6,7 @@
 import * as octet from "../src/index.ts";
 import { runTraining } from "../src/train/trainer.ts";
 import { benchArgs, environment, formatBytes, pinLavapipeThreads, positive, report } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 const USAGE = "bun run bench soak [--steps 2000] [--every 100] [--optim adamw_8bit] [--json] [--out FILE]";
 const TOLERANCE = 0.1;
@@ -28,7 +29,11 @@ function drift(samples: Sample[], key: "rss" | "gpuLive", from: number): number 
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { steps: { type: "string" }, every: { type: "string" }, optim: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, {
+    steps: flag.string("training steps", { placeholder: "N", defaultText: "2000" }),
+    every: flag.string("steps between memory readings", { placeholder: "N", defaultText: "100" }),
+    optim: flag.string("optimizer, by its --optim name", { placeholder: "NAME", defaultText: "adamw_8bit" }),
+  }, USAGE, ["json", "out"]);
   const steps = positive("steps", v.steps, 2000);
   const every = positive("every", v.every, 100);
   const optim = typeof v.optim === "string" ? v.optim : "adamw_8bit";

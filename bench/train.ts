@@ -264,7 +264,7 @@ export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, {
     models: { type: "string" }, rounds: { type: "string" }, steps: { type: "string" }, optim: { type: "string" },
     "torch-threads": { type: "string" }, python: { type: "string" }, "no-torch": { type: "boolean" }, "no-gemm": { type: "boolean" }, before: { type: "boolean" },
-  }, USAGE);
+  }, USAGE, ["json"]);
   const names = ((v.models as string | undefined) ?? "default,3m").split(",");
   for (const n of names) if (!MODELS[n]) throw new Error(`bench train: unknown model "${n}" in --models; known: ${Object.keys(MODELS).join(", ")}`);
   await octet.device();

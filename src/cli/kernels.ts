@@ -1,7 +1,7 @@
-// `bun run kernels <name>`: prints the WGSL octet generates for a built-in graph. Generating WGSL needs no
+// `npm run kernels -- <name>`: prints the WGSL octet generates for a built-in graph. Generating WGSL needs no
 // GPU, so this works on any machine. `--graph` prints the traced graph instead; `--list` the names;
-// `--knobs` the environment knobs.
-import { parseArgs } from "node:util";
+// `--knobs` the environment knobs; `--module` adds a user module's optimizers; `--help` every flag.
+import { defineCommand, exitOnError, flag, parseCommand, UsageError } from "./args.ts";
 import { Tensor } from "../dsl/tensor.ts";
 import { jit } from "../runtime/jit.ts";
 import { KNOBS } from "../runtime/env.ts";
@@ -38,7 +38,7 @@ function builtin(name: string): { graph: string; wgsl: string[] } {
     copy: () => jit("copy", { x: { shape: [1 << 20] } }, ({ x }) => ({ y: x.add(0) }), { target }),
   };
   const g = graphs[name];
-  if (!g) throw new Error(`unknown kernel "${name}". Try: ${names().join(", ")}`);
+  if (!g) throw new UsageError(`unknown kernel "${name}". Try: ${names().join(", ")}`);
   const fn = g();
   return { graph: fn.graph, wgsl: fn.wgsl() };
 }
@@ -67,25 +67,46 @@ async function addModule(path: string): Promise<string[]> {
   return [...added].flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
 }
 
-const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: true, options: { graph: { type: "boolean" }, list: { type: "boolean" }, knobs: { type: "boolean" }, module: { type: "string" } } });
-if (values.module) {
-  try {
+export const KERNELS_FLAGS = {
+  graph: flag.boolean("print the traced graph instead of the WGSL"),
+  list: flag.boolean("list the built-in kernel names"),
+  knobs: flag.boolean("list the environment knobs (OCTET_DEBUG, OCTET_VALIDATE, ...) with what each does"),
+  module: flag.string("a module whose exported optimizer classes join the families (its kernels print when no name is given)", { placeholder: "FILE" }),
+} as const;
+
+export const KERNELS = defineCommand({
+  name: "kernels",
+  usage: "npm run kernels -- [flags] [name...]",
+  summary: "Prints the WGSL (or with --graph the traced graph) octet generates for built-in kernels, without a GPU.",
+  flags: KERNELS_FLAGS,
+  positionals: { placeholder: "name...", doc: "kernels to print (--list shows them; default: the list)" },
+  epilog: "examples: npm run kernels -- adamw8bit\n          npm run kernels -- --module ./my-optimizer.ts",
+});
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommand(KERNELS, argv);
+  if (values.module) {
     const added = await addModule(values.module);
     if (!positionals.length && !values.list && !values.knobs) positionals.push(...added.filter((n) => !n.endsWith("_linear")));
-  } catch (e) {
-    console.error((e as Error).message);
-    process.exit(1);
+  }
+  if (values.knobs) {
+    for (const k of Object.values(KNOBS)) console.log(`${k.name.padEnd(20)} ${k.doc}`);
+    return;
+  }
+  if (values.list || !positionals.length) {
+    console.log(names().join("\n"));
+    return;
+  }
+  for (const name of positionals) {
+    const { graph, wgsl } = builtin(name);
+    console.log(values.graph ? graph : wgsl.join("\n"));
   }
 }
-if (values.list || (!positionals.length && !values.knobs)) console.log(names().join("\n"));
-else if (values.knobs) for (const k of Object.values(KNOBS)) console.log(`${k.name.padEnd(20)} ${k.doc}`);
-else
-  for (const name of positionals) {
-    try {
-      const { graph, wgsl } = builtin(name);
-      console.log(values.graph ? graph : wgsl.join("\n"));
-    } catch (e) {
-      console.error((e as Error).message);
-      process.exit(1);
-    }
+
+if (import.meta.main) {
+  try {
+    await main(process.argv.slice(2));
+  } catch (e) {
+    exitOnError(KERNELS, e);
   }
+}

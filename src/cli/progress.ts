@@ -13,6 +13,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Not a TTY: milliseconds between lines (default 10000). */
   intervalMs?: number;
+  /** Steps already done when the bar starts (a resumed run): the ETA counts only the steps from there. */
+  start?: number;
 }
 
 export interface ProgressInfo {
@@ -23,6 +25,8 @@ export interface ProgressInfo {
 export interface Progress {
   /** Report that `step` of `total` steps are done. */
   update(step: number, info?: ProgressInfo): void;
+  /** A line of its own (an evaluation), printed above the bar on a TTY, between the timed lines otherwise. */
+  log(line: string): void;
   /** Print the final state and release the terminal (and the timer keeping the process alive). */
   stop(): void;
 }
@@ -59,13 +63,23 @@ export function progress(total: number, opts: ProgressOptions = {}): Progress {
     },
     Presets.shades_classic,
   );
-  bar.start(total, 0);
+  const start = Math.min(Math.max(0, opts.start ?? 0), total);
+  bar.start(total, start);
   let stopped = false;
   return {
     update(step, next = {}) {
       if (stopped) return;
       info = { ...info, ...next };
       bar.update(Math.min(Math.max(0, step), total));
+    },
+    log(line) {
+      if (stopped || !tty) {
+        stream.write(`${line}\n`);
+        return;
+      }
+      // Clear the bar's line, print, and draw the bar again below (cli-progress redraws in place on its line).
+      stream.write(`\r\x1b[2K${line}\n`);
+      (bar as unknown as { render(force?: boolean): void }).render(true);
     },
     stop() {
       if (stopped) return;

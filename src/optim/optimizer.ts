@@ -24,7 +24,7 @@ import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { NonFiniteCheck } from "./nonfinite.ts";
 import { convertEntry, placementOf } from "./migrate.ts";
-import { FORMATS } from "./formats.ts";
+import { codeBytes, FORMATS } from "./formats.ts";
 import { blocksOf, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef, type ParamsArg, type StepOptions } from "./types.ts";
 
 export { STATE_DICT_VERSION, type OptimizerStateDict, type ParamGroup, type ParamsArg, type StepOptions } from "./types.ts";
@@ -336,6 +336,21 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       total += b.table.allocatedBytes + this.nonFinite.bytesFor(b);
     }
     return total + this.nonFinite.resultBytes;
+  }
+
+  /**
+   * Bytes of this optimizer's state as a checkpoint holds it (bitsandbytes' count): per parameter and state,
+   * the codes (1 byte an element at 8 bits, half that at 4) and one f32 absmax per block, or 4 bytes an element for 32-bit
+   * state (the small tensors and overrides that keep 32 bits included). Unlike stateBytes() it counts no
+   * padding to whole blocks, packing or lookup tables. 0 before the first step.
+   */
+  logicalStateBytes(): number {
+    let total = 0;
+    for (const b of this.buckets ?? []) {
+      const states = Object.keys(b.states).length;
+      for (const p of b.params) total += states * (b.format.quantized ? codeBytes(b.format, p.numel) + 4 * blocksOf(p.numel, b.blockSize) : 4 * p.numel);
+    }
+    return total;
   }
 
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */

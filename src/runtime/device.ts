@@ -11,16 +11,11 @@
 // below holds it for the life of the module (and so of the process).
 import { debugLevel, KNOBS } from "./env.ts";
 import { DeviceLostError, ErrorSink, GpuError } from "./errors.ts";
-import { defaultHostEnv } from "./host.ts";
+import { defaultHostEnv, hostEnv } from "./host.ts";
+import { DRIVER_VARS, noAdapterHelp, NoAdapterError } from "./adapter-help.ts";
 
-export const NO_ADAPTER_HELP = [
-  "octet: Dawn found no WebGPU adapter.",
-  "On a machine without a GPU, octet runs on Mesa's Vulkan software driver (lavapipe).",
-  "Debian bookworm's own Mesa 22 is too old for Dawn; install Mesa 25 from bookworm-backports:",
-  "  bash .ci/install-lavapipe.sh",
-  "(adds the bookworm-backports apt source, then: apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1).",
-  "With a GPU, install its Vulkan driver and libvulkan1.",
-].join("\n");
+/** The message when no adapter is found and the environment does not point the Vulkan loader anywhere. */
+export const NO_ADAPTER_HELP = noAdapterHelp({});
 
 /** native = the runtime's own navigator.gpu (Deno: wgpu; a browser: its WebGPU); dawn = the `webgpu` npm package. */
 export type WebGpuImplementation = "native" | "dawn";
@@ -98,7 +93,7 @@ async function acquire(): Promise<GPUDevice> {
   const entry = await gpuEntry();
   const adapter = await entry.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter)
-    throw new Error(entry.implementation === "dawn" ? NO_ADAPTER_HELP
+    throw new NoAdapterError(entry.implementation === "dawn" ? noAdapterHelp(Object.fromEntries(DRIVER_VARS.map((v) => [v, hostEnv(v)])))
       : "octet: navigator.gpu found no WebGPU adapter (a browser may need WebGPU enabled; Deno needs a Vulkan, Metal or D3D12 driver: on a machine without a GPU, Mesa's lavapipe, see bash .ci/install-lavapipe.sh)");
   const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const l = adapter.limits;

@@ -1,6 +1,6 @@
 // Training-run configuration: one zod schema shared by `bun run train`, `bun run compare` and checkpoints.
 import { z } from "zod";
-import { HF_OPTIMIZERS } from "../optim/names.ts";
+import { optimizerNameProblem } from "../optim/names.ts";
 import { TOKENIZER_CHOICES } from "../data/tokenizer.ts";
 
 export interface ArchPreset {
@@ -30,13 +30,17 @@ export type ArchName = keyof typeof ARCHS;
 
 const positive = z.number().int().positive();
 
+/** `--state-format` values (the command line's --help lists these). */
+export const STATE_FORMATS = ["dynamic8", "linear8", "fp8e4m3", "fourbit"] as const;
+
 export const TrainConfig = z
   .object({
     optim: z.string().superRefine((s, ctx) => {
-      if (!(s in HF_OPTIMIZERS)) ctx.addIssue({ code: "custom", message: `unknown optimizer "${s}"; valid: ${Object.keys(HF_OPTIMIZERS).join(", ")}` });
+      const problem = optimizerNameProblem(s);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
     }),
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
-    stateFormat: z.enum(["dynamic8", "linear8", "fp8e4m3", "fourbit"]).default("dynamic8"),
+    stateFormat: z.enum(STATE_FORMATS).default("dynamic8"),
     embedding: z.enum(["plain", "stable", "adanorm"]).default("stable"),
     arch: z.enum(Object.keys(ARCHS) as [ArchName, ...ArchName[]]).default("default"),
     /** Default: the arch's (char for the default arch, gpt2 for the GPT-2 shapes). */

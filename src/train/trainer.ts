@@ -28,8 +28,13 @@ export interface TrainResult {
   finalEval: number;
   msPerStep: number;
   tokensPerSec: number;
+  /** The optimizer state's GPU bytes as the allocator counts them (opt.stateBytes()). */
   optimizerStateBytes: number;
+  /** The state's bytes as a checkpoint holds them: codes + absmax + 32-bit fallbacks (opt.logicalStateBytes()). */
+  optimizerLogicalBytes: number;
   parameterCount: number;
+  /** The tokenizer's vocabulary (a uniform guess's loss is ln of it). */
+  vocabSize: number;
   resumedFrom: number;
 }
 
@@ -113,10 +118,29 @@ async function shouldResume(cfg: TrainConfig): Promise<boolean> {
   return found === "checkpoint";
 }
 
+/** A config's problems, one line each, naming the flag: "--eval-every: Too small: expected number to be >0". */
+export function configIssues(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const flagOf = (key: PropertyKey) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return error.issues.map((i) => (i.path.length ? `${flagOf(i.path[0])}: ${i.message}` : i.message)).join("\n");
+}
+
+/**
+ * The run in one line, as `train` prints it first:
+ *   adamw_8bit (AdamW8bit, dynamic8 state), embedding stable, --arch default: 2 layers x 4 heads x width 64, 64
+ *   positions, tokenizer char96 (96 ids), 116,608 parameters; batch 16 x seq 64, steps 300, lr 0.003, seed 0
+ */
+export function configSummary(cfg: TrainConfig, m: { parameterCount: number; tokenizer: string; vocab: number; optimizer: string }): string {
+  const state = cfg.optim.includes("8bit") ? `, ${cfg.stateFormat} state` : "";
+  const shape = cfg.init ? `--init ${cfg.init}` : `--arch ${cfg.arch}`;
+  return `config: ${cfg.optim} (${m.optimizer}${state}), embedding ${cfg.embedding}, ${shape}: ${cfg.layers} layers x ${cfg.heads} heads x width ${cfg.width}, ` +
+    `${cfg.context} positions, tokenizer ${m.tokenizer} (${m.vocab} ids), ${m.parameterCount.toLocaleString("en-US")} parameters; ` +
+    `batch ${cfg.batch} x seq ${cfg.seq}, steps ${cfg.steps}, lr ${cfg.lr}, seed ${cfg.seed}` + (cfg.out ? `; checkpoints to ${cfg.out}/` : "; no checkpoint (no --out)");
+}
+
 export async function runTraining(input: Partial<TrainConfigInput> & { optim: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
   // --init: the shape, embedding and tokenizer defaults come from the pretrained folder (src/train/finetune.ts).
   const parsed = TrainConfig.safeParse(input.init ? await pretrainedInput({ ...input, init: input.init }) : input);
-  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("\n"));
+  if (!parsed.success) throw new Error(configIssues(parsed.error));
   const cfg = parsed.data;
   const log = hooks.log ?? (() => {});
   const resuming = await shouldResume(cfg);
@@ -142,8 +166,7 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
   const B = cfg.batch, T = cfg.seq;
   const parameterCount = model.parameters().reduce((a, p) => a + p.numel, 0);
-  log(`model: ${cfg.init ? `--init ${cfg.init}` : `--arch ${cfg.arch}`}, ${cfg.layers} layers x ${cfg.heads} heads x width ${cfg.width}, ${cfg.context} positions, ` +
-    `tokenizer ${corpus.tokenizer.name} (${V} ids), ${(parameterCount / 1e6).toFixed(2)}M parameters; batch ${B} x seq ${T}`);
+  log(configSummary(cfg, { parameterCount, tokenizer: corpus.tokenizer.name, vocab: V, optimizer: opt.constructor.name }));
 
   let start = 1;
   if (resuming) {
@@ -201,7 +224,9 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
     msPerStep: elapsed / Math.max(1, timedSteps),
     tokensPerSec: (timedSteps * B * T) / (elapsed / 1000),
     optimizerStateBytes: opt.stateBytes(), // its own count: another run's optimizer may be collected meanwhile
+    optimizerLogicalBytes: opt.logicalStateBytes(),
     parameterCount,
+    vocabSize: V,
     resumedFrom: start - 1,
   };
 }

@@ -63,14 +63,14 @@ describe("training", () => {
     await expect(runTraining({ ...tiny, bogus: 1 } as never)).rejects.toThrow(/bogus/);
   });
 
-  test("the CLI rejects unknown flags and --resume without --out", async () => {
+  test("the CLI rejects unknown flags and --resume of a run that is not there", async () => {
     const run = (args: string[]) => Bun.spawnSync(["./node_modules/.bin/bun", "src/cli/train.ts", ...args], { cwd: join(import.meta.dir, "../.."), env: { ...process.env } });
     const a = run(["--nope"]);
     expect(a.exitCode).toBe(2);
     expect(a.stderr.toString()).toMatch(/nope/);
-    const b = run(["--resume"]);
+    const b = run(["--resume", "--name", "no-such-run-here"]);
     expect(b.exitCode).toBe(2);
-    expect(b.stderr.toString()).toMatch(/--out/);
+    expect(b.stderr.toString()).toMatch(/--resume: runs\/no-such-run-here holds no checkpoint to continue \(give the run's directory with --out DIR/);
     expect(existsSync("--out")).toBe(false);
   });
 });
