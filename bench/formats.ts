@@ -7,6 +7,7 @@
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { benchArgs, environment, formatBytes, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { flag } from "../src/cli/args.ts";
 
 const USAGE = "bun run bench formats [--params 16M] [--reps N] [--warmup N] [--json] [--out FILE]";
 const RUNS = [
@@ -46,7 +47,7 @@ async function setUp(cls: (typeof RUNS)[number]["cls"], n: number, matrix: boole
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M", 4096);
   const reps = positive("reps", v.reps, 5);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
