@@ -63,7 +63,7 @@ async function addModule(path: string): Promise<string[]> {
     FAMILIES[C.def.name] ??= C;
     added.add(C.def.name);
   }
-  if (!added.size) throw new Error(`kernels --module ${path}: the module exports no optimizer class (export the result of optimizerClasses(def, defaults, "Name"))`);
+  if (!added.size) throw new UsageError(`--module ${path}: the module exports no optimizer class (export the result of optimizerClasses(def, defaults, "Name"))`);
   return [...added].flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
 }
 

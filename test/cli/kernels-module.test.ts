@@ -12,7 +12,7 @@ test("kernels --module prints a user-defined optimizer's WGSL (8-bit and 32-bit)
   expect(out).toContain("// octet kernel: signsgd32bit");
   expect(out).toMatch(/m1/); // the DSL's names survive into the WGSL
   const bad = Bun.spawnSync(["bun", "src/cli/kernels.ts", "--module", "package.json"], { stderr: "pipe" });
-  expect(bad.exitCode).toBe(1);
+  expect(bad.exitCode).toBe(2); // a usage error: the module given exports no optimizer
   expect(bad.stderr.toString()).toMatch(/exports no optimizer class/);
 });
 
