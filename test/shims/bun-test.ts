@@ -54,10 +54,16 @@ function chain(s: Scope): Scope[] {
   return out;
 }
 
-// The README's test command runs bun test with --timeout 60000; the same default here.
-let defaultTimeout = 60_000;
+// The README's test command runs bun test with --timeout 60000; the same default here. setDefaultTimeout sets
+// it for the calling file only (one file's shorter limit must not cut another file's long tests short).
+const DEFAULT_TIMEOUT = 60_000;
+const fileTimeouts = new Map<Scope, number>();
 export function setDefaultTimeout(ms: number): void {
-  defaultTimeout = ms;
+  fileTimeouts.set(rootOf(scopeNow()), ms);
+}
+function rootOf(s: Scope): Scope {
+  while (s.parent) s = s.parent;
+  return s;
 }
 
 async function withTimeout(fn: Fn, ms: number, name: string): Promise<void> {
@@ -86,7 +92,7 @@ function register(name: string, fn: Fn | undefined, timeoutMs: number | undefine
     sanitizeResources: false,
     sanitizeExit: false,
     fn: async () => {
-      const ms = timeoutMs ?? defaultTimeout;
+      const ms = timeoutMs ?? fileTimeouts.get(scopes[0]) ?? DEFAULT_TIMEOUT;
       for (const s of scopes) {
         if (!s.started) {
           s.started = true;
