@@ -232,9 +232,13 @@ export function schedule(targetsIn: Target[], programName: string, declared: Slo
    */
   const staged = (gs: GroupTarget[][]): void => {
     const copies: GroupTarget[] = [];
-    for (const g of gs) {
+    // Groups run in this order, so a group may overwrite an input in place when no LATER group reads its old
+    // value (a 4-bit update: the codes group runs last and reads the old absmax, so only absmax needs a temporary;
+    // p and the codes are written in place). A lone group keeps every write in a temporary.
+    const laterReads = gs.map((_, i) => new Set(gs.slice(i + 1).flatMap((g) => g.flatMap((t) => [...inputsRead(t.node)]))));
+    for (const [i, g] of gs.entries()) {
       const redirected = g.map((t) => {
-        if (slots[t.slot].kind !== "input") return t;
+        if (slots[t.slot].kind !== "input" || (gs.length > 1 && !laterReads[i].has(t.slot))) return t;
         const s = slots[t.slot];
         const temp = slots.push({ kind: "temp", name: `${t.name}_new`, dtype: s.dtype, shape: s.shape }) - 1;
         copies.push({ node: mk("input", s.dtype, s.shape, [], { slot: temp, name: slots[temp].name }), name: t.name, slot: t.slot });
