@@ -137,8 +137,8 @@ class Emitter implements Emit {
    * dispatches run one after another, and one thread owns the vector within a dispatch).
    */
   private laneMasks = new WeakMap<string[], string>(); // one mask per block of code
-  private guardedStore(b: Binding, bname: string, value: string, vec: boolean, lines: string[], p: number): string {
-    const st = this.store(b, bname, value, vec);
+  private guardedStore(b: Binding, bname: string, value: string, vec: boolean, lines: string[], p: number, node?: Node): string {
+    const st = this.store(b, bname, value, vec, node);
     if (!this.chunkIndex) return st;
     const cond = this.inChunk(lines, p);
     if (!(vec && this.V && this.elemLevel.get(this.chunkIndex.id))) return `if (${cond}) { ${st} }`;
@@ -393,13 +393,14 @@ class Emitter implements Emit {
   }
 
   // --- stores ---------------------------------------------------------------------------------------------
-  private store(b: Binding, bname: string, value: string, vec: boolean): string {
+  private store(b: Binding, bname: string, value: string, vec: boolean, node?: Node): string {
     if (b.mode === "row") {
       const v = b.dtype === "bool" ? `select(0u, 1u, ${value})` : value;
       return `if (lid == 0u) { ${bname}[row] = ${v}; }`;
     }
     if (b.dtype === "u8") {
-      const w = `(${value} & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u)`;
+      // A u8 value is already 0..255 (every u8 cast and load masks it), so only other values are masked here.
+      const w = `(${node?.dtype === "u8" ? value : `(${value} & vec4<u32>(255u))`} << vec4<u32>(0u, 8u, 16u, 24u))`;
       return `{ let packed = ${w}; ${bname}[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }`;
     }
     const v = b.dtype === "bool" ? (vec ? `select(vec4<u32>(0u), vec4<u32>(1u), ${value})` : `select(0u, 1u, ${value})`) : value;
@@ -471,7 +472,7 @@ class Emitter implements Emit {
       const b = this.k.bindings[o.binding];
       if (b.mode === "row") continue;
       const v = this.ref(o.node, lines, p);
-      lines.push(this.guardedStore(b, this.bnames[o.binding], v, this.V, lines, p));
+      lines.push(this.guardedStore(b, this.bnames[o.binding], v, this.V, lines, p, o.node));
     }
   }
 

@@ -387,7 +387,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let and_111 = (add_112 & vec4<u32>(255u));
       let select_49 = select(and_111, select_52, eq_50);
       let cast_48 = (vec4<u32>(select_49) & vec4<u32>(255u));
-      { let packed = (cast_48 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_48 << vec4<u32>(0u, 8u, 16u, 24u)); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
       let v_new_120 = keep_v_new_4[k];
       let normed_119 = (v_new_120 / vec4<f32>(absmax_121));
       let bits_118 = bitcast<vec4<u32>>(normed_119);
@@ -444,7 +444,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let select_123 = select(q_126, vec4<u32>(0u), eq_124);
       let select_115 = select(select_123, vec4<u32>(0u), gt_116);
       let cast_114 = (vec4<u32>(select_115) & vec4<u32>(255u));
-      { let packed = (cast_114 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); v_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_114 << vec4<u32>(0u, 8u, 16u, 24u)); v_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
     }
   }
   if (lid == 0u) { m_absmax_row[row] = absmax_58; }

@@ -536,12 +536,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let and_137 = keep_and_2[k];
       let select_138 = keep_select_3[k];
       let cast_72 = q_fn(m_new_134, absmax_135, and_137, select_138);
-      { let packed = (cast_72 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); m1_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_72 << vec4<u32>(0u, 8u, 16u, 24u)); m1_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
       let m2_new_140 = keep_m2_new_4[k];
       let and_143 = keep_and_5[k];
       let select_144 = keep_select_6[k];
       let cast_139 = q_fn(m2_new_140, absmax_141, and_143, select_144);
-      { let packed = (cast_139 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); m2_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_139 << vec4<u32>(0u, 8u, 16u, 24u)); m2_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
       let nu_new_151 = keep_nu_new_7[k];
       let normed_150 = (nu_new_151 / vec4<f32>(absmax_152));
       let bits_149 = bitcast<vec4<u32>>(normed_150);
@@ -598,7 +598,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let select_154 = select(q_157, vec4<u32>(0u), eq_155);
       let select_146 = select(select_154, vec4<u32>(0u), gt_147);
       let cast_145 = (vec4<u32>(select_146) & vec4<u32>(255u));
-      { let packed = (cast_145 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); nu_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_145 << vec4<u32>(0u, 8u, 16u, 24u)); nu_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
     }
   }
   if (lid == 0u) { m1_absmax_row[row] = absmax_135; }

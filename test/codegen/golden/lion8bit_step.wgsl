@@ -279,7 +279,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let and_95 = (add_96 & vec4<u32>(255u));
       let select_33 = select(and_95, select_36, eq_34);
       let cast_32 = (vec4<u32>(select_33) & vec4<u32>(255u));
-      { let packed = (cast_32 & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_32 << vec4<u32>(0u, 8u, 16u, 24u)); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
     }
   }
   if (lid == 0u) { m_absmax_row[row] = absmax_42; }
