@@ -190,7 +190,12 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
         const p = all[Number(k)].p;
         const from = { format: FORMATS[sd.format.stateFormats[Number(k)]], blockSize: sd.format.blockSizes[Number(k)] ?? sd.format.blockSize, rank1: sd.format.rank1[Number(k)] };
         const to = layoutOf.get(p)!;
-        sd.state[Number(k)] = await convertEntry(entry, keys, p.numel, from, to);
+        const converted = await convertEntry(entry, keys, p.numel, from, to);
+        // percentile clipping's history goes along only into a bucket that clips (else it is dropped: no clipping)
+        const clipsNow = fresh.some((b) => b.gnorm && b.params.includes(p));
+        if (entry.gnorm_vec !== undefined && clipsNow) converted.gnorm_vec = entry.gnorm_vec;
+        else delete converted.gnorm_vec;
+        sd.state[Number(k)] = converted;
         sd.format.stateFormats[Number(k)] = to.format.name;
         sd.format.blockSizes[Number(k)] = to.blockSize;
         if (to.rank1 && this.def.states.some((st) => to.format.rank1?.(st.signed))) sd.format.rank1[Number(k)] = to.rank1;
@@ -414,8 +419,6 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const planned = planLoad(await device(), this.stateOwner(buckets), sd, groups);
     planned.write();
     for (const b of buckets) bumpBucket(b, `${this.className}.loadStateDict (${this.ownerName})`, false);
-    // Percentile clipping's norm history is not part of the dict: it restarts (the next step fills every slot).
-    for (const b of buckets) if (b.gnorm) b.gnorm.filled = false;
     this.steps = planned.steps;
     planned.groups.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }

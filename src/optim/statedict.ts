@@ -9,7 +9,7 @@ import { BLOCK, codeBytes, FORMATS, scaleCount, type FormatName } from "./format
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
-import { STATE_DICT_VERSION, blocksOf, concat, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
+import { GNORM_HISTORY, STATE_DICT_VERSION, blocksOf, concat, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
 
 /** What the state dict code reads of an optimizer. */
 export interface StateOwner {
@@ -63,6 +63,8 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
       if (!b.format.quantized) host[st.name] = { value: (await download(s.value!)) as Float32Array };
       else host[st.name] = { codes: unpackLane(await bytesOf(s.codes!), s.lane, b.blocks * bs), absmax: (await download(s.absmax!)) as Float32Array };
     }
+    // percentile clipping's history (bnb's gnorm_vec), once it holds norms: a clipping bucket has one tensor
+    const gnormVec = b.gnorm?.filled ? ((await download(b.gnorm.vec)) as Float32Array) : undefined;
     b.params.forEach((p, i) => {
       const t = steps.get(p) ?? 0;
       if (t === 0) return;
@@ -80,6 +82,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
           entry[key.replace("state", "absmax")] = concat(specs.map((sp) => host[sp.name].absmax!.slice(b0, b0 + scaleCount(b.format, sp.signed, nb, b.rank1))), Float32Array);
         } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
       }
+      if (gnormVec) entry.gnorm_vec = gnormVec.slice(0, GNORM_HISTORY);
       state[index.get(p)!] = entry;
       stateFormats[index.get(p)!] = b.format.name;
       if (b.format.quantized) blockSizes[index.get(p)!] = bs;
@@ -174,6 +177,22 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     if (String(mineRank1) !== String(theirRank1))
       throw new Error(`${who}: parameter ${k} was saved with ${theirRank1 ? `rank-1 normalized second moments [${theirRank1}]` : "blockwise scales"}, this optimizer keeps ${mineRank1 ? `rank-1 scales [${mineRank1}]` : "blockwise scales"} for it`);
     const keys = stateKeys(def).flatMap(({ key }) => (b.format.quantized ? [key, key.replace("state", "absmax")] : [key]));
+    if (b.gnorm) keys.push("gnorm_vec");
+    else if ((entry as Record<string, unknown> | null)?.gnorm_vec !== undefined)
+      throw new Error(`${who}: state[${k}] holds percentile clipping's gnorm_vec, but this optimizer does not clip parameter ${k} (percentileClipping is 100): construct it with the percentileClipping it was saved with`);
+    if (b.gnorm) {
+      const gv = (entry as Record<string, unknown> | null)?.gnorm_vec;
+      const gnorm = b.gnorm;
+      if (gv === undefined) writes.push(() => void (gnorm.filled = false)); // no history saved: it restarts
+      else {
+        if (!(gv instanceof Float32Array) || gv.length !== GNORM_HISTORY) throw new Error(`${who}: state[${k}].gnorm_vec: expected Float32Array(${GNORM_HISTORY}) (the last ${GNORM_HISTORY} squared gradient norms), got ${(gv as object)?.constructor?.name}(${(gv as ArrayLike<number>)?.length})${viaJson(gv)}`);
+        checkValues(who, `state[${k}].gnorm_vec`, gv, true);
+        writes.push(() => {
+          dev.queue.writeBuffer(gnorm.vec.buffer, gnorm.vec.offset, gv);
+          gnorm.filled = true;
+        });
+      }
+    }
     checkEntryKeys(who, `state[${k}]`, entry, ["step", ...keys]);
     newSteps.set(item.p, checkStep(who, `state[${k}]`, entry.step));
     for (const { key, specs } of stateKeys(def)) {
@@ -230,6 +249,8 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
   // its next "first" step.
   for (const b of buckets) b.params.forEach((p, i) => {
     if (newSteps.has(p)) return;
+    const gnorm = b.gnorm;
+    if (gnorm) writes.push(() => void (gnorm.filled = false));
     const e0 = b.blockStart[i] * b.blockSize;
     const nb = blocksOf(p.numel, b.blockSize);
     for (const st of def.states) {

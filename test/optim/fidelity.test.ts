@@ -187,6 +187,36 @@ describe("percentileClipping as bitsandbytes did it (a history of 100 squared no
     }
   });
 
+  test("the history is in the state dict (bnb's gnorm_vec): a resumed run clips as the uninterrupted one, bit for bit", async () => {
+    const rnd = gaussian(29);
+    const n = 700;
+    const p0 = filled(n, () => 0.1 * rnd());
+    const grads = Array.from({ length: 14 }, (_, t) => filled(n, () => 0.01 * spiky(t + 1) * rnd()));
+    const make = async () => {
+      const p = await param(p0);
+      return { p, opt: new octet.optim.Adam8bit([p], { lr: 1e-2, percentileClipping: 5, min8bitSize: 256 }) };
+    };
+    const stepWith = async (x: { p: octet.nn.Parameter; opt: octet.optim.Optimizer }, g: Float32Array) => {
+      x.p.grad = await octet.tensor(g);
+      await x.opt.step();
+    };
+    const a = await make();
+    for (const g of grads) await stepWith(a, g);
+    const b = await make();
+    for (const g of grads.slice(0, 8)) await stepWith(b, g);
+    const sd = await b.opt.stateDict();
+    expect(sd.state[0].gnorm_vec).toBeInstanceOf(Float32Array);
+    expect((sd.state[0].gnorm_vec as Float32Array).length).toBe(100);
+    const c = await make();
+    await c.opt.loadStateDict(sd);
+    c.p.data = await octet.tensor(await read(b.p));
+    for (const g of grads.slice(8)) await stepWith(c, g);
+    expect(Array.from(await read(c.p))).toEqual(Array.from(await read(a.p)));
+    // a dict with a history does not load into an optimizer that does not clip
+    const q = await param(p0);
+    await expect(new octet.optim.Adam8bit([q], { lr: 1e-2, min8bitSize: 256 }).loadStateDict(sd)).rejects.toThrow(/gnorm_vec, but this optimizer does not clip/);
+  });
+
   test("at 100 (the default) nothing is clipped: bit-identical to the unclipped oracle", async () => {
     const state = ref.createState("adam", N, 32);
     const hp = { ...ref.DEFAULTS.adam };
