@@ -94,7 +94,18 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     const { params, ...rest } = g;
     return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
   });
-  return { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } };
+  const sd: OptimizerStateDict = { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } };
+  // JSON turns the typed arrays into objects of index keys, and such a dict cannot be loaded: say so at once, and
+  // what to use. Not enumerable, so structuredClone and spreading copy the dict without it.
+  Object.defineProperty(sd, "toJSON", { value: refuseJson, enumerable: false });
+  return sd;
+}
+
+function refuseJson(): never {
+  throw new TypeError(
+    `Optimizer.stateDict(): a state dict holds typed arrays (8-bit codes, absmax, f32 states), which JSON turns into plain objects that cannot be loaded back. ` +
+      "Save it with octet.save(path, { model, optimizer }) and read it with octet.load(path, { model, optimizer }) (safetensors), or copy it with structuredClone",
+  );
 }
 
 /** A validated load, not yet applied: `write` issues the GPU writes; the caller then installs steps and groups. */

@@ -102,8 +102,12 @@ describe("octet.save / octet.load", () => {
     const opt = new octet.optim.Adam(m.parameters());
     for (const p of m.parameters()) p.grad = await octet.tensor(new Float32Array(p.numel).fill(0.1), [...p.shape]);
     await opt.step();
-    const sd = JSON.parse(JSON.stringify(await opt.stateDict()));
-    await expect(opt.loadStateDict(sd)).rejects.toThrow(/went through JSON.*octet.save\(path, \{ model, optimizer \}\)/);
+    const sd = await opt.stateDict();
+    expect(() => JSON.stringify(sd)).toThrow(/typed arrays .*which JSON turns into plain objects.*octet.save\(path, \{ model, optimizer \}\)/);
+    // structuredClone copies it (and loads); a dict mangled by JSON some other way: the load error says what to do
+    await opt.loadStateDict(structuredClone(sd));
+    const mangled = JSON.parse(JSON.stringify({ ...sd }));
+    await expect(opt.loadStateDict(mangled)).rejects.toThrow(/went through JSON.*octet.save\(path, \{ model, optimizer \}\)/);
   });
 });
 
