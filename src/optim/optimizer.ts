@@ -386,10 +386,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const all = this.allParams();
     GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p)); // as the first step does
     const items = all.map((ref) => ({ ...ref, hp: this.resolvedConfig(ref.p, ref.g, ref.i) }));
-    return planBuckets(this.def, this.className, items).map(({ format, blockSize, items, own, clip }) => {
+    return planBuckets(this.def, this.className, items).map(({ format, blockSize, rank1, items, own, clip }) => {
       const blocks = items.reduce((a, { p }) => a + blocksOf(p.numel, blockSize), 0);
       const args = [this.def, format, blocks, items.length, updateScalarNames(this.def, this.defaults, clip), Object.keys(formatTables(this.def, format))] as const;
-      return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip }) };
+      return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip, rank1 }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip, rank1 }) };
     });
   }
 
