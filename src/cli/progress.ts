@@ -77,9 +77,14 @@ export function progress(total: number, opts: ProgressOptions = {}): Progress {
         stream.write(`${line}\n`);
         return;
       }
-      // Clear the bar's line, print, and draw the bar again below (cli-progress redraws in place on its line).
-      stream.write(`\r\x1b[2K${line}\n`);
-      (bar as unknown as { render(force?: boolean): void }).render(true);
+      // Clear the bar's line, print, and draw the bar again below. cli-progress saved the cursor (ESC 7) where the
+      // bar started and restores it (ESC 8) at stop(): save it again at the bar's new line, or stop() jumps back
+      // above the lines printed here and what follows overwrites them.
+      stream.write(`\r\x1b[2K${line}\n\x1b7`);
+      // It draws only a line that changed since its last drawing: forget that one (this line just cleared it).
+      const b = bar as unknown as { lastDrawnString: string | null; render(force?: boolean): void };
+      b.lastDrawnString = null;
+      b.render(true);
     },
     stop() {
       if (stopped) return;

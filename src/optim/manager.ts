@@ -23,10 +23,17 @@ const overrideSchema = z
 
 export class GlobalOptimManager {
   private static instance?: GlobalOptimManager;
-  private byParam = new Map<Parameter, Options>();
+  // Everything is held weakly: registering a model's embeddings (useFp32EmbeddingStates) must not keep the model,
+  // its parameters or their GPU buffers alive after the user dropped them.
+  private byParam = new WeakMap<Parameter, Options>();
+  /** What the user set with overrideConfig, per parameter: a module override that replaces it warns (once). */
+  private userSet = new WeakMap<Parameter, Options>();
+  private warned = new WeakSet<Parameter>();
   private byIndex = new Map<string, Options>();
-  private registered: Parameter[][] = [];
-  private moduleOverrides: { id: number; module: Module; name: string; config: Options }[] = [];
+  private registered: WeakRef<Parameter>[][] = [];
+  private moduleOverrides: { id: number; module: WeakRef<Module>; name: string; config: Options }[] = [];
+  /** Where the dropped-keys warning goes (default console.warn); tests and embedders may redirect it. */
+  warn: (message: string) => void = (m) => console.warn(m);
   private changes = 0;
   /** Ids of module overrides, never reused (not even across initialize()), so an optimizer can ask for newer ones. */
   private nextModuleOverride = 0;
@@ -50,7 +57,9 @@ export class GlobalOptimManager {
   /** Forget every override (bnb's `initialize`). */
   initialize(): void {
     this.changes++;
-    this.byParam.clear();
+    this.byParam = new WeakMap();
+    this.userSet = new WeakMap();
+    this.warned = new WeakSet();
     this.byIndex.clear();
     this.registered = [];
     this.moduleOverrides = [];
@@ -59,7 +68,7 @@ export class GlobalOptimManager {
   /** Records the params (list or param groups) so positional overrides can be found later, as bnb does. */
   registerParameters(params: Parameter[] | { params: Parameter[] }[]): void {
     const groups = params.length && (params[0] as { params?: Parameter[] }).params ? (params as { params: Parameter[] }[]).map((g) => g.params) : [params as Parameter[]];
-    this.registered = groups;
+    this.registered = groups.map((g) => g.map((p) => new WeakRef(p)));
     this.changes++;
     groups.forEach((g, gi) => g.forEach((p, pi) => {
       const c = this.byParam.get(p);
@@ -76,6 +85,7 @@ export class GlobalOptimManager {
     for (const p of Array.isArray(params) ? params : [params]) {
       if (!(p instanceof Parameter)) throw new TypeError("GlobalOptimManager.overrideConfig: expected Parameter(s)");
       this.byParam.set(p, { ...(this.byParam.get(p) ?? {}), ...r.data });
+      this.userSet.set(p, { ...(this.userSet.get(p) ?? {}), ...r.data });
     }
   }
 
@@ -88,7 +98,7 @@ export class GlobalOptimManager {
     if (!r.success) throw new Error(formatZodError("GlobalOptimManager.registerModuleOverride", r.error));
     if (!((module as unknown as Record<string, unknown>)[paramName] instanceof Parameter))
       throw new Error(`GlobalOptimManager.registerModuleOverride: ${module.constructor.name} has no parameter "${paramName}"`);
-    this.moduleOverrides.push({ id: this.nextModuleOverride++, module, name: paramName, config: r.data });
+    this.moduleOverrides.push({ id: this.nextModuleOverride++, module: new WeakRef(module), name: paramName, config: r.data });
     this.changes++;
   }
 
@@ -99,24 +109,45 @@ export class GlobalOptimManager {
   resolveModuleOverrides(params: Parameter[], after = -1): number {
     const mine = new Set(params);
     let newest = after;
-    for (const { id, module, name, config } of this.moduleOverrides) {
+    this.moduleOverrides = this.moduleOverrides.filter((o) => o.module.deref() !== undefined); // collected modules
+    for (const { id, module: ref, name, config } of this.moduleOverrides) {
       newest = Math.max(newest, id);
       if (id <= after) continue;
-      const p = (module as unknown as Record<string, Parameter>)[name];
-      if (!mine.has(p)) continue;
+      const module = ref.deref();
+      const p = module && (module as unknown as Record<string, Parameter>)[name];
+      if (!p || !mine.has(p)) continue;
       const c = { ...config };
+      this.warnDropped(p, module!, name, c);
       this.byParam.set(p, c);
       this.changes++;
       // bnb sets index2config[(g, i)] to the same dict: a positional override recorded by registerParameters
       // is replaced too (it used to survive and leak its keys, e.g. lr, under the module override).
-      this.registered.forEach((g, gi) => g.forEach((q, pi) => q === p && this.byIndex.set(`${gi},${pi}`, c)));
+      this.registered.forEach((g, gi) => g.forEach((q, pi) => q.deref() === p && this.byIndex.set(`${gi},${pi}`, c)));
     }
     return newest;
   }
 
+  /**
+   * bitsandbytes' rule: a module override replaces the parameter's whole config, so keys the user set on that
+   * parameter with overrideConfig (e.g. lr) are dropped. That is kept, but said once per parameter.
+   */
+  private warnDropped(p: Parameter, module: Module, name: string, config: Options): void {
+    const user = this.userSet.get(p);
+    if (!user || this.warned.has(p)) return;
+    const lost = Object.entries(user).filter(([k, v]) => !(k in config) || JSON.stringify((config as Record<string, unknown>)[k]) !== JSON.stringify(v));
+    if (!lost.length) return;
+    this.warned.add(p);
+    const show = (o: [string, unknown][]) => o.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ");
+    this.warn(
+      `GlobalOptimManager: the module override of ${module.constructor.name}.${name} ({ ${show(Object.entries(config))} }) replaces ` +
+        `what overrideConfig set on that parameter, dropping { ${show(lost)} } (bitsandbytes' rule: a module override wins whole). ` +
+        `To keep ${lost.length === 1 ? "it" : "them"}, put ${lost.length === 1 ? "it" : "them"} in the module override's config.`,
+    );
+  }
+
   /** The override config of a parameter: positional registration first, identity last (later wins). */
   overridesFor(p: Parameter, groupIndex: number, paramIndex: number): Options {
-    const positional = this.registered[groupIndex]?.[paramIndex] === p ? this.byIndex.get(`${groupIndex},${paramIndex}`) : undefined;
+    const positional = this.registered[groupIndex]?.[paramIndex]?.deref() === p ? this.byIndex.get(`${groupIndex},${paramIndex}`) : undefined;
     return { ...(positional ?? {}), ...(this.byParam.get(p) ?? {}) };
   }
 }

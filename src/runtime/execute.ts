@@ -276,7 +276,7 @@ export class Program {
     }
     this.dispatchCount += dispatches.length;
     for (const slot of this.written) all[slot].bump(this.name);
-    if (before) await (await import("./validate.ts")).validateRun(this.schedule, before, all, uniforms);
+    if (before) await (await import("./validate.ts")).validateRun(this.schedule, before, all, uniforms, this.name);
     return all;
   }
 

@@ -74,7 +74,11 @@ async function compileUncached(dev: GPUDevice, kernel: Kernel, cache: Map<string
   if (overrideDir) {
     const fs = hostModule("node:fs", "OCTET_OVERRIDE_DIR");
     const path = hostModule("node:path", "OCTET_OVERRIDE_DIR").join(overrideDir, file);
-    if (fs.existsSync(path)) wgsl = fs.readFileSync(path, "utf8");
+    if (fs.existsSync(path)) {
+      wgsl = fs.readFileSync(path, "utf8");
+      // Always said: a swapped kernel computes what the file says, not what the graph does.
+      console.error(`octet: OCTET_OVERRIDE_DIR: kernel ${kernel.name} (key ${kernel.key}) runs ${path} instead of its generated WGSL`);
+    }
   }
   const dumpDir = KNOBS.dumpDir.read();
   if (dumpDir && nameFilterMatches(kernel.name)) {
@@ -85,8 +89,11 @@ async function compileUncached(dev: GPUDevice, kernel: Kernel, cache: Map<string
   const level = debugLevel();
   if (level >= 1 && nameFilterMatches(kernel.name)) {
     console.error(`octet: compile ${kernel.name} key=${kernel.key} (${kernel.kind}, L=${kernel.L}, vec${kernel.vec})`);
-    if (level >= 3) console.error(kernel.source);
-    if (level >= 4) console.error(wgsl);
+    // Level 4's WGSL opens with a banner holding the source graph (codegen/banner.ts): print the graph once, not
+    // again before it (an overridden file without the banner gets the graph printed first).
+    const inBanner = kernel.source.split("\n").every((l) => wgsl.includes(`//   ${l}`));
+    if (level >= 4) console.error(inBanner ? wgsl : `${kernel.source}\n${wgsl}`);
+    else if (level >= 3) console.error(kernel.source);
   }
   dev.pushErrorScope("validation");
   const module = dev.createShaderModule({ code: wgsl, label: kernel.name });
