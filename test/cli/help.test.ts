@@ -11,7 +11,7 @@ import { TrainConfig } from "../../src/train/config.ts";
 import { configIssues } from "../../src/train/trainer.ts";
 
 const ROOT = join(import.meta.dir, "../..");
-const BENCHES = ["elementwise", "formats", "gpt2", "optim", "optim-baselines", "scale", "soak", "train"];
+const BENCHES = ["elementwise", "formats", "gpt2", "gpu", "optim", "optim-levers", "optim-baselines", "scale", "soak", "train"];
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   // LP_NUM_THREADS set: the benches re-run themselves to pin it otherwise (not what --help is about).
