@@ -10,14 +10,9 @@ export type OptimizerClass = (new (params: ParamsArg, options?: Options) => Opti
   readonly defaults?: Hyper;
 };
 
-/**
- * `defaults` needs only the family's own keys: the shared ones (optimBits, min8bitSize, stateFormat,
- * percentileClipping, blockWise, skipZeros) get bitsandbytes' defaults.
- */
-export function optimizerClasses<H extends Hyper>(definition: OptimizerDef<H>, familyDefaults: Partial<H> & Hyper, base: string): Record<string, OptimizerClass> {
-  const def = withSharedOptions(definition);
-  const defaults = withSharedDefaults(def, familyDefaults) as H;
-  const make = (name: string, forced: Options): OptimizerClass => {
+/** A maker of named classes over one definition; `forced` are the options the class name fixes (optimBits, stateFormat). */
+function classMaker<H extends Hyper>(def: OptimizerDef<H>, defaults: H): (name: string, forced: Options) => OptimizerClass {
+  return (name, forced) => {
     const C = class extends Optimizer<H> {
       static readonly def = def;
       static readonly defaults = defaults;
@@ -28,6 +23,16 @@ export function optimizerClasses<H extends Hyper>(definition: OptimizerDef<H>, f
     Object.defineProperty(C, "name", { value: name });
     return C as unknown as OptimizerClass;
   };
+}
+
+/**
+ * `defaults` needs only the family's own keys: the shared ones (optimBits, min8bitSize, stateFormat,
+ * percentileClipping, blockWise, skipZeros) get bitsandbytes' defaults.
+ */
+export function optimizerClasses<H extends Hyper>(definition: OptimizerDef<H>, familyDefaults: Partial<H> & Hyper, base: string): Record<string, OptimizerClass> {
+  const def = withSharedOptions(definition);
+  const defaults = withSharedDefaults(def, familyDefaults) as H;
+  const make = classMaker(def, defaults);
   return { [base]: make(base, {}), [`${base}8bit`]: make(`${base}8bit`, { optimBits: 8 }), [`${base}32bit`]: make(`${base}32bit`, { optimBits: 32 }) };
 }
 
@@ -38,17 +43,7 @@ export function optimizerClasses<H extends Hyper>(definition: OptimizerDef<H>, f
 export function lowBitClasses<H extends Hyper>(definition: OptimizerDef<H>, familyDefaults: Partial<H> & Hyper, base: string): Record<string, OptimizerClass> {
   const def = withSharedOptions(definition);
   const defaults = withSharedDefaults(def, familyDefaults) as H;
-  const make = (name: string, forced: Options): OptimizerClass => {
-    const C = class extends Optimizer<H> {
-      static readonly def = def;
-      static readonly defaults = defaults;
-      constructor(params: ParamsArg, options: Options = {}) {
-        super(def, name, defaults, params, options, forced);
-      }
-    };
-    Object.defineProperty(C, "name", { value: name });
-    return C as unknown as OptimizerClass;
-  };
+  const make = classMaker(def, defaults);
   return { [`${base}4bit`]: make(`${base}4bit`, { optimBits: 8, stateFormat: "fourbit" }), [`${base}Fp8`]: make(`${base}Fp8`, { optimBits: 8, stateFormat: "fp8e4m3" }) };
 }
 
