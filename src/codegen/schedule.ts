@@ -13,7 +13,7 @@ import { DslError } from "../dsl/tensor.ts";
 import { mk, numel, shapeStr, toposort, type LoadMode, type Node, type Shape } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
 import { nameNode, nodeName } from "../dsl/names.ts";
-import { paddedBytes, type DType } from "../dsl/dtype.ts";
+import { DTYPES, isPacked, paddedBytes, type DType } from "../dsl/dtype.ts";
 import { loweringOf } from "./lowerings/index.ts";
 import type { LowerContext } from "./lowering.ts";
 import { checkHazards, hazardOrder, inputsRead, targetOrder, writesInPlace, type GroupTarget } from "./hazards.ts";
@@ -457,8 +457,8 @@ function lowerKernel(
     throw new Error(`octet: ${name} reduces rows of ${kL} elements, longer than one workgroup handles (${maxReduceRow(kL)}); codegen/lowerings/reduce.ts should have split it`);
   const kvec: 1 | 4 = hasReduce && kL === 1 ? 1 : vec;
   for (const b of bindings)
-    if (b.write && b.dtype === "u8" && (kvec !== 4 || b.mode !== "elem"))
-      throw new Error(`octet: ${name} writes u8 ${b.name} ${b.mode === "row" ? "per row" : "from a scalar kernel"}; 8-bit outputs need rows that are a multiple of 4 elements`);
+    if (b.write && isPacked(b.dtype) && (kvec !== 4 || b.mode !== "elem"))
+      throw new Error(`octet: ${name} writes ${b.dtype} ${b.name} ${b.mode === "row" ? "per row" : "from a scalar kernel"}; ${DTYPES[b.dtype].bits}-bit outputs need rows that are a multiple of 4 elements`);
 
   const uniforms = [...new Map(graph.filter((n) => n.op === "uniform").map((n) => [n.arg as string, n.dtype])).entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))

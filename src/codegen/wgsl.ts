@@ -30,7 +30,7 @@ export function bindingNames(k: Kernel): string[] {
 /** Storage element type of a binding: vec4 where the kernel reads 4 consecutive elements at once. */
 function storageElem(b: Binding, vec: number): string {
   const base = DTYPES[b.dtype].storage;
-  if (b.dtype === "u8") return "u32"; // 4 codes per word
+  if (b.dtype === "u8" || b.dtype === "u16") return "u32"; // 4 (u8) or 2 (u16) codes per word
   const vecMode = b.mode === "elem" || b.mode === "col" || (b.mode === "table" && (b.tableWidth ?? 1) > 1);
   return vec === 4 && vecMode ? `vec4<${base}>` : base;
 }
@@ -152,6 +152,14 @@ class Emitter implements Emit {
       const w = `(${value} & vec4<u32>(255u)) << vec4<u32>(0u, 8u, 16u, 24u)`;
       return `if (any(${mask})) { let keep = ${bytes}; let bits = keep.x | keep.y | keep.z | keep.w; let packed = ${w}; ${bname}[e >> 2u] = (${bname}[e >> 2u] & ~bits) | ((packed.x | packed.y | packed.z | packed.w) & bits); }`;
     }
+    if (b.dtype === "u16") {
+      // Two words per vector, each merged with the halves of other chunks (as u8 above).
+      const halves = `vec4<u32>(0u, 16u, 0u, 16u)`;
+      const keep = `select(vec4<u32>(0u), vec4<u32>(65535u), ${mask}) << ${halves}`;
+      const w = `(${value} & vec4<u32>(65535u)) << ${halves}`;
+      const merge = (at: string, a: string, b2: string) => `${bname}[${at}] = (${bname}[${at}] & ~(keep.${a} | keep.${b2})) | ((packed.${a} | packed.${b2}) & (keep.${a} | keep.${b2}));`;
+      return `if (any(${mask})) { let keep = ${keep}; let packed = ${w}; ${merge("e >> 1u", "x", "y")} ${merge("(e >> 1u) + 1u", "z", "w")} }`;
+    }
     const v = b.dtype === "bool" ? `select(vec4<u32>(0u), vec4<u32>(1u), ${value})` : value;
     return `if (any(${mask})) { ${bname}[e >> 2u] = select(${bname}[e >> 2u], ${v}, ${mask}); }`;
   }
@@ -180,6 +188,7 @@ class Emitter implements Emit {
         return v ? "true" : "false";
       case "u32":
       case "u8":
+      case "u16":
         return `${v >>> 0}u`;
       case "i32":
         return v === -2147483648 ? "i32(-2147483647 - 1)" : v < 0 ? `(${v}i)` : `${v}i`;
@@ -343,6 +352,9 @@ class Emitter implements Emit {
     const vec = this.V && this.curVec;
     const mode = b.mode;
     const unpackU8 = (word: string, idx: string) => `((${word} >> ((${idx} & 3u) * 8u)) & 255u)`;
+    const unpackU16 = (word: string, idx: string) => `((${word} >> ((${idx} & 1u) * 16u)) & 65535u)`;
+    // A vector of 4 u16 codes from element i (a multiple of 4): two words, low half first.
+    const vecU16 = (i: string) => `((vec4<u32>(${name}[${i} >> 1u], ${name}[${i} >> 1u], ${name}[(${i} >> 1u) + 1u], ${name}[(${i} >> 1u) + 1u]) >> vec4<u32>(0u, 16u, 0u, 16u)) & vec4<u32>(65535u))`;
     const fromStore = (raw: string) => (b.dtype === "bool" ? `(${raw} != ${vec && mode !== "row" && mode !== "scalar" ? "vec4<u32>(0u)" : "0u"})` : raw);
     switch (mode) {
       case "elem":
@@ -350,17 +362,19 @@ class Emitter implements Emit {
           if (vec) return `((vec4<u32>(${name}[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u))`;
           return unpackU8(`${name}[e >> 2u]`, "e");
         }
+        if (b.dtype === "u16") return vec ? vecU16("e") : unpackU16(`${name}[e >> 1u]`, "e");
         return fromStore(`${name}[${vec ? "e >> 2u" : "e"}]`);
       case "col":
         if (b.dtype === "u8") {
           if (vec) return `((vec4<u32>(${name}[c >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u))`;
           return unpackU8(`${name}[c >> 2u]`, "c");
         }
+        if (b.dtype === "u16") return vec ? vecU16("c") : unpackU16(`${name}[c >> 1u]`, "c");
         return fromStore(`${name}[${vec ? "c >> 2u" : "c"}]`);
       case "row":
-        return b.dtype === "u8" ? unpackU8(`${name}[row >> 2u]`, "row") : fromStore(`${name}[row]`);
+        return b.dtype === "u8" ? unpackU8(`${name}[row >> 2u]`, "row") : b.dtype === "u16" ? unpackU16(`${name}[row >> 1u]`, "row") : fromStore(`${name}[row]`);
       case "scalar":
-        return b.dtype === "u8" ? `(${name}[0] & 255u)` : fromStore(`${name}[0]`);
+        return b.dtype === "u8" ? `(${name}[0] & 255u)` : b.dtype === "u16" ? `(${name}[0] & 65535u)` : fromStore(`${name}[0]`);
       case "table": {
         const idxNode = n.src[0];
         const width = b.tableWidth ?? 1;
@@ -371,14 +385,14 @@ class Emitter implements Emit {
           this.curVec = saved;
           const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
           const at = `(${this.asU32(idxNode, idx)}${first}) * ${width}u + c`;
-          if (b.dtype === "u8") throw new Error("octet codegen: gathering from a u8 table is not supported");
+          if (b.dtype === "u8" || b.dtype === "u16") throw new Error(`octet codegen: gathering rows from a ${b.dtype} table is not supported`);
           return fromStore(vec ? `${name}[(${at}) >> 2u]` : `${name}[${at}]`);
         }
         const idx = this.value(idxNode, lines, p);
         const first = this.k.tableChunk === (n.arg as { binding: number }).binding ? " - params.table_first" : "";
         const one = (lane: string) => {
           const i = this.asU32(idxNode, lane);
-          return b.dtype === "u8" ? unpackU8(`${name}[(${i}${first}) >> 2u]`, i) : b.dtype === "bool" ? `(${name}[${i}${first}] != 0u)` : `${name}[${i}${first}]`;
+          return b.dtype === "u8" ? unpackU8(`${name}[(${i}${first}) >> 2u]`, i) : b.dtype === "u16" ? unpackU16(`${name}[(${i}${first}) >> 1u]`, i) : b.dtype === "bool" ? `(${name}[${i}${first}] != 0u)` : `${name}[${i}${first}]`;
         };
         if (vec && this.elemLevel.get(idxNode.id))
           return `vec4<${DTYPES[b.dtype].wgsl}>(${["x", "y", "z", "w"].map((l) => one(`${idx}.${l}`)).join(", ")})`;
@@ -402,6 +416,10 @@ class Emitter implements Emit {
       // A u8 value is already 0..255 (every u8 cast and load masks it), so only other values are masked here.
       const w = `(${node?.dtype === "u8" ? value : `(${value} & vec4<u32>(255u))`} << vec4<u32>(0u, 8u, 16u, 24u))`;
       return `{ let packed = ${w}; ${bname}[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }`;
+    }
+    if (b.dtype === "u16") {
+      const w = `(${value} & vec4<u32>(65535u)) << vec4<u32>(0u, 16u, 0u, 16u)`;
+      return `{ let packed = ${w}; ${bname}[e >> 1u] = packed.x | packed.y; ${bname}[(e >> 1u) + 1u] = packed.z | packed.w; }`;
     }
     const v = b.dtype === "bool" ? (vec ? `select(vec4<u32>(0u), vec4<u32>(1u), ${value})` : `select(0u, 1u, ${value})`) : value;
     return `${bname}[${vec ? "e >> 2u" : "e"}] = ${v};`;

@@ -1,8 +1,8 @@
 // Element types. `bits` is the storage width; `wgsl` is the type a value has inside a kernel. Packed
-// storage types (u8 today, room for u4) live in u32 words on the GPU: WGSL has no 8-bit storage type, so a
-// thread that writes one owns a whole word of 32 / bits elements.
+// storage types (u8 and u16 today, room for u4) live in u32 words on the GPU: WGSL has no 8- or 16-bit
+// integer storage type, so a thread that writes one owns a whole word of 32 / bits elements.
 
-export type DType = "f32" | "f16" | "i32" | "u32" | "bool" | "u8";
+export type DType = "f32" | "f16" | "i32" | "u32" | "bool" | "u8" | "u16";
 
 export interface DTypeInfo {
   bits: number; // bits per element in storage
@@ -26,7 +26,13 @@ export const DTYPES: Record<DType, DTypeInfo> = {
   bool: { bits: 32, wgsl: "bool", storage: "u32", packed: 1, float: false, signed: false, array: (n) => new Uint32Array(n) },
   // 8-bit codes, four to a u32 word, little-endian (element 4w+k in bits 8k..8k+7 of word w).
   u8: { bits: 8, wgsl: "u32", storage: "u32", packed: 4, float: false, signed: false, array: (n) => new Uint8Array(n) },
+  // 16-bit codes, two to a u32 word (element 2w+k in bits 16k..16k+15 of word w): bf16 values are stored as
+  // these (ops/bf16.ts converts in the DSL), since WGSL has no bf16 type.
+  u16: { bits: 16, wgsl: "u32", storage: "u32", packed: 2, float: false, signed: false, array: (n) => new Uint16Array(n) },
 };
+
+/** Whether d is a packed code type (several elements per u32 word): compute with it only after a cast. */
+export const isPacked = (d: DType): boolean => DTYPES[d].packed > 1;
 
 export const isFloat = (d: DType): boolean => DTYPES[d].float;
 

@@ -1,7 +1,7 @@
 // The primitive table: each elementwise primitive is defined once, with its type rule, its JS evaluation
 // (binary32 rounding, WGSL's integer rules) and its WGSL rendering. Tensor methods, the kernel-IR
 // interpreter and the WGSL emitter are all driven by this table; test/dsl/prims.test.ts walks it on the GPU.
-import { DTYPES, type DType } from "./dtype.ts";
+import { DTYPES, isPacked, type DType } from "./dtype.ts";
 import type { PrimName } from "./node.ts";
 
 /** Rendering context: the WGSL type of a dtype at the kernel's vector width (f32 or vec4<f32>). */
@@ -30,6 +30,8 @@ export function roundTo(d: DType, v: number): number {
       return v >>> 0;
     case "u8":
       return (v >>> 0) & 255;
+    case "u16":
+      return (v >>> 0) & 65535;
     case "bool":
       return v ? 1 : 0;
   }
@@ -57,7 +59,7 @@ export function floatToInt(v: number, to: DType, from: DType = "f32"): number {
   const top = from === "f16" ? 65504 : to === "i32" ? 2147483520 : 4294967040;
   if (to === "i32") return Math.max(from === "f16" ? -65504 : -2147483648, Math.min(top, t)) | 0;
   const u = Math.max(0, Math.min(top, t)) >>> 0;
-  return to === "u8" ? u & 255 : u; // u8 keeps the low 8 bits of the u32 conversion (wraps, no saturation)
+  return to === "u8" ? u & 255 : to === "u16" ? u & 65535 : u; // u8/u16 keep the low bits of the u32 conversion (wraps, no saturation)
 }
 
 const halfEven = (x: number): number => {
@@ -66,12 +68,13 @@ const halfEven = (x: number): number => {
 };
 
 // --- type rules ----------------------------------------------------------------------------------------
-const isNum = (d: DType) => d !== "bool" && d !== "u8";
+const isNum = (d: DType) => d !== "bool" && !isPacked(d);
 const isInt = (d: DType) => d === "i32" || d === "u32";
-const u8msg = "u8 is a packed storage type; cast it to u32, i32 or f32 before computing with it";
+const packedMsg = (d: DType) => `${d} is a packed storage type; cast it to u32, i32 or f32 before computing with it`;
 
 function same(args: DType[], pred: (d: DType) => boolean, what: string): DType | string {
-  if (args.some((d) => d === "u8")) return u8msg;
+  const packed = args.find(isPacked);
+  if (packed) return packedMsg(packed);
   if (args.some((d) => d !== args[0])) return `operands have different dtypes (${args.join(", ")}); cast one side first`;
   return pred(args[0]) ? args[0] : `needs ${what} operands, got ${args[0]}`;
 }
@@ -80,7 +83,7 @@ const numT = (a: DType[]) => same(a, isNum, "numeric");
 const signedT = (a: DType[]) => same(a, (d) => d === "f32" || d === "f16" || d === "i32", "signed (f32, f16, i32)");
 const eqT = (a: DType[]) => {
   const t = same(a, () => true, "");
-  return t === u8msg || (typeof t === "string" && t.startsWith("operands")) ? t : "bool";
+  return typeof t === "string" && (t.includes("packed storage type") || t.startsWith("operands")) ? t : "bool";
 };
 // WGSL orders only numbers: `bool < bool` does not compile, so the ordering comparisons refuse bool here.
 const cmpT = (a: DType[]) => {
@@ -213,7 +216,7 @@ export function wgslCast(a: string, e: Emit, from: DType, to: DType): string {
     if (!DTYPES[from].float) return `(${a} != ${e.ty(from)}(0))`;
     return `((${bits()} << ${U}(1u)) != ${U}(0u))`; // true unless +-0 (dropping the sign bit), so NaN -> true
   }
-  const conv = to === "u8" ? `(${U}(${a}) & ${U}(255u))` : `${e.ty(to)}(${a})`;
+  const conv = to === "u8" ? `(${U}(${a}) & ${U}(255u))` : to === "u16" ? `(${U}(${a}) & ${U}(65535u))` : `${e.ty(to)}(${a})`;
   if (DTYPES[to].float || !DTYPES[from].float) return conv;
   // float -> integer: WGSL leaves NaN indeterminate (lavapipe gives the clamp's low bound, -2^31 for i32);
   // pin it to 0 as floatToInt does.

@@ -278,7 +278,7 @@ export class Tensor {
    */
   private reduce(op: ReduceOp, name: string, axisOrKeepdim: number | number[] | boolean | undefined, keepdimArg: boolean | undefined): Tensor {
     if (this.ndim === 0) throw new DslError(name, "cannot reduce a scalar");
-    if (this.dtype === "bool" || this.dtype === "u8") throw new DslError(name, `cannot reduce ${this.dtype}; cast first`);
+    if (this.dtype === "bool" || this.dtype === "u8" || this.dtype === "u16") throw new DslError(name, `cannot reduce ${this.dtype}; cast first`);
     const keepdim = typeof axisOrKeepdim === "boolean" ? axisOrKeepdim : keepdimArg ?? true;
     const axes = typeof axisOrKeepdim === "boolean" || axisOrKeepdim === undefined ? [this.ndim - 1] : this.axesOf(name, axisOrKeepdim);
     const first = axes[0], last = axes[axes.length - 1];

@@ -11,6 +11,8 @@ import { blockSizeOf, codeBytes, FORMATS, scaleCount, type FormatName, type Stat
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
+import { DTYPES, type DType } from "../dsl/dtype.ts";
+import { F32_PARAMS, PARAM_STORAGES, ROUNDING_SCALARS, type ParamPlan, type ParamStorage } from "./paramstorage.ts";
 import { packsCodes, tableLayout, tableWords, traceUpdate } from "./trace.ts";
 import { GNORM_HISTORY, blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
@@ -62,32 +64,27 @@ export function planBuckets(def: OptimizerDef<any>, className: string, items: Pl
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
-export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget, own = false, clip = false, rank1?: [number, number]): Promise<Bucket> {
+export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, className: string, defaults: Options, format: StateFormat, blockSize: number, items: Placement[], target?: DeviceTarget, own = false, clip = false, rank1?: [number, number], param: ParamPlan = F32_PARAMS): Promise<Bucket> {
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
   let blocks = 0;
   for (const p of params) {
-    if (p.dtype !== "f32") throw new Error(`${className}: only f32 parameters are supported (got ${p.dtype})`);
+    if (p.dtype !== "f32") throw new Error(`${className}: only f32 parameters are supported (got ${p.dtype}); for 16-bit weights give f32 parameters and the option paramDtype "bf16" or "f16"`);
     blockStart.push(blocks);
     blocks += blocksOf(p.numel, blockSize);
   }
   const n = blocks * blockSize;
   // Every buffer of a bucket is sized exactly (storage.ts "exact"): they live as long as the optimizer, and
   // its state bytes per parameter are the format's own (AdamW8bit: 2 + 8/256 + 2/256), no size-class rounding.
-  const exact = (dtype: "f32" | "u8" | "u32", count: number, category: Category, zero: boolean) => allocateOn(dev, dtype, count, category, zero, true, "exact");
-  const pArena = exact("f32", n, "parameters", true);
+  const exact = (dtype: DType, count: number, category: Category, zero: boolean) => allocateOn(dev, dtype, count, category, zero, true, "exact");
+  const pArena = exact(param.storage.storage, n, "parameters", true);
   const gArena = exact("f32", n, "gradients", true);
   // Adopt the parameters: copy their values into the arena and make their tensors view it.
-  const enc = dev.createCommandEncoder();
-  params.forEach((p, i) => {
-    const src = storageOf(p.data);
-    enc.copyBufferToBuffer(src.buffer, src.offset, pArena.buffer, blockStart[i] * blockSize * 4, p.numel * 4);
-  });
-  dev.queue.submit([enc.finish()]);
-  // A raw copy is an in-place write like any other: a lazy value over the arena's old bytes is refused.
-  pArena.bump(`${className} (adopting its parameters)`);
-  params.forEach((p, i) => viewArena(p, pArena, blockStart[i] * blockSize));
+  // 16-bit slots start on a 256-byte boundary (a view is bound at its offset) only with blocks of 128 or more.
+  if (param.storage.name !== "f32" && ((blockSize * DTYPES[param.storage.storage].bits) / 8) % 256)
+    throw new Error(`${className}: paramDtype "${param.storage.name}" needs blockSize 128 or more (each parameter's slot must start on a 256-byte boundary), got blockSize ${blockSize}`);
+  await adoptInto(dev, pArena, param, params.map((p, i) => [p, blockStart[i] * blockSize]), `${className} (adopting its parameters)`);
   const states: Record<string, StateStore> = {};
   // One u32 word of codes per element for all states where their own buffers would not fit the budget.
   const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
@@ -101,23 +98,59 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   });
   // Lookup tables, block -> tensor numbers and per-tensor scalars share one buffer (trace.ts: binding budget).
   const tableNames = Object.keys(formatTables(def, format));
-  const scalarNames = updateScalarNames(def, defaults, clip);
+  const scalarNames = [...updateScalarNames(def, defaults, clip), ...(param.stochastic ? ROUNDING_SCALARS : [])];
   const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
   params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel, blockSize)));
   const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
   const gnorm = clip ? { vec: exact("f32", GNORM_HISTORY, "optimizer", true), filled: false } : undefined;
-  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip, rank1 });
-  return { format, blockSize, rank1, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm };
+  const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip, rank1, param });
+  return { format, blockSize, rank1, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm, param };
 }
 
-/** Makes parameter p's tensor view its slot in a parameter arena (from element `start`), named for errors. */
-export function viewArena(p: Parameter, arena: Storage, start: number): void {
-  const st = view(arena, start * 4, "f32", p.numel, "parameters");
-  st.label = `parameter ${p.name ? `'${p.name}'` : `#${p.id}`}`;
-  p.data.node = bufferNode(st, p.data.shape);
+/**
+ * Copies parameters' current values into their slots of a parameter arena (from their first element), then makes
+ * their tensors view it. An f32 arena takes a raw copy; a bf16 or f16 one the values rounded to nearest by
+ * one program (the first rounding of a master-free run).
+ */
+export async function adoptInto(dev: GPUDevice, arena: Storage, param: ParamPlan, slots: [Parameter, number][], writer: string): Promise<void> {
+  if (param.storage.name === "f32") {
+    const enc = dev.createCommandEncoder({ label: writer });
+    for (const [p, start] of slots) {
+      const src = storageOf(p.data);
+      const dst = start * 4;
+      if (src.buffer !== arena.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, arena.buffer, dst, p.numel * 4);
+    }
+    dev.queue.submit([enc.finish()]);
+  } else {
+    const into = slots.map(([p, start]) => arenaSlot(p, arena, start));
+    await realize(slots.map(([p]) => param.storage.write(p.data.cast("f32").reshape([p.numel]))), { into });
+  }
+  // A raw copy is an in-place write like any other: a lazy value over the arena's old bytes is refused.
+  arena.bump(writer);
+  for (const [p, start] of slots) viewArena(p, arena, start);
 }
+
+/** Parameter p's slot in a parameter arena (of any storage dtype, from element `start`), named for errors. */
+function arenaSlot(p: Parameter, arena: Storage, start: number): Storage {
+  const st = view(arena, start * (DTYPES[arena.dtype].bits / 8), arena.dtype, p.numel, "parameters");
+  st.label = `parameter ${p.name ? `'${p.name}'` : `#${p.id}`}`;
+  return st;
+}
+
+/**
+ * Makes parameter p's tensor view its slot in a parameter arena (from element `start`). A 16-bit arena is seen
+ * through its f32 decoding: a lazy value, which a realize of p.data would turn into a copy; every step and
+ * load that writes the arena calls this again, so the parameter never stands for old values.
+ */
+export function viewArena(p: Parameter, arena: Storage, start: number): void {
+  const node = bufferNode(arenaSlot(p, arena, start), p.data.shape);
+  p.data.node = arena.dtype === "f32" ? node : PARAM_STORAGE_OF[arena.dtype]!.read(new Tensor(node)).node;
+}
+
+/** The parameter storage an arena dtype holds. */
+const PARAM_STORAGE_OF: Partial<Record<DType, ParamStorage>> = Object.fromEntries(Object.values(PARAM_STORAGES).map((s) => [s.storage, s]));
 
 /** Records a write the optimizer made into a bucket (a step, a load) on every storage it may have touched. */
 export function bumpBucket(b: Bucket, writer: string, params = true): void {

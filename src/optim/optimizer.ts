@@ -11,15 +11,17 @@ import { device, deviceSettled } from "../runtime/device.ts";
 import { GpuError } from "../runtime/errors.ts";
 import { emitWgsl } from "../codegen/wgsl.ts";
 import type { Parameter, ParameterOwner } from "../nn/parameter.ts";
-import { storageOf } from "../runtime/realize.ts";
 import type { Storage } from "../runtime/storage.ts";
 import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
-import { bumpBucket, formatTables, gradientStorage, gradientView, makeBucket, planBuckets, updateScalarNames, viewArena } from "./buckets.ts";
+import { adoptInto, bumpBucket, formatTables, gradientStorage, gradientView, makeBucket, planBuckets, updateScalarNames, viewArena } from "./buckets.ts";
 import { traceUpdate } from "./trace.ts";
+import { checkParamStorageOn, paramStorageOptions, planOf, ROUNDING_SCALARS, type ParamStorageOptions } from "./paramstorage.ts";
+import { deviceTarget } from "../runtime/target.ts";
+import { DTYPES } from "../dsl/dtype.ts";
 import { bucketWork, runBucket, type BucketWork } from "./step.ts";
 import { checkHeader, planLoad, saveState, stateKeys, type StateOwner } from "./statedict.ts";
 import { NonFiniteCheck } from "./nonfinite.ts";
@@ -44,6 +46,11 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    * to run as on a device with WebGPU's minimum budget); default: the acquired device's.
    */
   readonly target?: DeviceTarget;
+  /**
+   * Optimizer-wide: how the parameters are stored (paramDtype "f32" | "bf16" | "f16", no f32 master copy for the
+   * 16-bit ones) and whether bf16 writes round stochastically (bf16StochasticRound, stream seed roundingSeed).
+   */
+  readonly paramStorage: ParamStorageOptions;
   /** How errors name this optimizer ("AdamW8bit #3"). */
   readonly ownerName: string;
   private buckets?: Bucket[];
@@ -73,7 +80,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     options: Options = {},
     forced: Options = {},
   ) {
-    const { skipNonFinite = false, target, ...rest } = options;
+    const { skipNonFinite = false, target, paramDtype, bf16StochasticRound, roundingSeed, ...rest } = options;
+    this.paramStorage = paramStorageOptions(className, { paramDtype, bf16StochasticRound, roundingSeed });
     if (target !== undefined && (typeof target !== "object" || target === null || typeof (target as DeviceTarget).maxStorageBuffers !== "number"))
       throw new Error(`${className}: option "target" must be a device target (e.g. { ...deviceTarget(), maxStorageBuffers: 8 }), got ${JSON.stringify(target)}`);
     this.target = target as DeviceTarget | undefined;
@@ -120,8 +128,9 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     this.configs.refresh(this.paramGroups);
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
     const plan = planBuckets(this.def, this.className, items);
+    checkParamStorageOn(this.className, this.paramStorage, this.target ?? deviceTarget());
     const buckets: Bucket[] = [];
-    for (const { format, blockSize, rank1, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip, rank1));
+    for (const { format, blockSize, rank1, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip, rank1, planOf(this.paramStorage)));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);
@@ -146,19 +155,11 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     if (!this.replaced.size) return;
     const ps = [...this.replaced];
     await realize(ps.map((p) => p.data));
-    const enc = dev.createCommandEncoder({ label: `${this.ownerName} adopt replaced parameters` });
-    const moved: (() => void)[] = [];
-    for (const b of buckets) b.params.forEach((p, i) => {
-      if (!this.replaced.has(p)) return;
-      const src = storageOf(p.data);
-      const dst = b.blockStart[i] * b.blockSize * 4;
-      if (src.buffer !== b.p.buffer || src.offset !== dst) enc.copyBufferToBuffer(src.buffer, src.offset, b.p.buffer, dst, p.numel * 4);
-      moved.push(() => viewArena(p, b.p, b.blockStart[i] * b.blockSize));
-    });
-    dev.queue.submit([enc.finish()]);
-    // An in-place write into the arena: lazy values built over the old contents are refused, not silently updated.
-    for (const b of buckets) if (b.params.some((p) => this.replaced.has(p))) b.p.bump(`${this.ownerName} (adopting a replaced Parameter.data)`);
-    moved.forEach((m) => m());
+    // An in-place write into the arena (adoptInto bumps it): lazy values built over the old contents are refused.
+    for (const b of buckets) {
+      const slots = b.params.flatMap((p, i): [Parameter, number][] => (this.replaced.has(p) ? [[p, b.blockStart[i] * b.blockSize]] : []));
+      if (slots.length) await adoptInto(dev, b.p, b.param, slots, `${this.ownerName} (adopting a replaced Parameter.data)`);
+    }
     this.replaced.clear();
   }
 
@@ -295,6 +296,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
       await this.settled(`the update of parameter${many ? "s" : ""} ${left.join(", ")} was not applied: ${many ? "their" : "its"} values, states and step counts are as they were${k ? " (the other parameters of this step were updated)" : ""}`);
       for (const [p, t] of w.steps) this.steps.set(p, t);
       if (w.b.gnorm) w.b.gnorm.filled = true;
+      // A 16-bit arena is seen through a lazy decoding (buckets.ts viewArena): one realized since is a copy.
+      if (w.b.param.storage.name !== "f32") w.b.params.forEach((p, i) => viewArena(p, w.b.p, w.b.blockStart[i] * w.b.blockSize));
     }
   }
 
@@ -375,7 +378,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
         key: kernel.key,
         wgsl: emitWgsl(kernel),
         bindings: kernel.bindings,
-        bytesPerElement: kernel.bindings.filter((x) => x.mode === "elem").reduce((a, x) => a + (x.dtype === "u8" ? 1 : 4) * (+x.read + +x.write), 0),
+        bytesPerElement: kernel.bindings.filter((x) => x.mode === "elem").reduce((a, x) => a + (DTYPES[x.dtype].bits / 8) * (+x.read + +x.write), 0),
         tensors: b.params.length,
       })),
     );
@@ -388,8 +391,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const items = all.map((ref) => ({ ...ref, hp: this.resolvedConfig(ref.p, ref.g, ref.i) }));
     return planBuckets(this.def, this.className, items).map(({ format, blockSize, rank1, items, own, clip }) => {
       const blocks = items.reduce((a, { p }) => a + blocksOf(p.numel, blockSize), 0);
-      const args = [this.def, format, blocks, items.length, updateScalarNames(this.def, this.defaults, clip), Object.keys(formatTables(this.def, format))] as const;
-      return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip, rank1 }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip, rank1 }) };
+      const param = planOf(this.paramStorage); // as build() gives makeBucket
+      const scalars = [...updateScalarNames(this.def, this.defaults, clip), ...(param.stochastic ? ROUNDING_SCALARS : [])];
+      const args = [this.def, format, blocks, items.length, scalars, Object.keys(formatTables(this.def, format))] as const;
+      return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip, rank1, param }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip, rank1, param }) };
     });
   }
 

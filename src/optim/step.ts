@@ -25,7 +25,8 @@ export function bucketWork(def: OptimizerDef<any>, b: Bucket, stepOf: (p: Parame
     const t = stepOf(p) + 1;
     steps.push([p, t]);
     const hp = configOf(b, i);
-    const sc: Record<string, number> = def.scalars(hp, t);
+    // Stochastic rounding's stream is keyed by (seed, this tensor's step, element): paramstorage.ts.
+    const sc: Record<string, number> = { ...def.scalars(hp, t), sr_step: t, sr_seed: b.param.seed };
     // percentile clipping: bnb writes slot step % 100, and every slot at its first step
     if (b.gnorm) Object.assign(sc, { gnorm_slot: t % GNORM_HISTORY, gnorm_fill: b.gnorm.filled ? 0 : 1, gnorm_rank: hp.percentileClipping as number });
     table[i * S] = 1;
@@ -40,7 +41,7 @@ export async function runBucket(dev: GPUDevice, def: OptimizerDef<any>, { b, tab
   const same = steps.length === b.params.length && b.params.every((_, i) => table.subarray(i * S, i * S + S).every((v, k) => v === table[k]));
   if (same) {
     // Every tensor steps with the same scalars: the uniform variant skips the per-block table lookups.
-    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize, { own: b.own, clip: !!b.gnorm, rank1: b.rank1 });
+    b.fnUniform ??= traceUpdate(def, b.format, b.blocks, b.params.length, b.scalarNames, b.tableNames, true, b.target, b.blockSize, { own: b.own, clip: !!b.gnorm, rank1: b.rank1, param: b.param });
     const uniforms = Object.fromEntries(b.scalarNames.map((nm, k) => [nm, table[k]]));
     await b.fnUniform.runStorages(inputsOf(def, b), uniforms);
   } else {

@@ -13,12 +13,14 @@
 import { Tensor } from "../dsl/tensor.ts";
 import { JitFunction } from "../runtime/jit.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
+import type { DType } from "../dsl/dtype.ts";
 import { currentTarget } from "../runtime/target.ts";
 import type { Lookup } from "../ops/quantize.ts";
 import type { OptimizerDef } from "./define.ts";
 import { scaleCount, type StateContext, type StateFormat, type TableData } from "./formats.ts";
 import { sumAll } from "../ops/reduce.ts";
 import { GNORM_HISTORY } from "./types.ts";
+import { arenaRandom, F32_PARAMS, type ParamPlan } from "./paramstorage.ts";
 
 /** Where each part of a bucket's packed table buffer starts (in u32 words). */
 export interface TableLayout {
@@ -96,14 +98,16 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
  * `kind.clip`: percentile clipping (bnb before 0.50): the kernel also binds the tensor's history of squared
  * gradient norms (`gnorm_vec`, f32[100]) and scales the gradient before the update; see clipScale.
  * `kind.rank1`: [R, C] of the bucket's one 2-D tensor, whose format normalizes some states rank-1 (formats.ts).
+ * `kind.param`: how the parameters are stored (f32, bf16, f16) and rounded back (paramstorage.ts).
  */
-export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean; rank1?: [number, number] } = {}): JitFunction<string, string> {
+export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean; rank1?: [number, number]; param?: ParamPlan } = {}): JitFunction<string, string> {
   const rank1 = kind.rank1;
+  const param = kind.param ?? F32_PARAMS;
   const shape = [blocks, blockSize];
   // Stored codes per block: a byte per element, or two 4-bit codes per byte.
   const codeShape = [blocks, (blockSize * format.codeBits) / 8];
   const layout = tableLayout(format, tableNames, blocks, tensors, scalarNames.length);
-  const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> = { p: { shape }, g: { shape } };
+  const specs: Record<string, { shape: number[]; dtype?: DType }> = { p: { shape, dtype: param.storage.storage }, g: { shape } };
   const packed = packsCodes(def, format, target);
   if (packed) specs.codes = { shape, dtype: "u32" };
   for (const st of def.states) {
@@ -118,7 +122,8 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   // The one 2-D tensor of a rank-1 bucket: the states the format normalizes rank-1 are told its shape.
   const ctxOf = (signed: boolean): StateContext => (rank1 && format.rank1?.(signed) ? { rank1 } : {});
   if (rank1 && tensors !== 1) throw new Error(`octet: ${def.name}: a rank-1 bucket holds one tensor, got ${tensors}`);
-  const name = `${def.name}${format.kernelTag}${uniformScalars ? "" : "_multi"}`;
+  const paramSuffix = param.storage.name === "f32" ? "" : `_${param.storage.name}${param.stochastic ? "sr" : ""}`;
+  const name = `${def.name}${format.kernelTag}${paramSuffix}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
     specs,
@@ -147,7 +152,8 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = lookup(layout.lookups[nm].offset, layout.lookups[nm].dtype);
         return t;
       };
-      const cur: Record<string, Tensor> = { p: x.p.named("p"), g: x.g.named("g") };
+      // The parameter in registers as f32, whatever its storage (paramstorage.ts).
+      const cur: Record<string, Tensor> = { p: param.storage.read(x.p).named("p"), g: x.g.named("g") };
       cur.gRaw = cur.g;
       let history: Tensor | undefined;
       if (kind.clip) {
@@ -164,7 +170,8 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         cur[st.name] = format.read(t, st.signed, ctxOf(st.signed)).named(st.name);
       });
       const next = def.update(cur, s, { quantized: format.quantized, ownTensor: !!kind.own });
-      const out: Record<string, Tensor> = { p: active.where(next.p, x.p) };
+      const random = param.stochastic ? arenaRandom(shape, s) : undefined;
+      const out: Record<string, Tensor> = { p: active.where(param.storage.write(next.p, random), x.p) };
       let codeWord: Tensor | undefined;
       def.states.forEach((st, k) => {
         const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed, ctxOf(st.signed));

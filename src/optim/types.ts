@@ -8,6 +8,7 @@ import type { Storage } from "../runtime/storage.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { BLOCK, type FormatName, type StateFormat } from "./formats.ts";
 import type { Options } from "./config.ts";
+import type { ParamPlan } from "./paramstorage.ts";
 
 export const STATE_DICT_VERSION = 1;
 
@@ -87,6 +88,8 @@ export interface Bucket {
    * and whether it has been written yet (the first clipped step fills every slot, as bnb's step 1).
    */
   gnorm?: { vec: Storage; filled: boolean };
+  /** How its parameters are stored (f32, bf16, f16) and rounded on the way back. */
+  param: ParamPlan;
 }
 
 /** Slots of percentile clipping's history (bnb: the last 100 gradient norms). */

@@ -5,7 +5,7 @@
 // uniform buffer, and submits all dispatches in one command buffer inside error scopes, so a GPU error
 // becomes a JS error naming the kernel (errors.ts). Bind groups are cached, so a steady training loop
 // creates no GPU objects per step.
-import type { DType } from "../dsl/dtype.ts";
+import { DTYPES, type DType } from "../dsl/dtype.ts";
 import { numel } from "../dsl/node.ts";
 import { BindingLimitError, CHUNK_ROW_ALIGN, hashString, MAP_WORKGROUP, type BindingLimits, type Kernel, type Schedule } from "../codegen/kernel.ts";
 import { kernelKindOf } from "../codegen/lowerings/index.ts";
@@ -406,7 +406,7 @@ function checkDispatch(d: Planned, s: Schedule, slotBytes: number[], limits: Bin
   if (x > limits.maxWorkgroups || y > limits.maxWorkgroups || z > limits.maxWorkgroups)
     throw new BindingLimitError(`${at}: grid ${x}x${y}x${z} exceeds ${limits.maxWorkgroups} workgroups per dimension`);
 }
-const elemSize = (d: DType) => (d === "f16" ? 2 : d === "u8" ? 1 : 4);
+const elemSize = (d: DType) => DTYPES[d].bits / 8;
 
 /**
  * A 2-D grid of at least `workgroups` workgroups, neither side above the device's per-dimension limit

@@ -1,5 +1,6 @@
 // The kernel cache: one compiled pipeline per kernel key (a hash of the lowered kernel, never of a size),
 // plus the WGSL dump/override knobs and compile errors that show the WGSL lines around the fault.
+import { DTYPES } from "../dsl/dtype.ts";
 import type { Kernel } from "../codegen/kernel.ts";
 import { emitWgsl, workgroupSize } from "../codegen/wgsl.ts";
 import { debugLevel, KNOBS, nameFilterMatches } from "./env.ts";
@@ -49,7 +50,7 @@ function bytesPerElement(k: Kernel): number {
   let b = 0;
   for (const bd of k.bindings) {
     if (bd.mode !== "elem") continue;
-    const size = bd.dtype === "u8" ? 1 : bd.dtype === "f16" ? 2 : 4;
+    const size = DTYPES[bd.dtype].bits / 8;
     b += size * (+bd.read + +bd.write);
   }
   return b;

@@ -264,7 +264,7 @@ export function resetPeakMemoryStats(): void {
   peak.total = CATEGORIES.reduce((a, c) => a + live[c], 0);
 }
 
-/** Host data converted to the bytes the GPU layout wants (bool as u32, u8 packed, f16 as raw bits). */
+/** Host data converted to the bytes the GPU layout wants (bool as u32, u8 and u16 packed, f16 as raw bits). */
 export function toBytes(dtype: DType, data: ArrayLike<number>): Uint8Array {
   const n = data.length;
   const out = new Uint8Array(paddedBytes(dtype, n));
@@ -285,6 +285,9 @@ export function toBytes(dtype: DType, data: ArrayLike<number>): Uint8Array {
     }
     case "u8":
       out.set(data);
+      break;
+    case "u16":
+      new Uint16Array(out.buffer, 0, n).set(data);
       break;
     case "f16": {
       if (data instanceof Uint16Array) new Uint16Array(out.buffer, 0, n).set(data);
@@ -308,6 +311,8 @@ export function fromBytes(dtype: DType, bytes: Uint8Array, n: number): TypedArra
       return Uint8Array.from(new Uint32Array(buf, 0, n), (v) => (v ? 1 : 0));
     case "u8":
       return new Uint8Array(buf, 0, n);
+    case "u16":
+      return new Uint16Array(buf, 0, n);
     case "f16":
       return new Float16Array(buf, 0, n);
   }

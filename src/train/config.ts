@@ -42,6 +42,10 @@ export const TrainConfig = z
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
     stateFormat: z.enum(STATE_FORMATS).default("dynamic8"),
     embedding: z.enum(["plain", "stable", "adanorm"]).default("stable"),
+    /** How the optimizer stores the weights: f32, or bf16 / f16 without an f32 master copy (optim/paramstorage.ts). */
+    paramDtype: z.enum(["f32", "bf16", "f16"]).default("f32"),
+    /** bf16 weights: round each update stochastically (unbiased) instead of to nearest. */
+    stochasticRound: z.boolean().default(false),
     arch: z.enum(Object.keys(ARCHS) as [ArchName, ...ArchName[]]).default("default"),
     /** Default: the arch's (char for the default arch, gpt2 for the GPT-2 shapes). */
     tokenizer: z.enum(TOKENIZER_CHOICES).optional(),

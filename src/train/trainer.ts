@@ -99,10 +99,12 @@ const LEGACY: Partial<Record<keyof TrainConfig, (saved: Partial<TrainConfig>) =>
   arch: () => "default",
   tokenizer: () => "char",
   context: (saved) => saved.seq,
+  paramDtype: () => "f32",
+  stochasticRound: () => false,
 };
 
 /** The keys a resumed run must share with its checkpoint: the model's shape, its data and its optimizer. */
-const RESUME_KEYS = ["init", "optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat"] as const;
+const RESUME_KEYS = ["init", "optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat", "paramDtype", "stochasticRound"] as const;
 
 /**
  * Whether this run continues the checkpoint in `cfg.out`, decided before anything is built or written: an
@@ -163,7 +165,8 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   const unexportable = cfg.savePretrained ? exportProblem(model) : undefined;
   if (unexportable) throw new Error(`--save-pretrained ${cfg.savePretrained}: ${unexportable}`);
   const Optim = optimizerByName(cfg.optim);
-  const opt = new Optim(model.parameters(), cfg.optim.includes("8bit") ? { lr: cfg.lr, stateFormat: cfg.stateFormat } : { lr: cfg.lr }) as Optimizer;
+  const weights = cfg.paramDtype === "f32" ? {} : { paramDtype: cfg.paramDtype, bf16StochasticRound: cfg.stochasticRound, roundingSeed: cfg.seed };
+  const opt = new Optim(model.parameters(), { lr: cfg.lr, ...(cfg.optim.includes("8bit") ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
   const B = cfg.batch, T = cfg.seq;
   const parameterCount = model.parameters().reduce((a, p) => a + p.numel, 0);
   log(configSummary(cfg, { parameterCount, tokenizer: corpus.tokenizer.name, vocab: V, optimizer: opt.constructor.name }));

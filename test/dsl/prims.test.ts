@@ -21,7 +21,7 @@ import { device, deviceInfo } from "../../src/runtime/device.ts";
 await device();
 const LAVAPIPE = deviceInfo().adapter.includes("llvmpipe");
 const HAS_F16 = deviceInfo().hasF16;
-const ALL: DType[] = ["f32", "f16", "i32", "u32", "bool", "u8"];
+const ALL: DType[] = ["f32", "f16", "i32", "u32", "bool", "u8", "u16"];
 const FLOATS: DType[] = ["f32", "f16"];
 const NUMERIC: DType[] = ["f32", "f16", "i32", "u32"];
 
@@ -49,6 +49,8 @@ function round(d: DType, v: number): number {
       return Number(BigInt.asUintN(32, BigInt(v)));
     case "u8":
       return Number(BigInt.asUintN(8, BigInt(v)));
+    case "u16":
+      return Number(BigInt.asUintN(16, BigInt(v)));
     case "bool":
       return v ? 1 : 0;
   }
@@ -231,6 +233,7 @@ const EDGE: Record<DType, number[]> = {
   u32: [0, 1, 2, 3, 7, 31, 32, 33, 2147483647, 2147483648, 4294967295, 1000, 65536],
   bool: [0, 1],
   u8: [0, 1, 127, 128, 255],
+  u16: [0, 1, 255, 256, 32767, 32768, 65535],
 };
 
 const METHOD: Partial<Record<PrimName, string>> = { min: "minimum", max: "maximum", select: "where" };
@@ -337,9 +340,9 @@ function gpuResults(p: PrimName, d: DType): Promise<Map<PrimName, ArrayLike<numb
         Object.fromEntries(batch.map((q) => [`out_${q}`, apply(q, cols.map((_, j) => a[`a${j}`]))])),
       );
       // The same values as [n/3, 3]: selecting with an iota condition keeps the kernel off the flat path.
-      // (u8 results are written a word of four codes at a time: only the vec4 path can store them.)
+      // (u8 and u16 results are written a word of codes at a time: only the vec4 path can store them.)
       const keep = Tensor.iota([n / 3, 3], 1).lt(3);
-      const rows = d === "u8" ? undefined : jit(`prims_${d}_${PRIMS[p].arity}_${at}_vec1`, specs, (a) =>
+      const rows = d === "u8" || d === "u16" ? undefined : jit(`prims_${d}_${PRIMS[p].arity}_${at}_vec1`, specs, (a) =>
         Object.fromEntries(
           batch.map((q) => {
             const y = apply(q, cols.map((_, j) => a[`a${j}`].reshape(n / 3, 3)));
