@@ -19,3 +19,4 @@ export const PagedAdamW32bit = pagedUnsupported("PagedAdamW32bit");
 export const PagedLion = pagedUnsupported("PagedLion");
 export const PagedLion8bit = pagedUnsupported("PagedLion8bit");
 export const PagedAdEMAMix8bit = pagedUnsupported("PagedAdEMAMix8bit");
+export { Muon, Muon8bit, muonParamGroups, type MuonOptions, type MuonParamGroup } from "./muon.ts";
