@@ -147,7 +147,7 @@ export class Muon implements ParameterOwner {
     let s = this.state.get(p);
     if (!s) {
       const bits = hp.optimBits === 8 && p.numel >= hp.min8bitSize ? 8 : 32;
-      const nb = blocksOf(p.numel);
+      const nb = blocksOf(p.numel, BLOCK);
       // Sized exactly (as the other optimizers' states): they live as long as the optimizer.
       const dev = await device();
       const exact = (dtype: "f32" | "u8", n: number) => allocateOn(dev, dtype, n, "optimizer", true, true, "exact");
@@ -180,7 +180,7 @@ export class Muon implements ParameterOwner {
     let fn = this.fns.get(key);
     if (fn) return fn;
     const n = rows * cols;
-    const nb = blocksOf(n);
+    const nb = blocksOf(n, BLOCK);
     const shape = [rows, cols];
     const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> =
       bits === 8
