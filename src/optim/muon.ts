@@ -25,7 +25,7 @@ import { Linear } from "../nn/layers.ts";
 import { formatZodError, nonneg, type Options } from "./config.ts";
 import { BLOCK, FORMATS } from "./formats.ts";
 import { AdamW, AdamW8bit } from "./adam.ts";
-import type { Optimizer } from "./optimizer.ts";
+import type { Optimizer, OptimizerStateDict } from "./optimizer.ts";
 import { blocksOf, type StepOptions } from "./types.ts";
 
 const finite = z.number().finite();
@@ -136,10 +136,25 @@ export class Muon implements ParameterOwner {
     this.adamw?.zeroGrad(setToNone);
   }
 
+  /** Not implemented yet: refused (a checkpoint of a Muon run would otherwise lose its momentum). */
+  stateDict(): Promise<OptimizerStateDict> {
+    return Promise.reject(new Error(`${this.ownerName}: stateDict is not implemented for Muon yet; its momentum buffers cannot be saved`));
+  }
+  loadStateDict(_sd: OptimizerStateDict): Promise<void> {
+    return Promise.reject(new Error(`${this.ownerName}: loadStateDict is not implemented for Muon yet`));
+  }
+
   /** GPU bytes of the state: Muon's momentum buffers (4 or 1 + 4/256 bytes per element) and the AdamW groups'. */
   stateBytes(): number {
     let total = this.adamw?.stateBytes() ?? 0;
     for (const s of this.state.values()) for (const st of [s.buf, s.codes, s.absmax]) if (st) total += st.allocatedBytes;
+    return total;
+  }
+
+  /** State bytes without padding (bitsandbytes' count, as Optimizer.logicalStateBytes): the momentum and the AdamW groups'. */
+  logicalStateBytes(): number {
+    let total = this.adamw?.logicalStateBytes() ?? 0;
+    for (const [p, s] of this.state) total += s.bits === 8 ? p.numel + 4 * blocksOf(p.numel, BLOCK) : 4 * p.numel;
     return total;
   }
 

@@ -361,6 +361,15 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     return total;
   }
 
+  /**
+   * GPU bytes of the parameter and gradient arenas the optimizer holds (0 before the first step): the model's
+   * weights as stored (4 bytes per element in f32, 2 with paramDtype "bf16" or "f16") and their f32 gradients.
+   */
+  arenaBytes(): { parameters: number; gradients: number } {
+    const bs = this.buckets ?? [];
+    return { parameters: bs.reduce((a, b) => a + b.p.allocatedBytes, 0), gradients: bs.reduce((a, b) => a + b.g.allocatedBytes, 0) };
+  }
+
   /** Dispatches issued so far by this optimizer's kernels (a model's step should cost one per bucket). */
   get dispatchCount(): number {
     return (this.buckets ?? []).reduce((a, b) => a + b.fn.dispatchCount + (b.fnUniform?.dispatchCount ?? 0), this.retiredDispatches);

@@ -1,6 +1,9 @@
 // Training-run configuration: one zod schema shared by `bun run train`, `bun run compare` and checkpoints.
 import { z } from "zod";
 import { optimizerNameProblem } from "../optim/names.ts";
+
+/** `--optim` names of Muon runs (train/optimizer.ts): Hugging Face's Trainer has none for Muon. */
+export const MUON_OPTIMIZERS = ["muon", "muon_8bit"] as const;
 import { TOKENIZER_CHOICES } from "../data/tokenizer.ts";
 
 export interface ArchPreset {
@@ -36,8 +39,8 @@ export const STATE_FORMATS = ["dynamic8", "linear8", "fp8e4m3", "fourbit"] as co
 export const TrainConfig = z
   .object({
     optim: z.string().superRefine((s, ctx) => {
-      const problem = optimizerNameProblem(s);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
+      const problem = (MUON_OPTIMIZERS as readonly string[]).includes(s) ? undefined : optimizerNameProblem(s);
+      if (problem) ctx.addIssue({ code: "custom", message: `${problem} (or ${MUON_OPTIMIZERS.join(", ")})` });
     }),
     /** 8-bit state storage: bnb's dynamic map or the linear map (the paper's ablation). */
     stateFormat: z.enum(STATE_FORMATS).default("dynamic8"),

@@ -8,8 +8,7 @@ import { loadSotuCorpus, type Corpus } from "../data/corpus.ts";
 import { loadTokenizer, tokenizerChoice, tokenizerRecord, type Tokenizer } from "../data/tokenizer.ts";
 import { checkpointIn, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { readPretrainedConfig } from "../io/hf.ts";
-import type { Optimizer } from "../optim/optimizer.ts";
-import { optimizerByName } from "../optim/names.ts";
+import { makeOptimizer, type TrainOptimizer } from "./optimizer.ts";
 import { upload } from "../runtime/storage.ts";
 import { storageOf } from "../runtime/realize.ts";
 import { ARCHS, TrainConfig, type ArchPreset, type TrainConfigInput } from "./config.ts";
@@ -46,7 +45,7 @@ export interface TrainHooks {
   /** Train on this corpus instead of the State of the Union; its tokenizer must be the config's. */
   corpus?: Corpus;
   /** Runs after the last step with the trained model (e.g. to print a sample), before the result returns. */
-  onFinish?: (model: octet.nn.GPT, tokenizer: Tokenizer, optimizer: Optimizer) => Promise<void>;
+  onFinish?: (model: octet.nn.GPT, tokenizer: Tokenizer, optimizer: TrainOptimizer) => Promise<void>;
   /** Warnings (a fine-tuning choice that hurts); default console.warn. */
   warn?: (line: string) => void;
 }
@@ -81,7 +80,7 @@ export class StepBuffers {
  * gradients (so the forward runs once) from the weights before the update. Returns that loss, realized in
  * `buffers.loss` (the next step overwrites it: read it first).
  */
-export async function trainStep(model: octet.nn.GPT, opt: Optimizer, buffers: StepBuffers): Promise<octet.Tensor> {
+export async function trainStep(model: octet.nn.GPT, opt: TrainOptimizer, buffers: StepBuffers): Promise<octet.Tensor> {
   const loss = model.loss(buffers.inputs, buffers.targets, buffers.B, buffers.T);
   backward(loss);
   await opt.step({ with: [loss.value], withInto: [buffers.loss] });
@@ -164,9 +163,7 @@ export async function runTraining(input: Partial<TrainConfigInput> & { optim: st
   // Refused before training, not after it: a model with no GPT-2 equivalent cannot be written as one.
   const unexportable = cfg.savePretrained ? exportProblem(model) : undefined;
   if (unexportable) throw new Error(`--save-pretrained ${cfg.savePretrained}: ${unexportable}`);
-  const Optim = optimizerByName(cfg.optim);
-  const weights = cfg.paramDtype === "f32" ? {} : { paramDtype: cfg.paramDtype, bf16StochasticRound: cfg.stochasticRound, roundingSeed: cfg.seed };
-  const opt = new Optim(model.parameters(), { lr: cfg.lr, ...(cfg.optim.includes("8bit") ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
+  const opt = makeOptimizer(cfg, model);
   const B = cfg.batch, T = cfg.seq;
   const parameterCount = model.parameters().reduce((a, p) => a + p.numel, 0);
   log(configSummary(cfg, { parameterCount, tokenizer: corpus.tokenizer.name, vocab: V, optimizer: opt.constructor.name }));

@@ -1,0 +1,27 @@
+// The optimizer a training run steps: a Hugging Face `--optim` name (optim/names.ts), or Muon / Muon8bit for
+// the hidden matrices with AdamW / AdamW8bit for the rest (optim/muon.ts muonParamGroups), with the weights
+// stored as --param-dtype says.
+import type * as octet from "../index.ts";
+import { optimizerByName } from "../optim/names.ts";
+import { Muon, Muon8bit, muonParamGroups } from "../optim/muon.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { MUON_OPTIMIZERS, type TrainConfig } from "./config.ts";
+
+
+/** What the loop needs of an optimizer: octet's Optimizer, or Muon (its AdamW groups step inside it). */
+export type TrainOptimizer = Pick<Optimizer, "step" | "zeroGrad" | "stateBytes" | "logicalStateBytes" | "stateDict" | "loadStateDict">;
+
+export function makeOptimizer(cfg: TrainConfig, model: octet.nn.GPT): TrainOptimizer {
+  const weights = cfg.paramDtype === "f32" ? {} : { paramDtype: cfg.paramDtype, bf16StochasticRound: cfg.stochasticRound, roundingSeed: cfg.seed };
+  if ((MUON_OPTIMIZERS as readonly string[]).includes(cfg.optim)) {
+    if (cfg.paramDtype !== "f32") throw new Error(`--optim ${cfg.optim}: --param-dtype ${cfg.paramDtype} is not implemented for Muon (its weights step in place, in f32)`);
+    if (cfg.out) throw new Error(`--optim ${cfg.optim}: Muon has no state dict yet, so the run cannot be checkpointed; leave out --out`);
+    // Moonshot's rule (adjustLrFn "match_rms_adamw"): the update's RMS matches AdamW's, so Muon takes AdamW's
+    // --lr and weight decay (0.01) as they are (torch.optim.Muon docs; "Muon is Scalable for LLM Training").
+    const groups = muonParamGroups(model, { muon: { lr: cfg.lr, weightDecay: 0.01, adjustLrFn: "match_rms_adamw" }, adamw: { lr: cfg.lr } });
+    return cfg.optim === "muon_8bit" ? new Muon8bit(groups) : new Muon(groups);
+  }
+  const Optim = optimizerByName(cfg.optim);
+  return new Optim(model.parameters(), { lr: cfg.lr, ...(cfg.optim.includes("8bit") ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
+}
+
