@@ -25,6 +25,12 @@ export const RUNS: CompareRunSpec[] = [
   { name: "AdamW8bit linear, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "linear8" } },
   { name: "AdamW4bit, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fourbit" } },
   { name: "AdamW fp8 states, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fp8e4m3" } },
+  // bf16 weights without an f32 master copy (optim/paramstorage.ts): rounded to nearest, or stochastically.
+  { name: "AdamW8bit bf16 weights, stable", config: { optim: "adamw_8bit", embedding: "stable", paramDtype: "bf16" } },
+  { name: "AdamW8bit bf16 weights + SR, stable", config: { optim: "adamw_8bit", embedding: "stable", paramDtype: "bf16", stochasticRound: true } },
+  // Muon for the hidden matrices, AdamW (8-bit for Muon8bit) for embeddings, head and 1-D parameters.
+  { name: "Muon + AdamW, stable", config: { optim: "muon", embedding: "stable" } },
+  { name: "Muon8bit + AdamW8bit, stable", config: { optim: "muon_8bit", embedding: "stable" } },
 ];
 
 /** The run every other is measured against in the difference panel and the table's evalVs32bit column. */

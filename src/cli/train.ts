@@ -8,7 +8,7 @@ import { checkpointIn } from "../io/checkpoint.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { HF_OPTIMIZERS, optimizerNameProblem } from "../optim/names.ts";
 import { TOKENIZER_CHOICES } from "../data/tokenizer.ts";
-import { ARCHS, STATE_FORMATS, TrainConfig } from "../train/config.ts";
+import { ARCHS, MUON_OPTIMIZERS, STATE_FORMATS, TrainConfig } from "../train/config.ts";
 import { configIssues, runTraining, type StepRecord, type TrainResult } from "../train/trainer.ts";
 import { defineCommand, exitOnError, flag, parseCommand, UsageError, type Flag } from "./args.ts";
 import { acquireDeviceQuietly } from "./dawn-stderr.ts";
@@ -23,13 +23,13 @@ const D = TrainConfig.parse({ optim: "adamw_8bit" });
 const optimFlag = {
   type: "string" as const,
   schema: z.string().superRefine((s, ctx) => {
-    const problem = optimizerNameProblem(s);
+    const problem = (MUON_OPTIMIZERS as readonly string[]).includes(s) ? undefined : optimizerNameProblem(s);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
   doc: "optimizer, by its Hugging Face Trainer --optim name",
   default: "adamw_8bit",
   placeholder: "NAME",
-  choices: Object.keys(HF_OPTIMIZERS),
+  choices: [...Object.keys(HF_OPTIMIZERS), ...MUON_OPTIMIZERS],
 } satisfies Flag<string>;
 
 /**

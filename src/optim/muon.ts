@@ -120,11 +120,18 @@ export class Muon implements ParameterOwner {
     const withInto = options.withInto ?? [];
     const mine = this.paramGroups.flatMap((g) => g.params.map((p) => ({ p, g, grad: p.grad })));
     const grads = mine.flatMap((x) => (x.grad ? [x.grad] : []));
-    // The AdamW groups' step realizes our gradients and the `with` tensors in its own program (one forward).
-    const aux = this.adamw?.step({ with: [...extra, ...grads], withInto: [...withInto] });
+    const auxParams = this.adamw?.paramGroups.flatMap((g) => g.params) ?? [];
+    const auxGrads = auxParams.map((p) => p.grad); // taken now, as ours
     const run = this.queue.then(async () => {
-      if (aux) await aux;
-      else await realize([...extra, ...grads], { into: [...withInto] });
+      if (this.adamw) {
+        // The AdamW groups' step realizes our gradients and the `with` tensors in its own program (one forward
+        // and backward), after the steps called before this one, with the gradients of this call.
+        const now = auxParams.map((p) => p.grad);
+        auxParams.forEach((p, i) => (p.grad = auxGrads[i]));
+        const aux = this.adamw.step({ with: [...extra, ...grads], withInto: [...withInto] });
+        auxParams.forEach((p, i) => (p.grad = now[i]));
+        await aux;
+      } else await realize([...extra, ...grads], { into: [...withInto] });
       for (const { p, g, grad } of mine) if (grad) await this.stepOne(p, g, grad);
     });
     this.queue = run.catch(() => undefined);
