@@ -6,6 +6,7 @@
 // the f32 gradient arena.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
+import { flag } from "../src/cli/args.ts";
 import { benchArgs, environment, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
 
 const USAGE = "bun run bench bf16 [--params 16M] [--reps N] [--warmup N] [--json] [--out FILE]";
@@ -51,7 +52,7 @@ async function setUp(r: (typeof RUNS)[number], n: number) {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M", 2048);
   const reps = positive("reps", v.reps, 3);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);

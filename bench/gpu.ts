@@ -10,6 +10,7 @@
 // `--quick` shrinks everything (4M and 16M parameters, fewer steps) so that it finishes in a few minutes on a
 // CPU adapter (lavapipe); the sizes can be set with --params. Runs on whatever adapter Dawn finds.
 import * as octet from "../src/index.ts";
+import { flag } from "../src/cli/args.ts";
 import { deviceInfo } from "../src/runtime/device.ts";
 import { sampleBatch } from "../src/data/batches.ts";
 import { loadSotuCorpus } from "../src/data/corpus.ts";
@@ -82,7 +83,12 @@ async function gptTokensPerSecond(over: Record<string, number>, optim: string, s
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { quick: { type: "boolean", default: false }, params: { type: "string" }, copy: { type: "string" }, "gpt-steps": { type: "string" } }, USAGE);
+  const v = benchArgs(argv, {
+    quick: flag.boolean("small sizes (4M, 16M) and fewer steps, to finish in minutes on a CPU adapter"),
+    params: flag.string("optimizer sizes (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "64M,256M; 4M,16M with --quick" }),
+    copy: flag.string("elements of the copy-bandwidth kernel", { placeholder: "N", defaultText: "64M" }),
+    "gpt-steps": flag.string("timed GPT training steps", { placeholder: "N", defaultText: "the bench's" }),
+  }, USAGE);
   const quick = !!v.quick;
   const sizes = paramSizes(v.params, quick ? "4M,16M" : "64M,256M", 256);
   const copyN = Math.ceil(positive("copy", v.copy, quick ? 16 << 20 : 256 << 20) / 1024) * 1024;

@@ -258,9 +258,9 @@ type BenchFlag = Flag | { type: "string" | "boolean"; default?: string | boolean
 
 /** The meaning of `--name` in a usage text: what follows `--name`, `--name=VALUE` or `--name N` up to the next flag. */
 function docFromUsage(usage: string, name: string): string {
-  // A line that starts with the flag first (its own doc line), else the flag anywhere (several on one line).
   const flagDoc = `--${name}(?:=\\S+|\\s+[A-Z][A-Z,.]*)?(?![\\w-])[ \\t]+(.+?)(?=\\s{2,}--|$)`;
-  const m = new RegExp(`^\\s*${flagDoc}`, "m").exec(usage) ?? new RegExp(flagDoc, "m").exec(usage);
+  // Only a line of its own: in a synopsis ("[--params 16M] [--reps N]") what follows a flag is the next flag, not a doc.
+  const m = new RegExp(`^\\s*${flagDoc}`, "m").exec(usage);
   return m?.[1].trim() || "see the usage line above";
 }
 

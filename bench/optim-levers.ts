@@ -12,6 +12,7 @@
 //   layout   tpb threads per 256-element block (64: 1 vec4 each; 8: 8 vec4 each), bpw blocks per workgroup
 // and the profile variants remove one phase (decode, reduction, encode) to show where the time goes. Those
 // are not exact (they are timing probes) and are not compared.
+import { flag } from "../src/cli/args.ts";
 import { device, deviceInfo } from "../src/runtime/device.ts";
 import { FORMATS } from "../src/optim/formats.ts";
 import { formatTables, updateScalarNames } from "../src/optim/buckets.ts";
@@ -349,7 +350,7 @@ function octetKernel(target: DeviceTarget): { wgsl: string; tab: Uint32Array } {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const v = benchArgs(argv, { params: { type: "string" }, only: { type: "string" } }, USAGE);
+  const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }), only: flag.string("only these variants (comma-separated names)", { placeholder: "LIST", defaultText: "all" }) }, USAGE);
   const [n] = paramSizes(v.params, "16M", 256 * 64);
   const reps = positive("reps", v.reps, 7);
   const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);

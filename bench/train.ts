@@ -9,6 +9,7 @@
 // The torch peer runs /usr/bin/python3 (Debian's python3-torch; OPENBLAS_NUM_THREADS and torch's threads set to
 // LP_NUM_THREADS, so both use the same cores); where torch is missing it is skipped with a message.
 // `--before` also times the step as it was before issue #7 (the loss read after the update, forward twice).
+import { flag } from "../src/cli/args.ts";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -263,7 +264,7 @@ export async function main(argv: string[]): Promise<void> {
   pinLavapipeThreads();
   const v = benchArgs(argv, {
     models: { type: "string" }, rounds: { type: "string" }, steps: { type: "string" }, optim: { type: "string" },
-    "torch-threads": { type: "string" }, python: { type: "string" }, "no-torch": { type: "boolean" }, "no-gemm": { type: "boolean" }, before: { type: "boolean" },
+    "torch-threads": { type: "string" }, python: { type: "string" }, "no-torch": { type: "boolean" }, "no-gemm": flag.boolean("skip the matmul table"), before: flag.boolean("also time the step as it was before issue #7"),
   }, USAGE, ["json"]);
   const names = ((v.models as string | undefined) ?? "default,3m").split(",");
   for (const n of names) if (!MODELS[n]) throw new Error(`bench train: unknown model "${n}" in --models; known: ${Object.keys(MODELS).join(", ")}`);
