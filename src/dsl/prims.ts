@@ -2,6 +2,7 @@
 // (binary32 rounding, WGSL's integer rules) and its WGSL rendering. Tensor methods, the kernel-IR
 // interpreter and the WGSL emitter are all driven by this table; test/dsl/prims.test.ts walks it on the GPU.
 import { DTYPES, isPacked, type DType } from "./dtype.ts";
+import { f16round } from "./f16round.ts";
 import type { PrimName } from "./node.ts";
 
 /** Rendering context: the WGSL type of a dtype at the kernel's vector width (f32 or vec4<f32>). */
@@ -23,7 +24,7 @@ export function roundTo(d: DType, v: number): number {
     case "f32":
       return Math.fround(v);
     case "f16":
-      return Math.f16round(v);
+      return f16round(v);
     case "i32":
       return v | 0;
     case "u32":
