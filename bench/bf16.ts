@@ -7,7 +7,7 @@
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { flag } from "../src/cli/args.ts";
-import { benchArgs, environment, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, paramSizes, pinLavapipeThreads, report, settleCollection, timeInterleaved, type Stats, repsAndWarmup, formatParams } from "./harness.ts";
 
 const USAGE = "bun run bench bf16 [--params 16M] [--reps N] [--warmup N] [--json] [--out FILE]";
 type Cls = "AdamW32bit" | "AdamW8bit" | "AdamWFp8" | "AdamW4bit";
@@ -54,8 +54,7 @@ async function setUp(r: (typeof RUNS)[number], n: number) {
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M", 2048);
-  const reps = positive("reps", v.reps, 3);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 3, warmup: 1 });
   const env = await environment();
   const rows: Row[] = [];
   for (const n of sizes) {
@@ -77,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
     columns: [
       { label: "optimizer", value: (r) => r.optimizer },
       { label: "weights", value: (r) => r.weights },
-      { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
+      { label: "params", value: (r) => formatParams(r.params) },
       { label: "ms/step (median)", value: (r) => r.msPerStep, digits: 1 },
       { label: "spread", value: (r) => r.spread, digits: 3 },
       { label: "weights B/param", value: (r) => r.weightBytesPerParam, digits: 3 },
@@ -88,8 +87,8 @@ export async function main(argv: string[]): Promise<void> {
     notes: ["weights: the optimizer's parameter arena (bf16: 2 bytes, no f32 master copy); gradients stay f32 in their arena"],
     json: v.json,
     out: v.out,
+    rowsLine: true,
   });
-  console.log(JSON.stringify({ bench: "bf16", rows: rows.map(({ stats: _s, ...r }) => r) }));
 }
 
 if (import.meta.main) {

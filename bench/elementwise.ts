@@ -8,7 +8,7 @@
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { AXPY_VEC4, AXPY_VEC4_X4, COPY_VEC4, COPY_VEC4_X4, readF32, StreamKernel } from "./handwritten.ts";
-import { benchArgs, COMMON_USAGE, environment, formatBytes, gbps, pinLavapipeThreads, positive, report, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, COMMON_USAGE, environment, formatBytes, gbps, pinLavapipeThreads, positive, report, timeInterleaved, type Stats, repsAndWarmup } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 
 const USAGE = `bun run bench elementwise [--mb 64] [--small-kib 16]
@@ -160,8 +160,7 @@ export async function main(argv: string[]): Promise<void> {
   }, USAGE);
   const mb = positive("mb", v.mb, 64);
   const smallKib = v["small-kib"] === "0" ? 0 : positive("small-kib", v["small-kib"], 16);
-  const reps = positive("reps", v.reps, 30);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 3);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 30, warmup: 3 });
   const n = Math.floor((mb * (1 << 20)) / 4 / 1024) * 1024;
   const env = await environment();
 

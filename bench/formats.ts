@@ -6,7 +6,7 @@
 // AdamW4bit as a [n / 4096, 4096] matrix, whose second moment is rank-1 normalized.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
-import { benchArgs, environment, formatBytes, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, formatBytes, paramSizes, pinLavapipeThreads, report, settleCollection, timeInterleaved, type Stats, repsAndWarmup, formatParams } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 
 const USAGE = "bun run bench formats [--params 16M] [--reps N] [--warmup N] [--json] [--out FILE]";
@@ -49,8 +49,7 @@ async function setUp(cls: (typeof RUNS)[number]["cls"], n: number, matrix: boole
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M", 4096);
-  const reps = positive("reps", v.reps, 5);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 5, warmup: 1 });
   await octet.device();
   const env = await environment();
   const rows: Row[] = [];
@@ -82,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
     columns: [
       { label: "optimizer", value: (r) => r.optimizer },
       { label: "stateFormat", value: (r) => r.format },
-      { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
+      { label: "params", value: (r) => formatParams(r.params) },
       { label: "ms/step (median)", value: (r) => r.msPerStep, digits: 2 },
       { label: "spread", value: (r) => r.spread, digits: 3 },
       { label: "dispatches", value: (r) => r.dispatchesPerStep, digits: 1 },
@@ -92,8 +91,8 @@ export async function main(argv: string[]): Promise<void> {
     notes: ["state bytes: states, scales (absmax), lookup tables, the block -> tensor index and the per-tensor scalar table; not the parameter and gradient arenas"],
     json: v.json,
     out: v.out,
+    rowsLine: true,
   });
-  console.log(JSON.stringify({ bench: "formats", rows: rows.map(({ stats: _s, ...r }) => r) }));
 }
 
 if (import.meta.main) {

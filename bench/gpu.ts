@@ -18,7 +18,7 @@ import { TrainConfig } from "../src/train/config.ts";
 import { StepBuffers, buildModel, trainStep } from "../src/train/trainer.ts";
 import { optimizerByName } from "../src/optim/names.ts";
 import { COPY_VEC4, f32Buffer, fillF32, StreamKernel } from "./handwritten.ts";
-import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, positive, settleCollection, summarize, timeInterleaved } from "./harness.ts";
+import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, positive, settleCollection, summarize, timeInterleaved, repsAndWarmup } from "./harness.ts";
 import { handCase, octetCase, timeGroup } from "./optim.ts";
 
 const USAGE = "bun run bench gpu [--quick] [--params 64M,256M] [--copy 64M] [--reps N] [--warmup N] [--gpt-steps N] [--out FILE]";
@@ -92,8 +92,7 @@ export async function main(argv: string[]): Promise<void> {
   const quick = !!v.quick;
   const sizes = paramSizes(v.params, quick ? "4M,16M" : "64M,256M", 256);
   const copyN = Math.ceil(positive("copy", v.copy, quick ? 16 << 20 : 256 << 20) / 1024) * 1024;
-  const reps = positive("reps", v.reps, quick ? 3 : 7);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, quick ? 1 : 2);
+  const { reps, warmup } = repsAndWarmup(v, { reps: quick ? 3 : 7, warmup: quick ? 1 : 2 });
   const gptSteps = positive("gpt-steps", v["gpt-steps"], quick ? 3 : 20);
   await octet.device();
   const env = await environment();

@@ -221,6 +221,8 @@ export async function report<R>(opts: {
   notes?: string[];
   json?: boolean;
   out?: string;
+  /** Also end the table with one line of JSON holding the rows without their timing samples (for a grep). */
+  rowsLine?: boolean;
 }): Promise<void> {
   const endLoad = loadavg()[0];
   const notes = [...(opts.notes ?? [])];
@@ -240,6 +242,7 @@ export async function report<R>(opts: {
   console.log();
   console.log(formatTable(opts.rows, opts.columns));
   if (notes.length) console.log("\n" + notes.map((n) => `note: ${n}`).join("\n"));
+  if (opts.rowsLine) console.log(JSON.stringify({ bench: opts.bench, rows: opts.rows.map((r) => { const { stats: _s, ...rest } = r as R & { stats?: unknown }; return rest; }) }));
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -321,6 +324,14 @@ export function positive(flag: string, v: string | boolean | undefined, fallback
   }
   return n;
 }
+
+/** `--reps` (timed runs, positive) and `--warmup` (untimed runs first; 0 is allowed), with the bench's defaults. */
+export function repsAndWarmup(v: BenchValues, defaults: { reps: number; warmup: number }): { reps: number; warmup: number } {
+  return { reps: positive("reps", v.reps, defaults.reps), warmup: v.warmup === "0" ? 0 : positive("warmup", v.warmup, defaults.warmup) };
+}
+
+/** A parameter count in the table's unit: 16777216 -> "16M" (powers of two, as --params reads them). */
+export const formatParams = (n: number): string => `${+(n / (1 << 20)).toFixed(2)}M`;
 
 export const COMMON_USAGE = `common flags:
   --reps N      timed runs per case (each fenced with onSubmittedWorkDone)

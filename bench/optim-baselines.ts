@@ -8,7 +8,7 @@
 import { create, globals } from "webgpu";
 import { device } from "../src/runtime/device.ts";
 import { f32Buffer, fillF32, readF32, STREAM_ENTRY, STREAM_PROLOGUE, StreamKernel, wgslHeader, type StreamKernelSpec } from "./handwritten.ts";
-import { benchArgs, COMMON_USAGE, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, timeGpu, type Column, type Stats, type TimeOptions } from "./harness.ts";
+import { benchArgs, COMMON_USAGE, environment, gbps, paramSizes, pinLavapipeThreads, report, timeGpu, type Column, type Stats, type TimeOptions, repsAndWarmup, formatParams } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 
 export interface AdamHyper {
@@ -333,8 +333,7 @@ export async function main(argv: string[]): Promise<void> {
     "no-tfjs": flag.boolean("skip TensorFlow.js (hand-written kernel only)"),
   }, USAGE);
   const sizes = paramSizes(v.params, "16M", 4);
-  const reps = positive("reps", v.reps, 5);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 2);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 5, warmup: 2 });
   const env = await environment();
   const notes: string[] = [];
 
@@ -367,7 +366,7 @@ export async function main(argv: string[]): Promise<void> {
     rows: rows.map((r) => ({ ...r, vsHand: handOf(r.params).msPerStep / r.msPerStep })),
     columns: [
       { label: "impl", value: (r) => r.impl },
-      { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
+      { label: "params", value: (r) => formatParams(r.params) },
       ...stepColumns<StepTiming & { vsHand: number }>(),
       { label: "speed vs hand", value: (r) => r.vsHand, digits: 3 },
       { label: "runs", value: (r) => r.stats.runs, digits: 0 },

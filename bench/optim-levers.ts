@@ -22,7 +22,7 @@ import { deviceTarget } from "../src/runtime/target.ts";
 import { DEFAULT_TARGET, type DeviceTarget } from "../src/codegen/kernel.ts";
 import { SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "../src/optim/maps.ts";
 import { SIGNED_ENCODER, UNSIGNED_ENCODER } from "../src/optim/encoder.ts";
-import { benchArgs, environment, paramSizes, pinLavapipeThreads, positive, report, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, paramSizes, pinLavapipeThreads, report, timeInterleaved, type Stats, repsAndWarmup } from "./harness.ts";
 
 const USAGE = "bun run bench optim-levers [--params 16M] [--reps N] [--warmup N] [--only a,b] [--json] [--out FILE]";
 
@@ -352,8 +352,7 @@ function octetKernel(target: DeviceTarget): { wgsl: string; tab: Uint32Array } {
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }), only: flag.string("only these variants (comma-separated names)", { placeholder: "LIST", defaultText: "all" }) }, USAGE);
   const [n] = paramSizes(v.params, "16M", 256 * 64);
-  const reps = positive("reps", v.reps, 7);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 7, warmup: 1 });
   const dev = await device();
   const env = await environment();
   const hasSg = deviceInfo().hasSubgroups;

@@ -14,7 +14,7 @@ import { storageOf } from "../src/runtime/realize.ts";
 import { DTYPES } from "../src/dsl/dtype.ts";
 import type { Binding } from "../src/codegen/kernel.ts";
 import { f32Buffer, fillF32, StreamKernel } from "./handwritten.ts";
-import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, report, settleCollection, timeInterleaved, type Stats, repsAndWarmup, formatParams } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 import { ADAM_BYTES_PER_PARAM, ADAM_DEFAULTS, ADAM_VEC4, adamScalars, checkHandAdam, checkTfjsAdam, setupTfjs, timeTfjsAdam } from "./optim-baselines.ts";
 
@@ -151,8 +151,7 @@ export async function main(argv: string[]): Promise<void> {
     tfjs: flag.boolean("also time TensorFlow.js's Adam"),
   }, USAGE);
   const sizes = paramSizes(v.params, "4M,16M,64M", 256);
-  const reps = positive("reps", v.reps, 5);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 5, warmup: 1 });
   const families = typeof v.only === "string" ? v.only.split(",") : Object.keys(CLASSES);
   for (const f of families) if (!CLASSES[f]) throw new Error(`bench optim: --only takes ${Object.keys(CLASSES).join(", ")}; got "${f}"`);
   await octet.device();
@@ -186,10 +185,9 @@ export async function main(argv: string[]): Promise<void> {
       rows.push({ impl: t.impl, family: "adam", params: n, msPerStep: t.msPerStep, nsPerParam: t.nsPerParam, bytesPerParam: ADAM_BYTES_PER_PARAM, gbps: t.effectiveGbps, stats: t.stats, kernel: t.detail, dispatchesPerStep: t.dispatchesPerStep });
     }
   }
-  const M = (n: number) => `${+(n / (1 << 20)).toFixed(2)}M`;
   for (const n of sizes) {
     const at = rows.filter((r) => r.params === n && r.ratio !== undefined);
-    notes.push(`${M(n)}: ${at.map((r) => `${r.impl.replace("octet ", "")} / ${r.ratioOf} = ${r.ratio!.toFixed(3)}x`).join("; ")}`);
+    notes.push(`${formatParams(n)}: ${at.map((r) => `${r.impl.replace("octet ", "")} / ${r.ratioOf} = ${r.ratio!.toFixed(3)}x`).join("; ")}`);
   }
   notes.push("targets on lavapipe (issue #9): AdamW32bit <= 1.0x hand; AdamW8bit <= 1.5x AdamW32bit; Lion8bit, SGD8bit <= 1.2x their 32-bit twins");
   await report({
@@ -199,7 +197,7 @@ export async function main(argv: string[]): Promise<void> {
     rows,
     columns: [
       { label: "impl", value: (r) => r.impl },
-      { label: "params", value: (r) => M(r.params) },
+      { label: "params", value: (r) => formatParams(r.params) },
       { label: "ms/step", value: (r) => r.msPerStep, digits: 2 },
       { label: "spread", value: (r) => r.stats.spread, digits: 3 },
       { label: "ns/param", value: (r) => r.nsPerParam, digits: 3 },

@@ -6,7 +6,7 @@
 // Targets: 8-bit <= 2.04 B/param (two u8 states + one f32 absmax per 256-block each), 32-bit 8.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
-import { benchArgs, environment, formatBytes, gbps, paramSizes, pinLavapipeThreads, positive, report, settleCollection, timeInterleaved, type Stats } from "./harness.ts";
+import { benchArgs, environment, formatBytes, gbps, paramSizes, pinLavapipeThreads, report, settleCollection, timeInterleaved, type Stats, repsAndWarmup, formatParams } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 
 const USAGE = "bun run bench scale [--params 16M,64M,256M] [--reps N] [--warmup N] [--json] [--out FILE]";
@@ -53,8 +53,7 @@ async function setUp(name: Name, n: number) {
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: flag.string("parameter counts (k/M/G suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M,64M,256M" }) }, USAGE);
   const sizes = paramSizes(v.params, "16M,64M,256M", 256);
-  const reps = positive("reps", v.reps, 7);
-  const warmup = v.warmup === "0" ? 0 : positive("warmup", v.warmup, 1);
+  const { reps, warmup } = repsAndWarmup(v, { reps: 7, warmup: 1 });
   await octet.device();
   const env = await environment();
   const rows: Row[] = [];
@@ -86,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
     rows,
     columns: [
       { label: "optimizer", value: (r) => r.optimizer },
-      { label: "params", value: (r) => `${+(r.params / (1 << 20)).toFixed(2)}M` },
+      { label: "params", value: (r) => formatParams(r.params) },
       { label: "ms/step (median)", value: (r) => r.msPerStep, digits: 2 },
       { label: "spread", value: (r) => r.spread, digits: 3 },
       { label: "GB/s (ideal bytes)", value: (r) => r.effectiveGbps, digits: 2 },
@@ -102,8 +101,8 @@ export async function main(argv: string[]): Promise<void> {
     ],
     json: v.json,
     out: v.out,
+    rowsLine: true,
   });
-  console.log(JSON.stringify({ bench: "scale", rows: rows.map(({ stats: _s, ...r }) => r) }));
 }
 
 if (import.meta.main) {
