@@ -119,31 +119,28 @@ rows.push({ what: "roundtrip", ms: await time(async () => {
   await device.queue.onSubmittedWorkDone();
 }) });
 
-const dispatchMs = await time(async () => {
+/** Submits one command buffer of `n` one-workgroup dispatches of the tiny kernel (bind group set before each). */
+function submitTiny(n: number): void {
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(tiny);
-  for (let i = 0; i < D; i++) {
+  for (let i = 0; i < n; i++) {
     pass.setBindGroup(0, tinyBind);
     pass.dispatchWorkgroups(1);
   }
   pass.end();
   device.queue.submit([enc.finish()]);
+}
+
+const dispatchMs = await time(async () => {
+  submitTiny(D);
   await device.queue.onSubmittedWorkDone();
 }, Math.max(5, reps >> 2));
 rows.push({ what: `dispatch x${D}`, ms: dispatchMs, per: `${((dispatchMs / D) * 1000).toFixed(1)} us/dispatch` });
 
 const S = 100;
 const submitMs = await time(async () => {
-  for (let i = 0; i < S; i++) {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(tiny);
-    pass.setBindGroup(0, tinyBind);
-    pass.dispatchWorkgroups(1);
-    pass.end();
-    device.queue.submit([enc.finish()]);
-  }
+  for (let i = 0; i < S; i++) submitTiny(1);
   await device.queue.onSubmittedWorkDone();
 }, Math.max(5, reps >> 2));
 rows.push({ what: `submits x${S}`, ms: submitMs, per: `${((submitMs / S) * 1000).toFixed(1)} us/submit` });
