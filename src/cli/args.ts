@@ -247,6 +247,19 @@ export function usageError(c: Command | string, message: string): never {
  * this machine (checking the files the Vulkan variables name) and exits 1, anything else prints
  * `<command>: <message>` and exits 1.
  */
+/**
+ * A command line's entry: runs `main` on the process's arguments, then exits 0 at once rather than waiting for the
+ * runtime to wind down the WebGPU objects still held; an error is reported as exitOnError does.
+ */
+export async function runCommand(c: Command, main: (argv: string[]) => Promise<void>): Promise<never> {
+  try {
+    await main(process.argv.slice(2));
+    process.exit(0);
+  } catch (e) {
+    exitOnError(c, e);
+  }
+}
+
 export function exitOnError(c: Command | string, e: unknown): never {
   const name = typeof c === "string" ? c : c.name;
   if (e instanceof UsageError) usageError(name, e.message);

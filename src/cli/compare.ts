@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrainConfigInput } from "../train/config.ts";
 import { runTraining, type TrainResult } from "../train/trainer.ts";
-import { defineCommand, exitOnError, flag, parseCommand, UsageError } from "./args.ts";
+import { defineCommand, runCommand, flag, parseCommand, UsageError } from "./args.ts";
 import { acquireDeviceQuietly } from "./dawn-stderr.ts";
 import { compareChartSpec, saveChart, saveLossChart } from "./plot.ts";
 
@@ -132,11 +132,4 @@ async function main(argv: string[]): Promise<void> {
   console.log(`plots: ${plots.join(", ")}; data: ${join(out, "results.json")}`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(process.argv.slice(2));
-    process.exit(0);
-  } catch (e) {
-    exitOnError(COMPARE, e);
-  }
-}
+if (import.meta.main) await runCommand(COMPARE, main);

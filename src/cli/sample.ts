@@ -5,7 +5,7 @@ import { charTokenizer, tokenizerFromRecord } from "../data/tokenizer.ts";
 import { loadCheckpoint, readCheckpointInfo } from "../io/checkpoint.ts";
 import { TrainConfig } from "../train/config.ts";
 import { buildModel } from "../train/trainer.ts";
-import { defineCommand, exitOnError, flag, parseCommand, UsageError } from "./args.ts";
+import { defineCommand, runCommand, flag, parseCommand, UsageError } from "./args.ts";
 import { acquireDeviceQuietly } from "./dawn-stderr.ts";
 import { continueText } from "./textgen.ts";
 
@@ -45,11 +45,4 @@ async function main(argv: string[]): Promise<void> {
   console.log(`\n\n[${r.ids.length} tokens${cut} after a ${r.promptTokens}-token prompt, ${r.msPerToken.toFixed(0)} ms/token, step ${info.step} of ${from}, tokenizer ${tokenizer.name}]`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(process.argv.slice(2));
-    process.exit(0);
-  } catch (e) {
-    exitOnError(SAMPLE, e);
-  }
-}
+if (import.meta.main) await runCommand(SAMPLE, main);

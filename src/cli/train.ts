@@ -10,7 +10,7 @@ import { HF_OPTIMIZERS, optimizerNameProblem } from "../optim/names.ts";
 import { TOKENIZER_CHOICES } from "../data/tokenizer.ts";
 import { ARCHS, MUON_OPTIMIZERS, STATE_FORMATS, TrainConfig } from "../train/config.ts";
 import { configIssues, runTraining, type StepRecord, type TrainResult } from "../train/trainer.ts";
-import { defineCommand, exitOnError, flag, parseCommand, UsageError, type Flag } from "./args.ts";
+import { defineCommand, runCommand, flag, parseCommand, UsageError, type Flag } from "./args.ts";
 import { acquireDeviceQuietly } from "./dawn-stderr.ts";
 import { saveLossChart, type LossSeries } from "./plot.ts";
 import { formatBytes } from "./format.ts";
@@ -186,11 +186,4 @@ async function plotRun(out: string, history: StepRecord[], r: TrainResult): Prom
   return paths;
 }
 
-if (import.meta.main) {
-  try {
-    await main(process.argv.slice(2));
-    process.exit(0);
-  } catch (e) {
-    exitOnError(TRAIN, e);
-  }
-}
+if (import.meta.main) await runCommand(TRAIN, main);
