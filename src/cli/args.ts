@@ -243,11 +243,6 @@ export function usageError(c: Command | string, message: string): never {
 }
 
 /**
- * The end of every command line's main(): a UsageError exits 2, Dawn finding no adapter prints what is wrong with
- * this machine (checking the files the Vulkan variables name) and exits 1, anything else prints
- * `<command>: <message>` and exits 1.
- */
-/**
  * A command line's entry: runs `main` on the process's arguments, then exits 0 at once rather than waiting for the
  * runtime to wind down the WebGPU objects still held; an error is reported as exitOnError does.
  */
@@ -260,6 +255,11 @@ export async function runCommand(c: Command, main: (argv: string[]) => Promise<v
   }
 }
 
+/**
+ * The end of every command line's main(): a UsageError exits 2, Dawn finding no adapter prints what is wrong with
+ * this machine (checking the files the Vulkan variables name) and exits 1, anything else prints
+ * `<command>: <message>` and exits 1.
+ */
 export function exitOnError(c: Command | string, e: unknown): never {
   const name = typeof c === "string" ? c : c.name;
   if (e instanceof UsageError) usageError(name, e.message);

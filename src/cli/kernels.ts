@@ -1,7 +1,7 @@
 // `npm run kernels -- <name>`: prints the WGSL octet generates for a built-in graph. Generating WGSL needs no
 // GPU, so this works on any machine. `--graph` prints the traced graph instead; `--list` the names;
 // `--knobs` the environment knobs; `--module` adds a user module's optimizers; `--help` every flag.
-import { defineCommand, exitOnError, flag, parseCommand, UsageError } from "./args.ts";
+import { defineCommand, runCommand, flag, parseCommand, UsageError } from "./args.ts";
 import { Tensor } from "../dsl/tensor.ts";
 import { jit } from "../runtime/jit.ts";
 import { KNOBS } from "../runtime/env.ts";
@@ -103,10 +103,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main(process.argv.slice(2));
-  } catch (e) {
-    exitOnError(KERNELS, e);
-  }
-}
+if (import.meta.main) await runCommand(KERNELS, main);

@@ -63,7 +63,7 @@ export function lossChartSpec(series: LossSeries[], title: string, opts: LossCha
         field: "series",
         type: "nominal",
         title: null,
-        scale: { domain: names }, // legend in the caller's order, not alphabetical
+        scale: seriesColors(names), // legend in the caller's order, not alphabetical
         // Below the plot, one series a line: never covers a curve, and long labels are shown whole.
         legend: { labelLimit: 0, orient: "bottom", direction: "vertical", labelFontSize: 12, symbolStrokeWidth: 3, symbolType: "stroke" },
       },
@@ -132,7 +132,7 @@ export function compareChartSpec(runs: CompareRun[], baseline: string, title: st
     field: "series",
     type: "nominal",
     title: null,
-    scale: { domain: names },
+    scale: seriesColors(names),
     legend: { labelLimit: 0, orient: "bottom", direction: "vertical", labelFontSize: 12, symbolStrokeWidth: 3, symbolType: "stroke" },
   } as const;
   const x = { field: "step", type: "quantitative", title: "step", axis: { tickMinStep: 1 } } as const;
@@ -208,4 +208,12 @@ export function svgToPng(svg: string, opts: { scale?: number } = {}): Uint8Array
 /** Write a loss chart to `path`: SVG when it ends in .svg, PNG otherwise; atomically. */
 export async function saveLossChart(path: string, series: LossSeries[], title: string, opts: LossChartOptions & { scale?: number } = {}): Promise<void> {
   await saveChart(path, lossChartSpec(series, title, opts), opts);
+}
+
+/**
+ * The color scale of a figure's series, in the caller's order. Vega-Lite's default scheme has 10 colors, so an
+ * 11th series repeated the 1st (the 12-run ablation drew two orange curves); past 10 use the 20-color scheme.
+ */
+function seriesColors(names: string[]): { domain: string[]; scheme?: string } {
+  return names.length > 10 ? { domain: names, scheme: "tableau20" } : { domain: names };
 }

@@ -168,8 +168,13 @@ async function main(argv: string[]): Promise<void> {
   const history = [...earlier.filter((h) => h.step <= r.resumedFrom), ...r.history];
   await writeFileAtomic(join(out, HISTORY_FILE), new TextEncoder().encode(JSON.stringify({ config: r.config, history }, null, 1)));
   const plots = await plotRun(out, history, r);
-  console.log(`saved: checkpoint ${out}/ (continue it: npm run train -- --out ${out} --resume --steps N), loss curve ${plots.join(", ")}, losses ${join(out, HISTORY_FILE)}`);
+  console.log(`saved: checkpoint ${out}/ (continue it: ${trainCommand()} --out ${out} --resume --steps N), loss curve ${plots.join(", ")}, losses ${join(out, HISTORY_FILE)}`);
   console.log(summaryLine(r, out));
+}
+
+/** How this runtime starts this command line: `deno task train` is the Deno twin of `npm run train --`. */
+function trainCommand(): string {
+  return "Deno" in globalThis ? "deno task train" : "npm run train --";
 }
 
 /** loss.svg and loss.png in `out`: the training loss (10-step mean) and the held-out loss against the step. */

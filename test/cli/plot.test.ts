@@ -61,3 +61,13 @@ describe("lossChartSvg / svgToPng", () => {
     expect(png.length).toBeGreaterThan(1000);
   });
 });
+
+describe("series colors", () => {
+  test("twelve series get twelve distinct curve colors (the default 10-color scheme repeated the first)", async () => {
+    const many: LossSeries[] = Array.from({ length: 12 }, (_, i) => ({ name: `run ${i}`, points: curve(2, 1.5 + i / 20) }));
+    const svg = await lossChartSvg(many, "Twelve runs");
+    const curveStrokes = [...svg.matchAll(/<path[^>]*stroke="(#[0-9a-fA-F]{6})"[^>]*stroke-width="1\.5"/g)].map((m) => m[1].toLowerCase());
+    expect(curveStrokes.length).toBe(12);
+    expect(new Set(curveStrokes).size).toBe(12);
+  });
+});
