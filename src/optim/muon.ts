@@ -14,7 +14,7 @@
 import { z } from "zod";
 import { Tensor } from "../dsl/tensor.ts";
 import { realize } from "../runtime/realize.ts";
-import { allocateOn, type Storage } from "../runtime/storage.ts";
+import type { Storage } from "../runtime/storage.ts";
 import { device } from "../runtime/device.ts";
 import { JitFunction } from "../runtime/jit.ts";
 import { newtonSchulz, NS_COEFFICIENTS } from "../ops/newtonschulz.ts";
@@ -26,6 +26,7 @@ import { formatZodError, nonneg, type Options } from "./config.ts";
 import { BLOCK, FORMATS } from "./formats.ts";
 import { AdamW, AdamW8bit } from "./adam.ts";
 import type { Optimizer, OptimizerStateDict } from "./optimizer.ts";
+import { loadMuonState, newMuonState, saveMuonState, type MuonState, type MuonStateOwner } from "./muon-statedict.ts";
 import { blocksOf, type StepOptions } from "./types.ts";
 
 const finite = z.number().finite();
@@ -59,14 +60,6 @@ export type MuonParamGroup = { params: Parameter[]; useMuon?: boolean } & Option
 /** torch's _adjust_lr for a weight whose torch shape is [A, B]. */
 export function adjustedLr(lr: number, fn: MuonOptions["adjustLrFn"], A: number, B: number): number {
   return fn === "original" ? lr * Math.sqrt(Math.max(1, A / B)) : lr * 0.2 * Math.sqrt(Math.max(A, B));
-}
-
-interface MuonState {
-  step: number;
-  bits: 8 | 32;
-  buf?: Storage; // f32 [rows, cols]
-  codes?: Storage; // u8 [blocks, 256]
-  absmax?: Storage; // f32 [blocks, 1]
 }
 
 let mounsMade = 0;
@@ -122,7 +115,7 @@ export class Muon implements ParameterOwner {
     const grads = mine.flatMap((x) => (x.grad ? [x.grad] : []));
     const auxParams = this.adamw?.paramGroups.flatMap((g) => g.params) ?? [];
     const auxGrads = auxParams.map((p) => p.grad); // taken now, as ours
-    const run = this.queue.then(async () => {
+    return this.after(async () => {
       if (this.adamw) {
         // The AdamW groups' step realizes our gradients and the `with` tensors in its own program (one forward
         // and backward), after the steps called before this one, with the gradients of this call.
@@ -134,8 +127,6 @@ export class Muon implements ParameterOwner {
       } else await realize([...extra, ...grads], { into: [...withInto] });
       for (const { p, g, grad } of mine) if (grad) await this.stepOne(p, g, grad);
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   zeroGrad(setToNone = true): void {
@@ -143,12 +134,36 @@ export class Muon implements ParameterOwner {
     this.adamw?.zeroGrad(setToNone);
   }
 
-  /** Not implemented yet: refused (a checkpoint of a Muon run would otherwise lose its momentum). */
+  /**
+   * A snapshot of the momentum buffers (f32, or Muon8bit's codes and absmax) and step counts, in octet's state
+   * dict layout, after every step called before it; the AdamW groups' state follows, numbered after the Muon
+   * groups' parameters (muon-statedict.ts).
+   */
   stateDict(): Promise<OptimizerStateDict> {
-    return Promise.reject(new Error(`${this.ownerName}: stateDict is not implemented for Muon yet; its momentum buffers cannot be saved`));
+    return this.after(() => saveMuonState(this.stateOwner()));
   }
-  loadStateDict(_sd: OptimizerStateDict): Promise<void> {
-    return Promise.reject(new Error(`${this.ownerName}: loadStateDict is not implemented for Muon yet`));
+
+  /** Restores a state dict exactly; refuses (changing nothing) one that does not match this optimizer. */
+  loadStateDict(sd: OptimizerStateDict): Promise<void> {
+    return this.after(() => loadMuonState(this.stateOwner(), sd));
+  }
+
+  private stateOwner(): MuonStateOwner {
+    return {
+      className: this.className,
+      paramGroups: this.paramGroups,
+      adamw: this.adamw,
+      state: this.state,
+      bitsOf: (p, g) => bitsFor(p, this.paramGroups[g]),
+      groupSchema: schema.partial(),
+    };
+  }
+
+  /** Runs after every call queued before it (steps, loads, snapshots run in call order). */
+  private after<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** GPU bytes of the state: Muon's momentum buffers (4 or 1 + 4/256 bytes per element) and the AdamW groups'. */
@@ -167,15 +182,7 @@ export class Muon implements ParameterOwner {
 
   private async stepOne(p: Parameter, hp: MuonOptions, grad: Tensor): Promise<void> {
     let s = this.state.get(p);
-    if (!s) {
-      const bits = hp.optimBits === 8 && p.numel >= hp.min8bitSize ? 8 : 32;
-      const nb = blocksOf(p.numel, BLOCK);
-      // Sized exactly (as the other optimizers' states): they live as long as the optimizer.
-      const dev = await device();
-      const exact = (dtype: "f32" | "u8", n: number) => allocateOn(dev, dtype, n, "optimizer", true, true, "exact");
-      s = bits === 8 ? { step: 0, bits, codes: exact("u8", nb * BLOCK), absmax: exact("f32", nb) } : { step: 0, bits, buf: exact("f32", p.numel) };
-      this.state.set(p, s);
-    }
+    if (!s) this.state.set(p, (s = newMuonState(await device(), p.numel, bitsFor(p, hp))));
     await realize([p.data]);
     const [rows, cols] = p.shape;
     const [A, B] = hp.weightLayout === "outIn" ? [rows, cols] : [cols, rows];
@@ -230,6 +237,11 @@ export class Muon implements ParameterOwner {
     this.fns.set(key, fn);
     return fn;
   }
+}
+
+/** Muon8bit keeps a weight's momentum in 8 bits from min8bitSize elements on (bnb's rule), f32 below. */
+function bitsFor(p: Parameter, hp: MuonOptions): 8 | 32 {
+  return hp.optimBits === 8 && p.numel >= hp.min8bitSize ? 8 : 32;
 }
 
 /** The first n elements of a [blocks, 256] tensor, flat. */

@@ -32,7 +32,7 @@ export function mapChecksums(): Record<string, string> {
 }
 
 /** The block size a dict saved parameter `idx` with (dicts before the blockSize option record one for all). */
-const savedBlockSize = (sd: OptimizerStateDict, idx: number): number => sd.format.blockSizes?.[idx] ?? sd.format.blockSize;
+export const savedBlockSize = (sd: OptimizerStateDict, idx: number): number => sd.format.blockSizes?.[idx] ?? sd.format.blockSize;
 
 export function stateKeys(def: OptimizerDef<any>): { key: "state1" | "state2"; specs: StateSpec[] }[] {
   const keys: { key: "state1" | "state2"; specs: StateSpec[] }[] = [];
@@ -94,9 +94,14 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     const { params, ...rest } = g;
     return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
   });
-  const sd: OptimizerStateDict = { state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } };
-  // JSON turns the typed arrays into objects of index keys, and such a dict cannot be loaded: say so at once, and
-  // what to use. Not enumerable, so structuredClone and spreading copy the dict without it.
+  return refusingJson({ state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } });
+}
+
+/**
+ * JSON turns a dict's typed arrays into objects of index keys, and such a dict cannot be loaded: JSON.stringify
+ * says so at once, and what to use. Not enumerable, so structuredClone and spreading copy the dict without it.
+ */
+export function refusingJson(sd: OptimizerStateDict): OptimizerStateDict {
   Object.defineProperty(sd, "toJSON", { value: refuseJson, enumerable: false });
   return sd;
 }
@@ -122,15 +127,7 @@ export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGrou
   if (sd.format.version !== STATE_DICT_VERSION) throw new Error(`${who}: format version ${sd.format.version}, this octet reads version ${STATE_DICT_VERSION}`);
   if (sd.format.blockSize !== BLOCK) throw new Error(`${who}: block size ${sd.format.blockSize}, expected ${BLOCK}`);
   if (sd.format.optimizer !== o.def.name) throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${o.def.name}`);
-  // Every map the dict records must be this octet's; a format's maps must be recorded where a parameter uses it
-  // (a dict from before a format existed records no map of it, and holds no state in it).
-  const mine = mapChecksums();
-  const used = new Set(Object.values(sd.format.stateFormats ?? {}));
-  for (const [k, v] of Object.entries(mine)) {
-    const theirs = sd.format.mapChecksum?.[k];
-    if (theirs === undefined ? used.has(k.slice(0, k.lastIndexOf("_")) as FormatName) : theirs !== v)
-      throw new Error(`${who}: quantization map checksum mismatch for ${k} (${theirs} vs ${v})`);
-  }
+  checkMaps(who, sd);
   if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== o.paramGroups.length) throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${o.paramGroups.length}`);
   sd.paramGroups.forEach((g, i) => {
     const n = (g.params as unknown[] | undefined)?.length;
@@ -147,6 +144,20 @@ export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGrou
     if (!r.success) throw new Error(formatZodError(`${who}: param group ${i}`, r.error));
     return structuredClone(rest);
   });
+}
+
+/**
+ * Every map the dict records must be this octet's; a format's maps must be recorded where a parameter uses it
+ * (a dict from before a format existed records no map of it, and holds no state in it).
+ */
+export function checkMaps(who: string, sd: OptimizerStateDict): void {
+  const mine = mapChecksums();
+  const used = new Set(Object.values(sd.format.stateFormats ?? {}));
+  for (const [k, v] of Object.entries(mine)) {
+    const theirs = sd.format.mapChecksum?.[k];
+    if (theirs === undefined ? used.has(k.slice(0, k.lastIndexOf("_")) as FormatName) : theirs !== v)
+      throw new Error(`${who}: quantization map checksum mismatch for ${k} (${theirs} vs ${v})`);
+  }
 }
 
 /** Validates a whole state dict against the optimizer's buckets; nothing is written until `write()`. */
@@ -282,7 +293,7 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
 }
 
 /** The advice for a typed array that went through JSON (it comes back as a plain object of index keys). */
-function viaJson(v: unknown): string {
+export function viaJson(v: unknown): string {
   if (v === null || typeof v !== "object" || ArrayBuffer.isView(v)) return "";
   return (
     ": the dict went through JSON, which turns typed arrays into plain objects. Save it with octet.save(path, { model, optimizer }) " +

@@ -15,7 +15,6 @@ export function makeOptimizer(cfg: TrainConfig, model: octet.nn.GPT): TrainOptim
   const weights = cfg.paramDtype === "f32" ? {} : { paramDtype: cfg.paramDtype, bf16StochasticRound: cfg.stochasticRound, roundingSeed: cfg.seed };
   if ((MUON_OPTIMIZERS as readonly string[]).includes(cfg.optim)) {
     if (cfg.paramDtype !== "f32") throw new Error(`--optim ${cfg.optim}: --param-dtype ${cfg.paramDtype} is not implemented for Muon (its weights step in place, in f32)`);
-    if (cfg.out) throw new Error(`--optim ${cfg.optim}: Muon has no state dict yet, so the run cannot be checkpointed; leave out --out`);
     // Moonshot's rule (adjustLrFn "match_rms_adamw"): the update's RMS matches AdamW's, so Muon takes AdamW's
     // --lr and weight decay (0.01) as they are (torch.optim.Muon docs; "Muon is Scalable for LLM Training").
     const groups = muonParamGroups(model, { muon: { lr: cfg.lr, weightDecay: 0.01, adjustLrFn: "match_rms_adamw" }, adamw: { lr: cfg.lr } });
