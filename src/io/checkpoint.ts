@@ -25,7 +25,7 @@ import type { TokenizerRecord } from "../data/tokenizer.ts";
 import type { Module } from "../nn/module.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerStateDict } from "../optim/optimizer.ts";
-import { realize, storageOf } from "../runtime/realize.ts";
+import { realize, storageOf, tensor } from "../runtime/realize.ts";
 import { upload } from "../runtime/storage.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor, type Safetensors } from "./safetensors.ts";
@@ -302,9 +302,16 @@ export async function loadCheckpoint(dir: string, opts: LoadCheckpointOptions): 
       fail(`${CHECKPOINT_FILES.optimizer}: ${(error as Error).message}`);
     }
   }
-  // Storages are looked up only now: loading the optimizer may have moved parameters into its arenas.
-  await realize(params.map(([, p]) => p.data));
-  for (const [name, p] of params) await upload(storageOf(p.data), model.tensors[name].data as Float32Array | Uint16Array);
+  // Storages are looked up only now: loading the optimizer may have moved parameters into its arenas. A
+  // parameter an optimizer holds in 16 bits (paramDtype) is a lazy decoding of its storage: realizing it would
+  // copy it, and the upload would miss what the optimizer steps (a resumed bf16 run restarted from the initial
+  // weights). It gets new data instead, which its owner takes in at its next step (rounded to nearest: the saved
+  // values are 16-bit values already, so exactly).
+  const held = params.filter(([, p]) => p.owner && p.data.node.op !== "buffer");
+  for (const [name, p] of held) p.data = await tensor(model.tensors[name].data as Float32Array, [...p.shape]);
+  const plain = params.filter((x) => !held.includes(x));
+  await realize(plain.map(([, p]) => p.data));
+  for (const [name, p] of plain) await upload(storageOf(p.data), model.tensors[name].data as Float32Array | Uint16Array);
 
   return { step: trainer.step, config: trainer.config, rng: trainer.rng, tokenizer: saved };
 }

@@ -11,10 +11,19 @@
 // other optimizers: formats.ts), and hands its AdamW groups to AdamW8bit.
 // Unlike the element-wise optimizers (define.ts), the update needs matmuls over the weight's own shape: each
 // parameter steps in one program of its own (a jit per shape), not a bucket arena.
+// With paramDtype "bf16" / "f16" (paramstorage.ts) Muon holds each weight in 16 bits, no f32 master copy: the
+// step reads it as f32, and rounds the new value once on the way back (stochastically with bf16StochasticRound);
+// p.data is a lazy decoding of that storage, as for the other optimizers' arenas.
 import { z } from "zod";
 import { Tensor } from "../dsl/tensor.ts";
+import type { DType } from "../dsl/dtype.ts";
 import { realize } from "../runtime/realize.ts";
-import type { Storage } from "../runtime/storage.ts";
+import { allocateOn, type Storage } from "../runtime/storage.ts";
+import { bufferNode } from "../runtime/realize.ts";
+import { deviceTarget } from "../runtime/target.ts";
+import type { Node } from "../dsl/node.ts";
+import { counterRandom16 } from "../ops/bf16.ts";
+import { checkParamStorageOn, paramStorageOptions, PARAM_STORAGES, type ParamStorageOptions } from "./paramstorage.ts";
 import { device } from "../runtime/device.ts";
 import { JitFunction } from "../runtime/jit.ts";
 import { newtonSchulz, NS_COEFFICIENTS } from "../ops/newtonschulz.ts";
@@ -54,6 +63,16 @@ export type MuonOptions = z.infer<typeof schema>;
 
 const DEFAULTS: MuonOptions = { lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: [...NS_COEFFICIENTS], eps: 1e-7, adjustLrFn: "original", weightLayout: "outIn", optimBits: 32, min8bitSize: 4096 };
 
+/** How the weights are stored, optimizer-wide (Optimizer's options: paramDtype, bf16StochasticRound, roundingSeed). */
+type WeightOptions = { paramDtype?: ParamStorageOptions["paramDtype"]; bf16StochasticRound?: boolean; roundingSeed?: number };
+
+/**
+ * Where Muon's stochastic-rounding stream starts: element 2^31 + the weight's offset (its position in the Muon
+ * groups, block-aligned as an arena would place it), so no element shares its (seed, step, element) key with
+ * the AdamW groups' arena elements, which count from 0.
+ */
+export const MUON_STREAM_BASE = 2 ** 31;
+
 /** A param group: Muon's options, or `useMuon: false` and AdamW's options (routed to AdamW / AdamW8bit). */
 export type MuonParamGroup = { params: Parameter[]; useMuon?: boolean } & Options;
 
@@ -70,13 +89,23 @@ export class Muon implements ParameterOwner {
   readonly paramGroups: ({ params: Parameter[] } & MuonOptions)[];
   /** The optimizer of the `useMuon: false` groups (embeddings, head, 1-D parameters), if any. */
   readonly adamw?: Optimizer;
+  /** How the weights are stored (paramDtype, stochastic rounding), for the Muon and the AdamW groups alike. */
+  readonly paramStorage: ParamStorageOptions;
   private state = new Map<Parameter, MuonState>();
+  /**
+   * 16-bit weights: the storage Muon keeps each in, and the decoding p.data was given (a p.data that is no
+   * longer it, e.g. realized or replaced, is taken in again at the next step).
+   */
+  private held = new Map<Parameter, { storage: Storage; view?: Node }>();
   private fns = new Map<string, JitFunction<string, string>>();
   private tables?: { qmap: Tensor; thresholds: Tensor };
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(params: Parameter[] | MuonParamGroup[], options: Partial<MuonOptions> = {}, readonly className = "Muon", forced: Partial<MuonOptions> = {}) {
+  constructor(params: Parameter[] | MuonParamGroup[], opts: Partial<MuonOptions> & WeightOptions = {}, readonly className = "Muon", forced: Partial<MuonOptions> = {}) {
     this.ownerName = `${className} #${++mounsMade}`;
+    const { paramDtype, bf16StochasticRound, roundingSeed, ...options } = opts ?? {};
+    this.paramStorage = paramStorageOptions(className, { paramDtype, bf16StochasticRound, roundingSeed });
+    const weights = paramDtype === undefined ? {} : { paramDtype, bf16StochasticRound, roundingSeed };
     const check = (o: Options, where: string) => {
       const r = schema.partial().safeParse(o);
       if (!r.success) throw new Error(formatZodError(`${className}${where}`, r.error));
@@ -96,12 +125,15 @@ export class Muon implements ParameterOwner {
         throw new Error(`${className}: param group ${i}: parameter ${bad.name ? `'${bad.name}'` : `#${bad.id}`} has shape [${bad.shape.join(", ")}]; Muon steps 2-D weights only (put it in a group with useMuon: false, e.g. with muonParamGroups(model))`);
       this.paramGroups.push({ params: ps, ...structuredClone({ ...DEFAULTS, ...options, ...rest, ...forced }) });
     });
-    if (aux.length) this.adamw = forced.optimBits === 8 ? new AdamW8bit(aux) : new AdamW(aux);
+    if (aux.length) this.adamw = forced.optimBits === 8 ? new AdamW8bit(aux, weights) : new AdamW(aux, weights);
     for (const g of this.paramGroups) for (const p of g.params) p.claim(this);
   }
 
-  dataReplaced(): void {
-    // Muon holds no copy of the values: the next step reads p.data as it is.
+  dataReplaced(p: Parameter): void {
+    // f32: Muon holds no copy of the values, the next step reads p.data as it is. 16-bit: the next step takes
+    // the new values in (rounded to nearest), as an arena adopts a replaced Parameter.data.
+    const h = this.held.get(p);
+    if (h) h.view = undefined;
   }
 
   /**
@@ -183,15 +215,56 @@ export class Muon implements ParameterOwner {
   private async stepOne(p: Parameter, hp: MuonOptions, grad: Tensor): Promise<void> {
     let s = this.state.get(p);
     if (!s) this.state.set(p, (s = newMuonState(await device(), p.numel, bitsFor(p, hp))));
-    await realize([p.data]);
+    const weight = await this.weightStorage(p);
     const [rows, cols] = p.shape;
     const [A, B] = hp.weightLayout === "outIn" ? [rows, cols] : [cols, rows];
     const fn = this.kernel(rows, cols, hp, s.bits);
-    const uniforms = { decay: Math.fround(1 - Math.fround(hp.lr * hp.weightDecay)), lr_adj: adjustedLr(hp.lr, hp.adjustLrFn, A, B), mu: hp.momentum, one_minus_mu: 1 - hp.momentum };
+    const uniforms: Record<string, number> = { decay: Math.fround(1 - Math.fround(hp.lr * hp.weightDecay)), lr_adj: adjustedLr(hp.lr, hp.adjustLrFn, A, B), mu: hp.momentum, one_minus_mu: 1 - hp.momentum };
+    if (this.paramStorage.bf16StochasticRound) Object.assign(uniforms, { sr_seed: this.paramStorage.roundingSeed, sr_step: s.step + 1, sr_base: MUON_STREAM_BASE + this.streamOffset(p) });
     const state = s.bits === 8 ? [s.codes!, s.absmax!] : [s.buf!];
     const tables = s.bits === 8 ? await this.lookupTables() : [];
-    await fn.runStorages([storage(p.data), storage(grad), ...state, ...tables.map(storage)], uniforms);
+    await fn.runStorages([weight, storage(grad), ...state, ...tables.map(storage)], uniforms);
     s.step++;
+    // The step wrote the 16-bit storage in place: p.data decodes it again (a decoding built before is stale).
+    if (this.held.has(p)) this.viewHeld(p);
+  }
+
+  /**
+   * The storage the step updates in place: p.data's own (f32), or the 16-bit storage Muon holds the weight in,
+   * (re)filled from p.data, rounded to nearest, at the first step and after p.data was replaced or realized.
+   */
+  private async weightStorage(p: Parameter): Promise<Storage> {
+    const ps = PARAM_STORAGES[this.paramStorage.paramDtype];
+    if (ps.name === "f32") {
+      await realize([p.data]);
+      return storage(p.data);
+    }
+    const h = this.held.get(p);
+    if (h && p.data.node === h.view) return h.storage;
+    checkParamStorageOn(this.className, this.paramStorage, deviceTarget());
+    const st = h?.storage ?? allocateOn(await device(), ps.storage, p.numel, "parameters", true, true, "exact");
+    await realize([ps.write(p.data.cast("f32"))], { into: [st] });
+    st.bump(`${this.className} (taking in parameter ${p.name ? `'${p.name}'` : `#${p.id}`})`);
+    this.held.set(p, { storage: st });
+    this.viewHeld(p);
+    return st;
+  }
+
+  /** Makes p.data the f32 decoding of the 16-bit storage Muon holds it in. */
+  private viewHeld(p: Parameter): void {
+    const h = this.held.get(p)!;
+    p.data.node = PARAM_STORAGES[this.paramStorage.paramDtype].read(new Tensor(bufferNode(h.storage, p.shape))).node;
+    h.view = p.data.node;
+  }
+
+  /** The weight's first element in Muon's rounding stream: its position in the Muon groups, in 256-blocks. */
+  private streamOffset(p: Parameter): number {
+    let at = 0;
+    for (const q of this.paramGroups.flatMap((g) => g.params)) {
+      if (q === p) return at;
+      at += blocksOf(q.numel, BLOCK) * BLOCK;
+    }
+    throw new Error(`octet: ${this.ownerName}: parameter #${p.id} is not in its Muon groups`);
   }
 
   private async lookupTables(): Promise<Tensor[]> {
@@ -205,19 +278,22 @@ export class Muon implements ParameterOwner {
 
   /** The traced step of one [rows, cols] weight (cached by shape and the options that change the graph). */
   private kernel(rows: number, cols: number, hp: MuonOptions, bits: 8 | 32): JitFunction<string, string> {
-    const key = `${rows}x${cols}:${bits}:${hp.nesterov}:${hp.nsSteps}:${hp.nsCoefficients.join(",")}:${hp.eps}`;
+    const weights = this.paramStorage;
+    const ps = PARAM_STORAGES[weights.paramDtype];
+    const key = `${rows}x${cols}:${bits}:${hp.nesterov}:${hp.nsSteps}:${hp.nsCoefficients.join(",")}:${hp.eps}:${ps.name}:${weights.bf16StochasticRound}`;
     let fn = this.fns.get(key);
     if (fn) return fn;
     const n = rows * cols;
     const nb = blocksOf(n, BLOCK);
     const shape = [rows, cols];
-    const specs: Record<string, { shape: number[]; dtype?: "f32" | "u8" | "u32" }> =
+    const pSpec = { shape, dtype: ps.storage };
+    const specs: Record<string, { shape: number[]; dtype?: DType }> =
       bits === 8
-        ? { p: { shape }, g: { shape }, codes: { shape: [nb, BLOCK], dtype: "u8" }, absmax: { shape: [nb, 1] }, qmap: { shape: [256] }, thresholds: { shape: [256], dtype: "u32" } }
-        : { p: { shape }, g: { shape }, buf: { shape } };
+        ? { p: pSpec, g: { shape }, codes: { shape: [nb, BLOCK], dtype: "u8" }, absmax: { shape: [nb, 1] }, qmap: { shape: [256] }, thresholds: { shape: [256], dtype: "u32" } }
+        : { p: pSpec, g: { shape }, buf: { shape } };
     const inPlace: Record<string, string> = bits === 8 ? { p: "p", codes: "codes", absmax: "absmax" } : { p: "p", buf: "buf" };
     fn = new JitFunction<string, string>(
-      `muon${bits === 8 ? "8bit" : ""}_${rows}x${cols}`,
+      `muon${bits === 8 ? "8bit" : ""}_${rows}x${cols}${ps.name === "f32" ? "" : `_${ps.name}${weights.bf16StochasticRound ? "_sr" : ""}`}`,
       specs,
       (x): Record<string, Tensor> => {
         const mu = Tensor.uniform("mu");
@@ -227,7 +303,8 @@ export class Muon implements ParameterOwner {
         const buf = buf0.add(x.g.sub(buf0).mul(Tensor.uniform("one_minus_mu"))).named("momentum"); // lerp(B, g, 1 - mu)
         const update = hp.nesterov ? x.g.add(buf.sub(x.g).mul(mu)).named("nesterov") : buf; //    lerp(g, B, mu)
         const O = newtonSchulz(update, hp.nsSteps, hp.nsCoefficients, hp.eps).named("orthogonal");
-        const p = x.p.mul(Tensor.uniform("decay")).sub(O.mul(Tensor.uniform("lr_adj"))).named("p_new");
+        const p1 = ps.read(x.p).mul(Tensor.uniform("decay")).sub(O.mul(Tensor.uniform("lr_adj"))).named("p_new");
+        const p = ps.name === "f32" ? p1 : ps.write(p1, weights.bf16StochasticRound ? roundingBits(shape) : undefined);
         if (bits === 32) return { p, buf };
         const { codes, absmax } = f8.write(asBlocks(buf).contiguous(), { qmap: x.qmap, thresholds: x.thresholds }, true);
         return { p, codes, absmax };
@@ -237,6 +314,15 @@ export class Muon implements ParameterOwner {
     this.fns.set(key, fn);
     return fn;
   }
+}
+
+/**
+ * 16 random bits per element of a [rows, cols] weight for stochastic rounding: the counter stream of paramstorage.ts
+ * keyed by (seed, the weight's step, sr_base + its flat index).
+ */
+function roundingBits(shape: number[]): Tensor {
+  const element = Tensor.iota(shape, 0, "u32").mul(shape[1]).add(Tensor.iota(shape, 1, "u32")).add(Tensor.uniform("sr_base", "u32"));
+  return counterRandom16(Tensor.uniform("sr_seed", "u32"), Tensor.uniform("sr_step", "u32"), element).named("rounding_bits");
 }
 
 /** Muon8bit keeps a weight's momentum in 8 bits from min8bitSize elements on (bnb's rule), f32 below. */
@@ -257,7 +343,7 @@ function storage(t: Tensor): Storage {
 
 /** Muon with its momentum buffers in bnb's blockwise dynamic 8-bit (tensors below min8bitSize keep f32), AdamW8bit for the rest. */
 export class Muon8bit extends Muon {
-  constructor(params: Parameter[] | MuonParamGroup[], options: Partial<MuonOptions> = {}) {
+  constructor(params: Parameter[] | MuonParamGroup[], options: Partial<MuonOptions> & WeightOptions = {}) {
     super(params, options, "Muon8bit", { optimBits: 8 });
   }
 }

@@ -14,11 +14,10 @@ export type TrainOptimizer = Pick<Optimizer, "step" | "zeroGrad" | "stateBytes" 
 export function makeOptimizer(cfg: TrainConfig, model: octet.nn.GPT): TrainOptimizer {
   const weights = cfg.paramDtype === "f32" ? {} : { paramDtype: cfg.paramDtype, bf16StochasticRound: cfg.stochasticRound, roundingSeed: cfg.seed };
   if ((MUON_OPTIMIZERS as readonly string[]).includes(cfg.optim)) {
-    if (cfg.paramDtype !== "f32") throw new Error(`--optim ${cfg.optim}: --param-dtype ${cfg.paramDtype} is not implemented for Muon (its weights step in place, in f32)`);
     // Moonshot's rule (adjustLrFn "match_rms_adamw"): the update's RMS matches AdamW's, so Muon takes AdamW's
     // --lr and weight decay (0.01) as they are (torch.optim.Muon docs; "Muon is Scalable for LLM Training").
     const groups = muonParamGroups(model, { muon: { lr: cfg.lr, weightDecay: 0.01, adjustLrFn: "match_rms_adamw" }, adamw: { lr: cfg.lr } });
-    return cfg.optim === "muon_8bit" ? new Muon8bit(groups) : new Muon(groups);
+    return cfg.optim === "muon_8bit" ? new Muon8bit(groups, weights) : new Muon(groups, weights);
   }
   const Optim = optimizerByName(cfg.optim);
   return new Optim(model.parameters(), { lr: cfg.lr, ...(cfg.optim.includes("8bit") ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
