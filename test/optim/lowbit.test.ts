@@ -8,6 +8,7 @@ import { E4M3_MAP, SIGNED_4BIT_MAP, UNSIGNED_4BIT_MAP, nearestThresholds } from 
 import * as lb from "../reference/lowbit.ts";
 import { f32FromBits, nextDown, nextUp, seededRandom } from "../reference/quant.ts";
 import { classOf, compareClose, filled, gaussian, octet, param, read } from "./helpers.ts";
+import { deviceTarget } from "../../src/runtime/target.ts";
 
 const f32 = (xs: number[]) => Float32Array.from(xs);
 
@@ -230,6 +231,17 @@ describe("options", () => {
     expect(() => new octet.optim.AdamW8bit([p], { blockSize: 100 })).toThrow(/AdamW8bit: option "blockSize": must be one of 64, 128, 256, 2048/);
     expect(() => new octet.optim.AdamW4bit([{ params: [p], blockSize: 512 }])).toThrow(/AdamW4bit param group 0: option "blockSize"/);
     expect(() => new octet.optim.AdamW8bit([p], { stateFormat: "int4" })).toThrow(/option "stateFormat"/);
+  });
+  test("AdEMAMix with fourbit state at WebGPU's minimum of 8 storage buffers is refused (its 3 states' codes have no shared 4-bit layout), changing nothing", async () => {
+    // p, g, 3 x (codes + absmax), the packed table: 9 buffers. 8-bit states share one codes word per element
+    // there (trace.ts packsCodes); 4-bit codes, two per byte, do not, so the step is refused rather than misread.
+    const v = filled(4096 + 5, gaussian(3));
+    const p = await param(v);
+    const opt = new octet.optim.AdEMAMix8bit([p], { stateFormat: "fourbit", target: { ...deviceTarget(), maxStorageBuffers: 8 } });
+    p.grad = await octet.tensor(filled(v.length, gaussian(4)));
+    await expect(opt.step()).rejects.toThrow("ademamix with fourbit state binds 9 storage buffers, this device allows 8; use an 8-bit stateFormat or 32-bit state");
+    expect(await read(p)).toEqual(v);
+    expect(opt.stateBytes()).toBe(0);
   });
   test("a rank-1 4-bit state moved to 32-bit (optimBits 32 after the first step) is its exact dequantization", async () => {
     const [R, C] = [67, 70];

@@ -37,7 +37,7 @@ describe("training with 16-bit weights and Muon", () => {
 
   test("Muon8bit with bf16 weights (stochastic rounding) checkpoints: a run resumed from --out continues bit-identically to an uninterrupted one", async () => {
     // bf16 weights are held by the optimizers (Muon's storages, AdamW8bit's arena): the load must reach them.
-    const cfg = { ...tiny, optim: "muon_8bit", steps: 4, evalEvery: 4, paramDtype: "bf16", stochasticRound: true };
+    const cfg = { ...tiny, optim: "muon_8bit", steps: 4, evalEvery: 4, paramDtype: "bf16" as const, stochasticRound: true };
     const full = mkdtempSync(join(tmpdir(), "octet-muon-"));
     const split = mkdtempSync(join(tmpdir(), "octet-muon-"));
     await runTraining({ ...cfg, out: full });
