@@ -2,12 +2,14 @@
 // environment header, a table printer and JSON output. Benchmarks are not tests: they print figures.
 //
 // Timing model: one "run" is whatever the caller's function encodes and submits (JS encode + submit + GPU
-// work), closed by `await queue.onSubmittedWorkDone()`, so no run overlaps the next. Wall-clock time of
+// work), closed by `await queue.onSubmittedWorkDone()` (waited for as octet waits, src/runtime/wait.ts: under
+// Dawn the JS thread naps rather than spinning), so no run overlaps the next. Wall-clock time of
 // a fenced run is what a training step waits for; on lavapipe the GPU *is* the CPU, so timestamp queries
 // would add nothing but complexity.
 import { cpus, loadavg } from "node:os";
 import { defineCommand, flag, parseCommand, type Command, type Flag, type Flags } from "../src/cli/args.ts";
-import { device, deviceInfo } from "../src/runtime/device.ts";
+import { device, deviceInfo, gpuWait } from "../src/runtime/device.ts";
+import { chooseWaitMode } from "../src/runtime/wait.ts";
 
 // ------------------------------------------------------------------------------------------------------
 // LP_NUM_THREADS: lavapipe sizes its rasterizer/compute thread pool from it when the driver loads, i.e. on
@@ -104,7 +106,7 @@ export interface TimeOptions {
   /** Stop early (after at least `minReps`) once the timed runs have taken this long. */
   budgetMs?: number;
   minReps?: number;
-  /** What "done" means; defaults to the device's queue draining. */
+  /** What "done" means; defaults to the device's queue draining, waited for in octet's wait mode (OCTET_WAIT). */
   fence?: () => Promise<unknown>;
   /** The device the runs submit to (default: octet's shared device). */
   device?: GPUDevice;
@@ -153,7 +155,7 @@ export async function timeInterleaved(runs: (() => unknown)[], opts: TimeOptions
 }
 
 async function timeRounds(runs: (() => unknown)[], opts: TimeOptions, dev: GPUDevice): Promise<Stats[]> {
-  const fence = opts.fence ?? (() => dev.queue.onSubmittedWorkDone());
+  const fence = opts.fence ?? (() => gpuWait(dev.queue.onSubmittedWorkDone()));
   const reps = opts.reps ?? 20;
   const minReps = Math.min(opts.minReps ?? 5, reps);
   for (let i = 0; i < (opts.warmup ?? 3); i++)
@@ -252,9 +254,10 @@ export const COMMON_FLAGS = {
   out: flag.string("also write the JSON to FILE", { placeholder: "FILE" }),
   reps: flag.string("timed runs per case (each fenced with onSubmittedWorkDone)", { placeholder: "N", defaultText: "the bench's" }),
   warmup: flag.string("untimed runs first", { placeholder: "N", defaultText: "the bench's" }),
+  wait: flag.string("how octet waits for the GPU: await or nap (sets OCTET_WAIT; `bench wait` compares them)", { placeholder: "MODE", defaultText: "OCTET_WAIT, else nap under Dawn" }),
 } as const satisfies Flags;
 
-export type BenchValues = { json: boolean; out?: string; reps?: string; warmup?: string } & Record<string, string | boolean | undefined>;
+export type BenchValues = { json: boolean; out?: string; reps?: string; warmup?: string; wait?: string } & Record<string, string | boolean | undefined>;
 
 /** A bench's own flag: an args.ts Flag, or a bare parseArgs option whose meaning is a `--name  doc` line of the usage text. */
 type BenchFlag = Flag | { type: "string" | "boolean"; default?: string | boolean };
@@ -293,7 +296,13 @@ const COMMON_KEYS = Object.keys(COMMON_FLAGS) as (keyof typeof COMMON_FLAGS)[];
 /** Parses a bench's argv (see benchCommand); exits 0 after --help, 2 on a usage error. */
 export function benchArgs(argv: string[], own: Record<string, BenchFlag>, usage: string, common?: readonly (keyof typeof COMMON_FLAGS)[]): BenchValues {
   const name = /bench (\S+)/.exec(usage)?.[1] ?? "bench";
-  return parseCommand(benchCommand(name, own, usage, common), argv).values as BenchValues;
+  const v = parseCommand(benchCommand(name, own, usage, common), argv).values as BenchValues;
+  if (typeof v.wait === "string") {
+    // Read when the device is acquired (after this): refused now if it names no mode or one Dawn cannot use here.
+    chooseWaitMode(v.wait, "dawn");
+    process.env.OCTET_WAIT = v.wait;
+  }
+  return v;
 }
 
 /** `--params 16M,64M`: sizes in elements, each rounded up to a multiple of `multiple` (an optimizer's block). */

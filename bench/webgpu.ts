@@ -7,9 +7,10 @@
 //   readback    mapAsync of 4 bytes after a copy (the loss readback)
 //   stream      y = a * x + b over 16M f32 (memory-bound kernel time: codegen and robustness checks)
 //   stream-idx  the same with an index computed per element and an explicit bounds test, as octet emits
+//   (both streams are timed awaited plainly and with octet's nap wait, src/runtime/wait.ts, rounds interleaved)
 // Flags: --impl native|dawn (default: the runtime's navigator.gpu, else Dawn), --dawn TOGGLE,... (Dawn toggles
 // to enable, e.g. disable_robustness; needs allow_unsafe_apis, added for you), --reps N, --n ELEMENTS.
-export {}; // a module (top-level await)
+import { GpuWaiter, napUnavailable } from "../src/runtime/wait.ts";
 
 const argv = (globalThis as { process?: { argv: string[] } }).process?.argv.slice(2) ?? [];
 const flag = (name: string): string | undefined => {
@@ -153,8 +154,16 @@ rows.push({ what: "readback 4 B", ms: await time(async () => {
   readBuf.unmap();
 }) });
 
+// The memory-bound kernels, each waited for two ways, rounds interleaved: awaited plainly (the runtime's own
+// waiting: under Dawn, its setImmediate polling) and with octet's nap (src/runtime/wait.ts: the JS thread asleep
+// in Atomics.wait between single event-loop turns). If the nap finishes sooner, the runtime's waiting takes CPU
+// from the driver (on lavapipe the GPU's threads are CPU threads). Where this thread cannot nap (a browser's
+// main thread) only the plain await is timed.
+const napper = new GpuWaiter("nap");
+const cannotNap = napUnavailable();
+const waits: [string, <T>(p: Promise<T>) => Promise<T>][] = [["await", (p) => p], ...(cannotNap ? [] : [["nap", <T>(p: Promise<T>) => napper.until(p)] as [string, <T>(p: Promise<T>) => Promise<T>]])];
 for (const [what, p, b] of [["stream", stream, streamBind], ["stream-idx", streamIdx, streamIdxBind]] as const) {
-  const ms = await time(async () => {
+  const once = async (wait: <T>(p: Promise<T>) => Promise<T>) => {
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     pass.setPipeline(p);
@@ -162,45 +171,26 @@ for (const [what, p, b] of [["stream", stream, streamBind], ["stream-idx", strea
     pass.dispatchWorkgroups(gx, gy);
     pass.end();
     device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  }, Math.max(5, reps >> 2));
-  // One more, counting setImmediate calls and CPU time while the kernel runs.
-  const t0 = ticks, c0 = cpu(), w0 = performance.now();
-  {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(p);
-    pass.setBindGroup(0, b);
-    pass.dispatchWorkgroups(gx, gy);
-    pass.end();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
+    await wait(device.queue.onSubmittedWorkDone());
+  };
+  const samples = waits.map(() => [] as number[]);
+  for (let i = 0; i < 2; i++) for (const [, w] of waits) await once(w);
+  for (let i = 0; i < Math.max(5, reps >> 2); i++)
+    for (const [j, [, w]] of waits.entries()) {
+      const t0 = performance.now();
+      await once(w);
+      samples[j].push(performance.now() - t0);
+    }
+  for (const [j, [mode, w]] of waits.entries()) {
+    const ms = median(samples[j]);
+    // One more, counting setImmediate calls and CPU time while the kernel runs.
+    const t0 = ticks, c0 = cpu(), w0 = performance.now();
+    await once(w);
+    const wall = performance.now() - w0, used = cpu() - c0;
+    rows.push({ what: `${what} ${N / 2 ** 20}M f32, ${mode}`, ms, per: `${((N * 8) / (ms * 1e6)).toFixed(2)} GB/s; ${((ticks - t0) / wall).toFixed(1)} setImmediate/ms, process CPU ${(used / wall).toFixed(2)}x wall${j ? `; ${(ms / median(samples[0])).toFixed(2)}x the await` : ""}`, ticksPerMs: (ticks - t0) / wall });
   }
-  const wall = performance.now() - w0, used = cpu() - c0;
-  rows.push({ what: `${what} ${N / 2 ** 20}M f32`, ms, per: `${((N * 8) / (ms * 1e6)).toFixed(2)} GB/s; ${((ticks - t0) / wall).toFixed(1)} setImmediate/ms, process CPU ${(used / wall).toFixed(2)}x wall`, ticksPerMs: (ticks - t0) / wall });
 }
-
-// The same GPU-bound kernel, with the JS thread asleep while it runs (Atomics.wait, 1 ms at a time, letting one
-// event-loop turn through between sleeps): if it finishes sooner than with the runtime's own waiting, that waiting
-// (Dawn's setImmediate polling) takes CPU from the driver (on lavapipe the GPU's threads are CPU threads).
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-const immediate = () => new Promise<void>((r) => (typeof g.setImmediate === "function" ? g.setImmediate(() => r()) : setTimeout(r, 0)));
-const sleepMs = await time(async () => {
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(stream);
-  pass.setBindGroup(0, streamBind);
-  pass.dispatchWorkgroups(gx, gy);
-  pass.end();
-  device.queue.submit([enc.finish()]);
-  let done = false;
-  device.queue.onSubmittedWorkDone().then(() => (done = true));
-  while (!done) {
-    Atomics.wait(sleeper, 0, 0, 1);
-    await immediate();
-  }
-}, Math.max(5, reps >> 2));
-rows.push({ what: `stream, JS asleep`, ms: sleepMs, per: `${((N * 8) / (sleepMs * 1e6)).toFixed(2)} GB/s` });
+if (cannotNap) rows.push({ what: "nap", ms: NaN, per: `not timed: ${cannotNap}` });
 
 const label = `${runtime} + ${impl === "native" ? "native WebGPU" : "Dawn"}${toggles.length ? ` (${toggles.join(",")})` : ""}`;
 console.log(JSON.stringify({ runtime, implementation: impl, toggles, adapter: adapter.info.description || adapter.info.device, rows }));

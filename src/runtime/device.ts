@@ -13,6 +13,7 @@ import { debugLevel, KNOBS } from "./env.ts";
 import { DeviceLostError, ErrorSink, GpuError } from "./errors.ts";
 import { defaultHostEnv, hostEnv } from "./host.ts";
 import { DRIVER_VARS, noAdapterHelp, NoAdapterError } from "./adapter-help.ts";
+import { chooseWaitMode, GpuWaiter, type WaitMode } from "./wait.ts";
 
 /** The message when no adapter is found and the environment does not point the Vulkan loader anywhere. */
 export const NO_ADAPTER_HELP = noAdapterHelp({});
@@ -40,6 +41,8 @@ export interface DeviceInfo {
   maxStorageBuffersPerStage: number;
   /** A CPU adapter (lavapipe/llvmpipe, SwiftShader): the scheduler picks the barrier-free matmul for it. */
   cpu: boolean;
+  /** How the JS thread waits for GPU work (wait.ts; OCTET_WAIT forces one). */
+  wait: WaitMode;
 }
 
 let gpuRoot: GPU | undefined; // held forever: see the comment at the top of this file
@@ -52,6 +55,9 @@ interface Acquired {
   device: GPUDevice;
   info: DeviceInfo;
   errors: ErrorSink;
+  /** Waits for this device's promises (readbacks, fences) in info.wait's mode; `chosen` is the mode picked at acquisition. */
+  waiter: GpuWaiter;
+  chosen: WaitMode;
   lost?: { reason: string; message: string };
 }
 
@@ -111,9 +117,12 @@ async function acquire(): Promise<GPUDevice> {
   const info = adapter.info;
   // CPU adapters (lavapipe/llvmpipe, SwiftShader) run barrier-free matmuls faster (codegen/matmul.ts).
   const cpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
+  const wait = chooseWaitMode(KNOBS.wait.read(), entry.implementation);
   const acquired: Acquired = {
     device,
     errors: new ErrorSink(),
+    waiter: new GpuWaiter(wait),
+    chosen: wait,
     info: {
       implementation: entry.implementation,
       adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown",
@@ -130,6 +139,7 @@ async function acquire(): Promise<GPUDevice> {
       hasTimestamps: features.includes("timestamp-query"),
       maxStorageBuffersPerStage: device.limits.maxStorageBuffersPerShaderStage,
       cpu,
+      wait,
     },
   };
   current = acquired;
@@ -249,6 +259,31 @@ export function deviceInfo(): DeviceInfo {
   if (!current) throw new Error("octet: deviceInfo() called before the device was acquired (await octet.device())");
   return current.info;
 }
+
+/**
+ * `promise` (a mapAsync, an onSubmittedWorkDone of the current device), waited for in the device's wait mode
+ * (wait.ts): under Dawn the JS thread naps instead of spinning in Dawn's polling. Before a device exists it is
+ * a plain await.
+ */
+export function gpuWait<T>(promise: Promise<T>): Promise<T> {
+  return current ? current.waiter.until(promise) : promise;
+}
+
+/**
+ * Switches the current device's wait mode (benches compare them in one process; tests cover both); undefined
+ * goes back to the mode chosen when the device was acquired. Returns the mode now in use.
+ */
+export function setWaitMode(mode: WaitMode | undefined): WaitMode {
+  if (!current) throw new Error("octet: setWaitMode() called before the device was acquired (await octet.device())");
+  const m = mode ?? current.chosen;
+  if (m === "nap") chooseWaitMode("nap", current.info.implementation); // refuses where this thread cannot nap
+  current.waiter.mode = m;
+  current.info.wait = m;
+  return m;
+}
+
+/** Naps the current device's waiter has taken (0 in await mode), for tests and benches. */
+export const waitNaps = (): number => current?.waiter.naps ?? 0;
 
 /** The largest storage binding kernels may use: the device limit, lowered by OCTET_MAX_BINDING or a test. */
 export function storageBindingLimit(): number {

@@ -34,6 +34,10 @@ export const KNOBS = {
     "OCTET_WEBGPU",
     "which WebGPU to run on: native = the runtime's navigator.gpu (Deno's wgpu, a browser's), dawn = the webgpu npm package; default native where it exists, else dawn",
   ),
+  wait: knob(
+    "OCTET_WAIT",
+    "how the JS thread waits for the GPU: nap = sleep between event-loop turns (stops Dawn's busy-polling from taking a core), await = plain await; default nap under Dawn where Atomics.wait is allowed, else await",
+  ),
   programCache: knob(
     "OCTET_PROGRAM_CACHE",
     "most lazy-graph programs kept (least recently used evicted, freeing its buffers and bind groups); default 256",

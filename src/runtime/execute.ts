@@ -10,7 +10,7 @@ import { numel } from "../dsl/node.ts";
 import { BindingLimitError, CHUNK_ROW_ALIGN, hashString, MAP_WORKGROUP, type BindingLimits, type Kernel, type Schedule } from "../codegen/kernel.ts";
 import { kernelKindOf } from "../codegen/lowerings/index.ts";
 import { uniformLayout } from "../codegen/wgsl.ts";
-import { checkBuffer, device, deviceErrors, deviceInfo, storageBindingLimit } from "./device.ts";
+import { checkBuffer, device, deviceErrors, deviceInfo, gpuWait, storageBindingLimit } from "./device.ts";
 import { debugLevel, nameFilterMatches, validateEnabled } from "./env.ts";
 import { compile, type CompiledKernel } from "./pipelines.ts";
 import { allocateOn, free, paddedBytes, view, type Category, type Storage } from "./storage.ts";
@@ -254,7 +254,7 @@ export class Program {
     }
     const all = storages as Storage[];
     if (timed) {
-      await dev.queue.onSubmittedWorkDone(); // earlier work must not be billed to the first dispatch
+      await gpuWait(dev.queue.onSubmittedWorkDone()); // earlier work must not be billed to the first dispatch
       for (const [i, d] of dispatches.entries()) {
         const e = dev.createCommandEncoder({ label: this.name });
         const t0 = performance.now();
@@ -265,7 +265,7 @@ export class Program {
         } finally {
           close();
         }
-        await dev.queue.onSubmittedWorkDone();
+        await gpuWait(dev.queue.onSubmittedWorkDone());
         const ms = performance.now() - t0;
         if (profiler.active) profiler.records.push({ name: d.k.name, kind: d.k.kind, rows: d.rows, L: d.k.L, batched: (d.z ?? 1) > 1, ms });
         if (debugLevel() >= 2 && nameFilterMatches(d.k.name)) {

@@ -6,7 +6,7 @@
 // octet.tidy, see scope.ts), or when its Storage is garbage-collected (the FinalizationRegistry below).
 import { DTYPES, pad16, paddedBytes, storageBytes, type DType, type TypedArray } from "../dsl/dtype.ts";
 export { paddedBytes };
-import { adoptBuffer, bufferAlive, checkBuffer, device, deviceSettled, onDeviceLost } from "./device.ts";
+import { adoptBuffer, bufferAlive, checkBuffer, device, deviceSettled, gpuWait, onDeviceLost } from "./device.ts";
 
 export type Category = "parameters" | "gradients" | "optimizer" | "temporaries";
 const CATEGORIES: Category[] = ["parameters", "gradients", "optimizer", "temporaries"];
@@ -352,7 +352,7 @@ export async function readBytes(s: Storage): Promise<Uint8Array> {
   dev.queue.submit([enc.finish()]);
   let out: Uint8Array;
   try {
-    await buf.mapAsync(GPUMapMode.READ, 0, size);
+    await gpuWait(buf.mapAsync(GPUMapMode.READ, 0, size)); // how the thread waits: wait.ts
     out = new Uint8Array(buf.getMappedRange(0, size).slice(0));
     buf.unmap();
   } catch (e) {

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { chooseImplementation } from "../../src/runtime/device.ts";
+import { chooseWaitMode } from "../../src/runtime/wait.ts";
 
 const SRC = join(import.meta.dirname, "../../src");
 const HOST_SIDE = /^(cli|io)\//; // allowed to use the host's APIs
@@ -54,5 +55,12 @@ describe("choosing the WebGPU implementation", () => {
     expect(chooseImplementation("native", true)).toBe("native");
     expect(() => chooseImplementation("native", false)).toThrow(/OCTET_WEBGPU=native, but this runtime has no navigator.gpu/);
     expect(() => chooseImplementation("wgpu", true)).toThrow(/OCTET_WEBGPU=wgpu is not a WebGPU implementation: use native .* or dawn/);
+  });
+});
+
+describe("choosing the wait mode", () => {
+  test("the runtime's own WebGPU is awaited plainly; only Dawn naps", () => {
+    expect(chooseWaitMode(undefined, "native")).toBe("await");
+    expect(chooseWaitMode(undefined, "dawn", "no setImmediate")).toBe("await");
   });
 });
