@@ -148,6 +148,7 @@ export class Muon implements ParameterOwner {
     const auxParams = this.adamw?.paramGroups.flatMap((g) => g.params) ?? [];
     const auxGrads = auxParams.map((p) => p.grad); // taken now, as ours
     return this.after(async () => {
+      this.checkFormatsKept(mine);
       if (this.adamw) {
         // The AdamW groups' step realizes our gradients and the `with` tensors in its own program (one forward
         // and backward), after the steps called before this one, with the gradients of this call.
@@ -159,6 +160,22 @@ export class Muon implements ParameterOwner {
       } else await realize([...extra, ...grads], { into: [...withInto] });
       for (const { p, g, grad } of mine) if (grad) await this.stepOne(p, g, grad);
     });
+  }
+
+  /**
+   * A weight's momentum keeps the format (8-bit or f32) of its first step: a group's optimBits or min8bitSize
+   * changed since, asking for the other one, is refused before anything steps (the momentum is not converted).
+   */
+  private checkFormatsKept(items: { p: Parameter; g: MuonOptions }[]): void {
+    for (const { p, g } of items) {
+      const s = this.state.get(p);
+      const want = bitsFor(p, g);
+      if (s && s.bits !== want)
+        throw new Error(
+          `${this.ownerName}.step: parameter ${p.name ? `'${p.name}'` : `#${p.id}`} keeps its momentum in ${s.bits === 8 ? "8 bits" : "f32"} since its first step, ` +
+            `but its group's optimBits ${g.optimBits} and min8bitSize ${g.min8bitSize} now ask for ${want === 8 ? "8 bits" : "f32"}; Muon does not convert momentum between formats: restore the options or create a new optimizer. Nothing was stepped`,
+        );
+    }
   }
 
   zeroGrad(setToNone = true): void {

@@ -103,6 +103,25 @@ describe("Muon steps end to end", () => {
   });
 });
 
+describe("Muon option changes after the first step", () => {
+  test("optimBits / min8bitSize that would move a weight's momentum to another format are refused, nothing stepped", async () => {
+    const rand = gaussian(12);
+    const p = await param(filled(1280, rand));
+    p.data = p.data.reshape([32, 40]); // the Muon8bit test's shape: its kernels are compiled already
+    const opt = new octet.optim.Muon8bit([p], { lr: HP.lr, min8bitSize: 0 });
+    p.grad = await octet.tensor(filled(1280, rand), [32, 40]);
+    await opt.step();
+    const before = await read(p);
+    opt.paramGroups[0].min8bitSize = 4096; // 1280 elements would now keep f32 momentum
+    p.grad = await octet.tensor(filled(1280, rand), [32, 40]);
+    await expect(opt.step()).rejects.toThrow(/keeps its momentum in 8 bits since its first step, but its group's optimBits 8 and min8bitSize 4096 now ask for f32/);
+    expect(await read(p)).toEqual(before);
+    opt.paramGroups[0].min8bitSize = 0; // restored: it steps again
+    await opt.step();
+    expect(await read(p)).not.toEqual(before);
+  });
+});
+
 describe("muonParamGroups", () => {
   test("a GPT: hidden Linear weights step with Muon, embeddings, head and 1-D parameters with AdamW; the loss falls", async () => {
     const model = new octet.nn.GPT({ vocabSize: 20, contextLength: 8, width: 16, layers: 1, heads: 2, seed: 0 } as never);
