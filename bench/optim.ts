@@ -18,7 +18,7 @@ import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, report, s
 import { flag } from "../src/cli/args.ts";
 import { ADAM_BYTES_PER_PARAM, ADAM_DEFAULTS, ADAM_VEC4, adamScalars, checkHandAdam, checkTfjsAdam, setupTfjs, timeTfjsAdam } from "./optim-baselines.ts";
 
-const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N] [--only adamw,lion,sgd] [--tfjs] [--json] [--out FILE]";
+const USAGE = "bun run bench optim [--params 4M,16M,64M] [--reps N] [--warmup N] [--only adamw,lion,sgd] [--companded] [--tfjs] [--json] [--out FILE]";
 
 /** A case to time: its step, what it moves per parameter, and how to free it. */
 export interface Case {
@@ -94,11 +94,12 @@ const CLASSES: Record<string, [string, Record<string, unknown>]> = {
   sgd: ["SGD", { lr: 1e-2, momentum: 0.9 }],
 };
 
-export async function octetCase(family: string, bits: 8 | 32, n: number): Promise<Case> {
+/** `stateFormat`: an 8-bit case with another format than bnb's dynamic8 (named after it: "octet AdamW8bit companded8"). */
+export async function octetCase(family: string, bits: 8 | 32, n: number, stateFormat?: string): Promise<Case> {
   const [base, opts] = CLASSES[family];
   const Cls = (octet.optim as unknown as Record<string, typeof octet.optim.AdamW>)[`${base}${bits}bit`];
   let p: octet.nn.Parameter | undefined = new octet.nn.Parameter(await octet.tensor(hostArray(n, paramAt), [n], { category: "parameters" }));
-  let opt: octet.optim.Optimizer | undefined = new Cls([p], opts);
+  let opt: octet.optim.Optimizer | undefined = new Cls([p], stateFormat ? { ...opts, stateFormat } : opts);
   // Gradients written straight into the optimizer's arena slot (as training code can): the step is the kernel.
   const g = await opt.gradientSlot(p);
   const dev = await octet.device();
@@ -110,7 +111,7 @@ export async function octetCase(family: string, bits: 8 | 32, n: number): Promis
   const kernels = opt.kernels();
   const o = opt;
   return {
-    impl: `octet ${base}${bits}bit`,
+    impl: `octet ${base}${bits}bit${stateFormat ? ` ${stateFormat}` : ""}`,
     family,
     bits,
     run: () => o.step(),
@@ -149,6 +150,7 @@ export async function main(argv: string[]): Promise<void> {
     params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "4M,16M,64M" }),
     only: flag.string("only these optimizer families", { placeholder: "LIST", defaultText: "all" }),
     tfjs: flag.boolean("also time TensorFlow.js's Adam"),
+    companded: flag.boolean('also time each family\'s 8-bit step with stateFormat "companded8" (FlashOptim\'s companding, no table lookups), interleaved with the others; its ratio is to the dynamic8 step'),
   }, USAGE);
   const sizes = paramSizes(v.params, "4M,16M,64M", 256);
   const { reps, warmup } = repsAndWarmup(v, { reps: 5, warmup: 1 });
@@ -169,12 +171,14 @@ export async function main(argv: string[]): Promise<void> {
     for (const family of families) {
       const cases: Case[] = family === "adamw" ? [await handCase(n)] : [];
       cases.push(await octetCase(family, 32, n), await octetCase(family, 8, n));
+      if (v.companded) cases.push(await octetCase(family, 8, n, "companded8"));
       const got = await timeGroup(cases, n, reps, warmup);
       const r32 = got.find((r) => r.impl.endsWith("32bit"))!;
       const hand = got.find((r) => r.impl.startsWith("hand"));
       for (const r of got) {
         if (r === r32 && hand) Object.assign(r, { ratio: r.msPerStep / hand.msPerStep, ratioOf: "hand" });
         else if (r.impl.endsWith("8bit")) Object.assign(r, { ratio: r.msPerStep / r32.msPerStep, ratioOf: "32-bit" });
+        else if (r.impl.endsWith("companded8")) Object.assign(r, { ratio: r.msPerStep / got.find((d) => d.impl.endsWith("8bit"))!.msPerStep, ratioOf: "dynamic8" });
       }
       rows.push(...got);
       for (const c of cases) c.free();
@@ -193,7 +197,7 @@ export async function main(argv: string[]): Promise<void> {
   await report({
     bench: "optim",
     env,
-    config: { params: sizes.join(","), reps, warmup, families: families.join(","), tfjs: !!v.tfjs },
+    config: { params: sizes.join(","), reps, warmup, families: families.join(","), tfjs: !!v.tfjs, companded: !!v.companded },
     rows,
     columns: [
       { label: "impl", value: (r) => r.impl },

@@ -23,6 +23,9 @@ export const RUNS: CompareRunSpec[] = [
   { name: "AdamW8bit dynamic, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "dynamic8" } },
   { name: "AdamW8bit linear, plain", config: { optim: "adamw_8bit", embedding: "plain", stateFormat: "linear8" } },
   { name: "AdamW8bit linear, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "linear8" } },
+  // FlashOptim's companding (optim/companded.ts): decoded and encoded arithmetically, no map lookups.
+  { name: "AdamW8bit companded, plain", config: { optim: "adamw_8bit", embedding: "plain", stateFormat: "companded8" } },
+  { name: "AdamW8bit companded, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "companded8" } },
   { name: "AdamW4bit, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fourbit" } },
   { name: "AdamW fp8 states, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fp8e4m3" } },
   // bf16 weights without an f32 master copy (optim/paramstorage.ts): rounded to nearest, or stochastically.

@@ -39,7 +39,7 @@ const optimFlag = {
  */
 export const TRAIN_FLAGS = {
   optim: optimFlag,
-  "state-format": flag.choice(STATE_FORMATS, "quantized state of an 8bit --optim: bitsandbytes' dynamic map, the linear map, fp8 (E4M3) or 4-bit", { defaultText: D.stateFormat }),
+  "state-format": flag.choice(STATE_FORMATS, "quantized state of an 8bit --optim: bitsandbytes' dynamic map, the linear map, fp8 (E4M3), companded (FlashOptim's softsign / sqrt) or 4-bit", { defaultText: D.stateFormat }),
   "param-dtype": flag.choice(["f32", "bf16", "f16"], "how the optimizer stores the weights: f32, or bf16 / f16 without an f32 master copy", { defaultText: D.paramDtype }),
   "stochastic-round": flag.boolean("bf16 weights: round each update stochastically (unbiased) instead of to nearest"),
   embedding: flag.choice(["plain", "stable", "adanorm"], "token embedding: plain, StableEmbedding (layer norm after the lookup) or adanorm", { defaultText: D.embedding }),

@@ -16,9 +16,9 @@ export const common = {
   min8bitSize: z.number().int().nonnegative(),
   /**
    * Storage of quantized states (optimBits 8): bnb's dynamic map, the linear map (ablation), FP8 E4M3 with a
-   * per-block scale (torchao AdamWFp8), or 4-bit codes (Li et al. 2023; torchao AdamW4bit). src/optim/formats.ts.
+   * per-block scale (torchao AdamWFp8), FlashOptim's companded bytes (softsign / square root, decoded without a table), or 4-bit codes (Li et al. 2023; torchao AdamW4bit). src/optim/formats.ts.
    */
-  stateFormat: z.enum(["dynamic8", "linear8", "fp8e4m3", "fourbit"]),
+  stateFormat: z.enum(["dynamic8", "linear8", "fp8e4m3", "companded8", "fourbit"]),
   /** Elements per quantization block (one scale each); unset: the format's own (256; 128 for fourbit). */
   blockSize: z.number().refine((v) => (BLOCK_SIZES as readonly number[]).includes(v), `must be one of ${BLOCK_SIZES.join(", ")}`).optional(),
   maxUnorm: nonneg,

@@ -6,6 +6,9 @@
 //   linear8  : the same blockwise layout with a linear map (the paper's ablation).
 //   fp8e4m3  : torchao AdamWFp8: a byte per element that is the float8_e4m3fn value of state / scale, one f32
 //              scale = max(absmax, 1e-12) / 448 per block (the "absmax" slot holds that scale).
+//   companded8: FlashOptim's companding (companded.ts): a byte per element on a linear grid over softsign(state /
+//              absmax) for signed states and sqrt(state / max) for unsigned ones, decoded and encoded arithmetically
+//              (no table), one f32 scale per block.
 //   fourbit  : Li et al. 2023 / torchao AdamW4bit: two 4-bit codes per byte (8 per u32 word); first moments with the
 //              signed dynamic-exponent map and one f32 absmax per block (default 128), second moments with the
 //              zero-free linear map k/16 (lowbit-maps.ts), rank-1 normalized for 2-D tensors (the paper's §4.2:
@@ -18,9 +21,10 @@ import { dequantize, encodeByMidpoints, encodeDynamicFast, signFix, type Lookup 
 import { encodeE4M3, encodeSorted16, packNibbles, unpackNibbles } from "../ops/lowbit.ts";
 import { SIGNED_ENCODER, UNSIGNED_ENCODER } from "./encoder.ts";
 import { LINEAR_SIGNED_MAP, LINEAR_UNSIGNED_MAP, SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "./maps.ts";
+import { COMPANDED_SIGNED_MAP, COMPANDED_UNSIGNED_MAP, compandedZero, decodeCompanded, encodeCompanded } from "./companded.ts";
 import { E4M3_MAP, E4M3_MAX, SIGNED_4BIT_MAP, UNSIGNED_4BIT_MAP, nearestThresholds } from "./lowbit-maps.ts";
 
-export type FormatName = "f32" | "dynamic8" | "linear8" | "fp8e4m3" | "fourbit";
+export type FormatName = "f32" | "dynamic8" | "linear8" | "fp8e4m3" | "companded8" | "fourbit";
 /** The default block size (bnb's since 0.44), and the granularity of every arena. */
 export const BLOCK = 256;
 /** The block sizes the `blockSize` option accepts (torchao: block_size; the 4-bit paper uses 2048 for its 8-bit runs). */
@@ -187,6 +191,21 @@ export const FORMATS: Record<FormatName, StateFormat> = {
       // torchao quantize_fp8: scale = absmax.clip(1e-12) / 448; codes = (x / scale).to(float8_e4m3fn).
       const scale = value.abs().max().maximum(1e-12).div(E4M3_MAX).named("absmax");
       return { codes: encodeE4M3(value.div(scale).named("normed")).cast("u8"), absmax: scale };
+    },
+  },
+  companded8: {
+    name: "companded8",
+    quantized: true,
+    codeBits: 8,
+    defaultBlockSize: BLOCK,
+    kernelTag: "8bit_companded",
+    map: (signed) => (signed ? COMPANDED_SIGNED_MAP : COMPANDED_UNSIGNED_MAP), // value = map[code] · absmax
+    zeroCode: compandedZero,
+    tables: () => ({}), // nothing to look up
+    read: (t, signed) => decodeCompanded(t.codes!, t.absmax!, signed),
+    write: (value, _t, signed) => {
+      const absmax = blockAbsmax(value); // signed: max |m|; unsigned: max v (decode squares the code, not the scale)
+      return { codes: encodeCompanded(value.div(absmax).named("normed"), signed).cast("u8"), absmax };
     },
   },
   fourbit: {

@@ -34,7 +34,7 @@ export type ArchName = keyof typeof ARCHS;
 const positive = z.number().int().positive();
 
 /** `--state-format` values (the command line's --help lists these). */
-export const STATE_FORMATS = ["dynamic8", "linear8", "fp8e4m3", "fourbit"] as const;
+export const STATE_FORMATS = ["dynamic8", "linear8", "fp8e4m3", "companded8", "fourbit"] as const;
 
 export const TrainConfig = z
   .object({

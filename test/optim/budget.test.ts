@@ -32,7 +32,7 @@ describe("every optimizer class fits 8, 10 and 12 storage buffers", () => {
     for (const variant of ["8bit", "32bit"]) {
       const name = fam.base + variant;
       const C = classOf(name) as unknown as Traceable;
-      const formats: FormatName[] = variant === "8bit" ? ["dynamic8", "linear8"] : ["f32"];
+      const formats: FormatName[] = variant === "8bit" ? ["dynamic8", "linear8", "companded8"] : ["f32"];
       for (const f of formats)
         test(`${name} (${f})`, () => {
           const format = FORMATS[f];

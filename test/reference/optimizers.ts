@@ -55,6 +55,15 @@ export interface StepArgs<H> {
    * strictly increasing 256-entry map works: the search is the same nearest-code rule with f32 midpoints (§1.3).
    */
   maps?: Maps;
+  /** An 8-bit format that is not a map search (e.g. companded.ts): how one code decodes and one state encodes. */
+  codec?: Codec;
+}
+
+/** One code <-> one state value of a non-map 8-bit format, and the code a padded lane loads (its code of 0). */
+export interface Codec {
+  decode(q: number, absmax: number, signed: boolean): number;
+  encode(s: number, absmax: number, signed: boolean): number;
+  zeroCode(signed: boolean): number;
 }
 
 export interface Maps {
@@ -241,6 +250,7 @@ interface Slot {
   codeOffset: number;
   rowOffset: number;
   padCode: number;
+  codec?: Codec;
   read: (l: Lane) => number;
   write: (l: Lane, v: number) => void;
 }
@@ -263,7 +273,8 @@ function run8(p: Float32Array, g: Float32Array, slots: Slot[], rule: Rule): void
       l.p = valid ? p[i] : 0;
       for (const s of slots) {
         const q = valid ? s.codes[s.codeOffset + i] : s.padCode;
-        s.write(l, dequantizeCode(q, s.absmax[s.rowOffset + b], s.map));
+        const absmax = s.absmax[s.rowOffset + b];
+        s.write(l, s.codec ? s.codec.decode(q, absmax, s.signed) : dequantizeCode(q, absmax, s.map));
       }
       rule(l);
     }
@@ -272,7 +283,8 @@ function run8(p: Float32Array, g: Float32Array, slots: Slot[], rule: Rule): void
       for (const l of lanes) absmax = Math.max(absmax, Math.abs(s.read(l)) || 0); // padded lanes included; NaN skipped
       s.absmax[s.rowOffset + b] = absmax;
       for (let j = 0; j < BLOCK && b * BLOCK + j < n; j++) {
-        s.codes[s.codeOffset + b * BLOCK + j] = quantizeState(s.read(lanes[j]), absmax, s.map, s.signed);
+        const v = s.read(lanes[j]);
+        s.codes[s.codeOffset + b * BLOCK + j] = s.codec ? s.codec.encode(v, absmax, s.signed) : quantizeState(v, absmax, s.map, s.signed);
       }
     }
     for (let j = 0; j < BLOCK && b * BLOCK + j < n; j++) p[b * BLOCK + j] = lanes[j].p;
@@ -326,6 +338,7 @@ function run(a: StepArgs<unknown>, rule32: Rule, rule8: Rule, rows: 1 | 2, twoSt
   const slots = [slot1(a.state, maps)];
   if (twoStates) slots.push(slot2(a.state, maps));
   if (rows === 2) slots.push(slot3(a.state, a.p.length, maps));
+  if (a.codec) for (const s of slots) Object.assign(s, { codec: a.codec, padCode: a.codec.zeroCode(s.signed) });
   run8(a.p, a.g, slots, rule8);
 }
 
