@@ -254,7 +254,7 @@ export const COMMON_FLAGS = {
   out: flag.string("also write the JSON to FILE", { placeholder: "FILE" }),
   reps: flag.string("timed runs per case (each fenced with onSubmittedWorkDone)", { placeholder: "N", defaultText: "the bench's" }),
   warmup: flag.string("untimed runs first", { placeholder: "N", defaultText: "the bench's" }),
-  wait: flag.string("how octet waits for the GPU: await or nap (sets OCTET_WAIT; `bench wait` compares them)", { placeholder: "MODE", defaultText: "OCTET_WAIT, else nap under Dawn" }),
+  wait: flag.string("how octet waits for the GPU: await or nap (sets OCTET_WAIT; `bench wait` compares them)", { placeholder: "MODE", defaultText: "OCTET_WAIT, else nap under Dawn on a CPU adapter" }),
 } as const satisfies Flags;
 
 export type BenchValues = { json: boolean; out?: string; reps?: string; warmup?: string; wait?: string } & Record<string, string | boolean | undefined>;
@@ -299,7 +299,7 @@ export function benchArgs(argv: string[], own: Record<string, BenchFlag>, usage:
   const v = parseCommand(benchCommand(name, own, usage, common), argv).values as BenchValues;
   if (typeof v.wait === "string") {
     // Read when the device is acquired (after this): refused now if it names no mode or one Dawn cannot use here.
-    chooseWaitMode(v.wait, "dawn");
+    chooseWaitMode(v.wait, { implementation: "dawn", cpu: true });
     process.env.OCTET_WAIT = v.wait;
   }
   return v;

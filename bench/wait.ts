@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<void> {
     kernel: flag.string("elements of the kernel case", { placeholder: "N", defaultText: "8M" }),
     cases: flag.string("which cases", { placeholder: "LIST", defaultText: "readback,kernel,optim,train" }),
   }, USAGE, ["json", "out", "reps", "warmup"]);
-  const modes = String(v.modes ?? "await,nap").split(",").map((m) => chooseWaitMode(m, "dawn"));
+  const modes = String(v.modes ?? "await,nap").split(",").map((m) => chooseWaitMode(m, { implementation: "dawn", cpu: true }));
   const which = new Set(String(v.cases ?? "readback,kernel,optim,train").split(","));
   for (const c of which) if (!["readback", "kernel", "optim", "train"].includes(c)) throw new Error(`bench wait: --cases takes readback, kernel, optim, train; got "${c}"`);
   const sizes = paramSizes(v.params, "4M,16M", 256);

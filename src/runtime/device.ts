@@ -117,7 +117,7 @@ async function acquire(): Promise<GPUDevice> {
   const info = adapter.info;
   // CPU adapters (lavapipe/llvmpipe, SwiftShader) run barrier-free matmuls faster (codegen/matmul.ts).
   const cpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
-  const wait = chooseWaitMode(KNOBS.wait.read(), entry.implementation);
+  const wait = chooseWaitMode(KNOBS.wait.read(), { implementation: entry.implementation, cpu });
   const acquired: Acquired = {
     device,
     errors: new ErrorSink(),
@@ -276,7 +276,7 @@ export function gpuWait<T>(promise: Promise<T>): Promise<T> {
 export function setWaitMode(mode: WaitMode | undefined): WaitMode {
   if (!current) throw new Error("octet: setWaitMode() called before the device was acquired (await octet.device())");
   const m = mode ?? current.chosen;
-  if (m === "nap") chooseWaitMode("nap", current.info.implementation); // refuses where this thread cannot nap
+  if (m === "nap") chooseWaitMode("nap", current.info); // refuses where this thread cannot nap
   current.waiter.mode = m;
   current.info.wait = m;
   return m;

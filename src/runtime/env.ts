@@ -36,7 +36,7 @@ export const KNOBS = {
   ),
   wait: knob(
     "OCTET_WAIT",
-    "how the JS thread waits for the GPU: nap = sleep between event-loop turns (stops Dawn's busy-polling from taking a core), await = plain await; default nap under Dawn where Atomics.wait is allowed, else await",
+    "how the JS thread waits for the GPU: nap = sleep between event-loop turns (stops Dawn's busy-polling from taking a core), await = plain await; default nap under Dawn on a CPU adapter (lavapipe) where Atomics.wait is allowed, else await",
   ),
   programCache: knob(
     "OCTET_PROGRAM_CACHE",

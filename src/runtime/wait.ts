@@ -17,8 +17,9 @@
 //          often, a long one (a training step) costs at most NAP_MAX_MS of latency, and never more than about
 //          an eighth of the wait. Needs Atomics.wait on this thread (a browser's main thread refuses it) and
 //          setImmediate (Dawn's binding needs it too).
-// The default is nap for Dawn where it can nap, await otherwise; OCTET_WAIT=await|nap forces one, and
-// deviceInfo().wait says which is in use.
+// The default is nap for Dawn on a CPU adapter (lavapipe, SwiftShader) where this thread can nap, await
+// otherwise: on a real GPU the spinning thread takes no time from the GPU, and a nap would only add latency
+// (up to an eighth of a short wait). OCTET_WAIT=await|nap forces one; deviceInfo().wait says which is in use.
 //
 // A nap only delays when the JS thread looks at the promise, never what the promise says: the data a readback
 // returns is the data mapAsync mapped, and a rejection is rethrown as it came.
@@ -50,12 +51,20 @@ export function napUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The device facts the default depends on (DeviceInfo has both). */
+export interface WaitFacts {
+  implementation: WebGpuImplementation;
+  /** A CPU adapter: the GPU's threads are CPU threads, which a spinning JS thread competes with. */
+  cpu: boolean;
+}
+
 /**
- * The wait mode for an implementation: OCTET_WAIT's value when set (refused when unknown, or nap where this
- * thread cannot nap), else nap for Dawn where it can, else await. `unavailable` says why napping is impossible.
+ * The wait mode for a device: OCTET_WAIT's value when set (refused when unknown, or nap where this thread
+ * cannot nap), else nap for Dawn on a CPU adapter where this thread can nap, else await. `unavailable` says
+ * why napping is impossible here (napUnavailable()).
  */
-export function chooseWaitMode(forced: string | undefined, implementation: WebGpuImplementation, unavailable = napUnavailable()): WaitMode {
-  if (forced === undefined || forced === "" || forced === "auto") return implementation === "dawn" && !unavailable ? "nap" : "await";
+export function chooseWaitMode(forced: string | undefined, facts: WaitFacts, unavailable = napUnavailable()): WaitMode {
+  if (forced === undefined || forced === "" || forced === "auto") return facts.implementation === "dawn" && facts.cpu && !unavailable ? "nap" : "await";
   if (forced !== "await" && forced !== "nap")
     throw new Error(`octet: OCTET_WAIT=${forced} is not a wait mode: use await (plain await) or nap (sleep between event-loop turns), or leave it unset`);
   if (forced === "nap" && unavailable) throw new Error(`octet: OCTET_WAIT=nap, but ${unavailable}: unset OCTET_WAIT or use await`);

@@ -59,8 +59,9 @@ describe("choosing the WebGPU implementation", () => {
 });
 
 describe("choosing the wait mode", () => {
-  test("the runtime's own WebGPU is awaited plainly; only Dawn naps", () => {
-    expect(chooseWaitMode(undefined, "native")).toBe("await");
-    expect(chooseWaitMode(undefined, "dawn", "no setImmediate")).toBe("await");
+  test("the runtime's own WebGPU is awaited plainly; only Dawn on a CPU adapter naps", () => {
+    expect(chooseWaitMode(undefined, { implementation: "native", cpu: true })).toBe("await");
+    expect(chooseWaitMode(undefined, { implementation: "dawn", cpu: true }, "no setImmediate")).toBe("await");
+    expect(chooseWaitMode(undefined, { implementation: "dawn", cpu: false }, undefined)).toBe("await");
   });
 });

@@ -9,18 +9,20 @@ import { chooseWaitMode, GpuWaiter, NAP_MAX_MS, NAP_MIN_MS, napMs, napUnavailabl
 const later = <T>(ms: number, v: T) => new Promise<T>((r) => setTimeout(() => r(v), ms));
 
 describe("choosing the wait mode", () => {
-  test("nap under Dawn where this thread can nap, await otherwise", () => {
-    expect(chooseWaitMode(undefined, "dawn", undefined)).toBe("nap");
-    expect(chooseWaitMode("", "dawn", undefined)).toBe("nap");
-    expect(chooseWaitMode("auto", "dawn", undefined)).toBe("nap");
-    expect(chooseWaitMode(undefined, "dawn", "no Atomics.wait here")).toBe("await");
-    expect(chooseWaitMode(undefined, "native", undefined)).toBe("await");
+  const lavapipe = { implementation: "dawn", cpu: true } as const;
+  test("nap under Dawn on a CPU adapter where this thread can nap, await otherwise", () => {
+    expect(chooseWaitMode(undefined, lavapipe, undefined)).toBe("nap");
+    expect(chooseWaitMode("", lavapipe, undefined)).toBe("nap");
+    expect(chooseWaitMode("auto", lavapipe, undefined)).toBe("nap");
+    expect(chooseWaitMode(undefined, lavapipe, "no Atomics.wait here")).toBe("await");
+    expect(chooseWaitMode(undefined, { implementation: "dawn", cpu: false }, undefined)).toBe("await");
+    expect(chooseWaitMode(undefined, { implementation: "native", cpu: true }, undefined)).toBe("await");
   });
   test("OCTET_WAIT forces one, and is refused when unknown or impossible here", () => {
-    expect(chooseWaitMode("await", "dawn", undefined)).toBe("await");
-    expect(chooseWaitMode("nap", "native", undefined)).toBe("nap");
-    expect(() => chooseWaitMode("spin", "dawn", undefined)).toThrow(/OCTET_WAIT=spin is not a wait mode: use await .* or nap/);
-    expect(() => chooseWaitMode("nap", "dawn", "Atomics.wait is not allowed on this thread")).toThrow(/OCTET_WAIT=nap, but Atomics.wait is not allowed on this thread/);
+    expect(chooseWaitMode("await", lavapipe, undefined)).toBe("await");
+    expect(chooseWaitMode("nap", { implementation: "native", cpu: false }, undefined)).toBe("nap");
+    expect(() => chooseWaitMode("spin", lavapipe, undefined)).toThrow(/OCTET_WAIT=spin is not a wait mode: use await .* or nap/);
+    expect(() => chooseWaitMode("nap", lavapipe, "Atomics.wait is not allowed on this thread")).toThrow(/OCTET_WAIT=nap, but Atomics.wait is not allowed on this thread/);
   });
   test("Bun can nap", () => {
     expect(napUnavailable()).toBeUndefined();
@@ -97,6 +99,6 @@ describe("readbacks in each wait mode", () => {
       setWaitMode(undefined);
       x.dispose();
     }
-    expect(deviceInfo().wait).toBe(chooseWaitMode(undefined, deviceInfo().implementation));
+    expect(deviceInfo().wait).toBe(chooseWaitMode(undefined, deviceInfo()));
   });
 });
