@@ -19,6 +19,7 @@ import { backward } from "../src/autograd/var.ts";
 import { sampleBatch } from "../src/data/batches.ts";
 import { loadSotuCorpus } from "../src/data/corpus.ts";
 import { profiler } from "../src/runtime/execute.ts";
+import { gpuWait } from "../src/runtime/device.ts";
 import { jit } from "../src/runtime/jit.ts";
 import { deviceTarget } from "../src/runtime/target.ts";
 import { TrainConfig } from "../src/train/config.ts";
@@ -132,7 +133,7 @@ async function octetMatmul(s: MatmulShape): Promise<() => Promise<number>> {
   const once = async () => {
     const t0 = performance.now();
     const { c } = await mm.run({ a, b });
-    await dev.queue.onSubmittedWorkDone();
+    await gpuWait(dev.queue.onSubmittedWorkDone()); // as octet's readbacks wait (wait.ts): no core lost to Dawn's polling
     const ms = performance.now() - t0;
     c.dispose();
     return ms;
