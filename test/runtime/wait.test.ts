@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import * as octet from "../../src/index.ts";
 import { deviceInfo, setWaitMode, waitNaps } from "../../src/runtime/device.ts";
+import { KNOBS } from "../../src/runtime/env.ts";
 import { chooseWaitMode, GpuWaiter, NAP_MAX_MS, NAP_MIN_MS, napMs, napUnavailable } from "../../src/runtime/wait.ts";
 
 const later = <T>(ms: number, v: T) => new Promise<T>((r) => setTimeout(() => r(v), ms));
@@ -99,6 +100,6 @@ describe("readbacks in each wait mode", () => {
       setWaitMode(undefined);
       x.dispose();
     }
-    expect(deviceInfo().wait).toBe(chooseWaitMode(undefined, deviceInfo()));
+    expect(deviceInfo().wait).toBe(chooseWaitMode(KNOBS.wait.read(), deviceInfo())); // back to the mode chosen at acquisition
   });
 });
