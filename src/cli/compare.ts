@@ -28,9 +28,11 @@ export const RUNS: CompareRunSpec[] = [
   { name: "AdamW8bit companded, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "companded8" } },
   { name: "AdamW4bit, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fourbit" } },
   { name: "AdamW fp8 states, stable", config: { optim: "adamw_8bit", embedding: "stable", stateFormat: "fp8e4m3" } },
-  // bf16 weights without an f32 master copy (optim/paramstorage.ts): rounded to nearest, or stochastically.
+  // bf16 weights (and, as a torch .grad, bf16 gradients) without an f32 master copy (optim/paramstorage.ts):
+  // rounded to nearest, stochastically, or to nearest with a Kahan compensation buffer (optim/compensation.ts).
   { name: "AdamW8bit bf16 weights, stable", config: { optim: "adamw_8bit", embedding: "stable", paramDtype: "bf16" } },
   { name: "AdamW8bit bf16 weights + SR, stable", config: { optim: "adamw_8bit", embedding: "stable", paramDtype: "bf16", stochasticRound: true } },
+  { name: "AdamW8bit bf16 weights + Kahan, stable", config: { optim: "adamw_8bit", embedding: "stable", paramDtype: "bf16", compensation: "kahan" } },
   // Muon for the hidden matrices, AdamW (8-bit for Muon8bit) for embeddings, head and 1-D parameters.
   { name: "Muon + AdamW, stable", config: { optim: "muon", embedding: "stable" } },
   { name: "Muon8bit + AdamW8bit, stable", config: { optim: "muon_8bit", embedding: "stable" } },

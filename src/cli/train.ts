@@ -42,6 +42,8 @@ export const TRAIN_FLAGS = {
   "state-format": flag.choice(STATE_FORMATS, "quantized state of an 8bit --optim: bitsandbytes' dynamic map, the linear map, fp8 (E4M3), companded (FlashOptim's softsign / sqrt) or 4-bit", { defaultText: D.stateFormat }),
   "param-dtype": flag.choice(["f32", "bf16", "f16"], "how the optimizer stores the weights: f32, or bf16 / f16 without an f32 master copy", { defaultText: D.paramDtype }),
   "stochastic-round": flag.boolean("bf16 weights: round each update stochastically (unbiased) instead of to nearest"),
+  "grad-dtype": flag.choice(["f32", "bf16", "f16"], "how the optimizer stores the gradients (rounded to nearest once per step)", { defaultText: "--param-dtype's" }),
+  compensation: flag.choice(["none", "kahan", "errorbits8"], "bf16 weights: keep what rounding drops in a bf16 (kahan, 2 B) or 8-bit (errorbits8, 1 B) buffer", { defaultText: D.compensation }),
   embedding: flag.choice(["plain", "stable", "adanorm"], "token embedding: plain, StableEmbedding (layer norm after the lookup) or adanorm", { defaultText: D.embedding }),
   steps: flag.int("optimizer steps to train for (with --resume: the last step)", { defaultText: String(D.steps) }),
   lr: flag.number("learning rate", { positive: true, defaultText: String(D.lr) }),

@@ -306,7 +306,7 @@ export async function loadCheckpoint(dir: string, opts: LoadCheckpointOptions): 
   // parameter an optimizer holds in 16 bits (paramDtype) is a lazy decoding of its storage: realizing it would
   // copy it, and the upload would miss what the optimizer steps (a resumed bf16 run restarted from the initial
   // weights). It gets new data instead, which its owner takes in at its next step (rounded to nearest: the saved
-  // values are 16-bit values already, so exactly).
+  // values are 16-bit values already, so exactly; a compensation buffer the optimizer state just loaded is kept).
   const held = params.filter(([, p]) => p.owner && p.data.node.op !== "buffer");
   for (const [name, p] of held) p.data = await tensor(model.tensors[name].data as Float32Array, [...p.shape]);
   const plain = params.filter((x) => !held.includes(x));

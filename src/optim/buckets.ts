@@ -12,7 +12,7 @@ import type { OptimizerDef } from "./define.ts";
 import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { DTYPES, type DType } from "../dsl/dtype.ts";
-import { F32_PARAMS, PARAM_STORAGES, ROUNDING_SCALARS, type ParamPlan, type ParamStorage } from "./paramstorage.ts";
+import { F32_PARAMS, paramStorageProblem, planOf, planTag, ROUNDING_SCALARS, STORAGE_OF, type ParamPlan } from "./paramstorage.ts";
 import { packsCodes, tableLayout, tableWords, traceUpdate } from "./trace.ts";
 import { GNORM_HISTORY, blocksOf, type Bucket, type ParamRef, type StateStore } from "./types.ts";
 
@@ -46,21 +46,49 @@ export function ownsBucket(def: OptimizerDef<any>, hp: Options, bits: 8 | 32): b
   return !!def.perTensor?.(hp as never, bits) || clips(hp);
 }
 
-/** Groups parameters by bucket: one per state format and block size, or one per tensor when the config needs a tensor norm. */
-export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[]): { format: StateFormat; blockSize: number; rank1?: [number, number]; items: Placement[]; own: boolean; clip: boolean }[] {
-  const groups = new Map<string, { format: StateFormat; blockSize: number; rank1?: [number, number]; items: Placement[]; own: boolean; clip: boolean }>();
+/** One planned bucket: its state format and block size, parameter storage (paramstorage.ts) and parameters. */
+export interface PlannedBucket {
+  format: StateFormat;
+  blockSize: number;
+  rank1?: [number, number];
+  items: Placement[];
+  own: boolean;
+  clip: boolean;
+  param: ParamPlan;
+}
+
+/**
+ * Groups parameters by bucket: one per state format, block size and parameter storage (paramDtype, gradDtype,
+ * rounding, compensation), or one per tensor when the config needs a tensor norm. `seed`: the optimizer's roundingSeed.
+ */
+export function planBuckets(def: OptimizerDef<any>, className: string, items: Placement[], seed = 0): PlannedBucket[] {
+  const groups = new Map<string, PlannedBucket>();
   for (const it of items) {
     const { p, hp } = it;
     const { format, blockSize, bits, rank1 } = formatOf(p, hp);
-    const err = def.check?.(hp, bits);
+    const err = def.check?.(hp, bits) ?? paramStorageProblem(hp);
     if (err) throw new Error(`${className}: ${err}`);
     const own = ownsBucket(def, hp, bits);
+    const param = planOf(hp, seed);
     // A rank-1 state's row and column maxima are whole-tensor reductions: its parameter is alone in its bucket too.
-    const key = `${format.name}/${blockSize}${own || rank1 ? `#${p.id}` : ""}`;
-    if (!groups.has(key)) groups.set(key, { format, blockSize, rank1, items: [], own, clip: own && clips(hp) });
+    const key = `${format.name}/${blockSize}${planTag(param)}${own || rank1 ? `#${p.id}` : ""}`;
+    if (!groups.has(key)) groups.set(key, { format, blockSize, rank1, items: [], own, clip: own && clips(hp), param });
     groups.get(key)!.items.push(it);
   }
   return [...groups.values()];
+}
+
+/**
+ * Blocks a bucket's tensors start on a multiple of: every parameter's and gradient's slot is bound (as a model's
+ * view of its weights, or as a gradient's realize target) at its byte offset, which must be a multiple of 256
+ * (WebGPU's largest minStorageBufferOffsetAlignment). A 64-element block of 2-byte values is 128 bytes: tensors
+ * start on even blocks, and the block between two tensors is padding (zeros, which every update keeps at zero).
+ */
+export function slotStride(blockSize: number, param: ParamPlan): number {
+  const bytes = Math.min(DTYPES[param.storage.storage].bits, DTYPES[param.grad.storage].bits) / 8;
+  let stride = 1;
+  while ((stride * blockSize * bytes) % 256) stride++;
+  return stride;
 }
 
 /** Allocates a bucket's arenas and tables, adopts its parameters into the parameter arena, traces its kernel. */
@@ -68,9 +96,11 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const params = items.map((x) => x.p);
   await realize(params.map((p) => p.data));
   const blockStart: number[] = [];
+  const stride = slotStride(blockSize, param);
   let blocks = 0;
   for (const p of params) {
     if (p.dtype !== "f32") throw new Error(`${className}: only f32 parameters are supported (got ${p.dtype}); for 16-bit weights give f32 parameters and the option paramDtype "bf16" or "f16"`);
+    blocks = Math.ceil(blocks / stride) * stride;
     blockStart.push(blocks);
     blocks += blocksOf(p.numel, blockSize);
   }
@@ -79,15 +109,14 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   // its state bytes per parameter are the format's own (AdamW8bit: 2 + 8/256 + 2/256), no size-class rounding.
   const exact = (dtype: DType, count: number, category: Category, zero: boolean) => allocateOn(dev, dtype, count, category, zero, true, "exact");
   const pArena = exact(param.storage.storage, n, "parameters", true);
-  const gArena = exact("f32", n, "gradients", true);
+  const gArena = exact(param.grad.storage, n, "gradients", true);
+  // The compensation buffer is the optimizer's (what the weights' rounding dropped), beside the parameter arena.
+  const comp = param.compensation ? exact(param.compensation.storage, n, "optimizer", true) : undefined;
   // Adopt the parameters: copy their values into the arena and make their tensors view it.
-  // 16-bit slots start on a 256-byte boundary (a view is bound at its offset) only with blocks of 128 or more.
-  if (param.storage.name !== "f32" && ((blockSize * DTYPES[param.storage.storage].bits) / 8) % 256)
-    throw new Error(`${className}: paramDtype "${param.storage.name}" needs blockSize 128 or more (each parameter's slot must start on a 256-byte boundary), got blockSize ${blockSize}`);
-  await adoptInto(dev, pArena, param, params.map((p, i) => [p, blockStart[i] * blockSize]), `${className} (adopting its parameters)`);
+  await adoptInto(dev, pArena, param, params.map((p, i) => [p, blockStart[i] * blockSize]), `${className} (adopting its parameters)`, comp);
   const states: Record<string, StateStore> = {};
   // One u32 word of codes per element for all states where their own buffers would not fit the budget.
-  const shared = packsCodes(def, format, target) ? exact("u32", n, "optimizer", true) : undefined;
+  const shared = packsCodes(def, format, target, comp ? 1 : 0) ? exact("u32", n, "optimizer", true) : undefined;
   def.states.forEach((st, k) => {
     const scales = scaleCount(format, st.signed, blocks, rank1);
     states[st.name] = !format.quantized
@@ -101,21 +130,41 @@ export async function makeBucket(dev: GPUDevice, def: OptimizerDef<any>, classNa
   const scalarNames = [...updateScalarNames(def, defaults, clip), ...(param.stochastic ? ROUNDING_SCALARS : [])];
   const layout = tableLayout(format, tableNames, blocks, params.length, scalarNames.length);
   const bt = new Uint32Array(blocks);
-  params.forEach((p, i) => bt.fill(i, blockStart[i], blockStart[i] + blocksOf(p.numel, blockSize)));
+  // A padding block before the next tensor (slotStride) is its predecessor's: it steps with it, at zero.
+  params.forEach((_, i) => bt.fill(i, blockStart[i], blockStart[i + 1] ?? blocks));
   const table = exact("u32", layout.words, "optimizer", false);
   dev.queue.writeBuffer(table.buffer, table.offset, tableWords(format, layout, bt));
   const gnorm = clip ? { vec: exact("f32", GNORM_HISTORY, "optimizer", true), filled: false } : undefined;
   const fn = traceUpdate(def, format, blocks, params.length, scalarNames, tableNames, false, target, blockSize, { own, clip, rank1, param });
-  return { format, blockSize, rank1, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm, param };
+  return { format, blockSize, rank1, params, groupIndex: items.map((x) => x.g), paramIndex: items.map((x) => x.i), blockStart, blocks, p: pArena, g: gArena, states, table, layout, scalarNames, fn, tableNames, target, own, gnorm, param, comp };
 }
 
 /**
  * Copies parameters' current values into their slots of a parameter arena (from their first element), then makes
  * their tensors view it. An f32 arena takes a raw copy; a bf16 or f16 one the values rounded to nearest by
- * one program (the first rounding of a master-free run).
+ * one program (the first rounding of a master-free run). With a compensation buffer `comp`, that rounding's
+ * error goes into it, except where the new value is exactly the weight the arena holds (`p.data = p.data`): the
+ * compensation kept there is the only copy of those bits. For the parameters in `loaded` (whose compensation a
+ * state dict wrote since their last step: a checkpoint's weights are loaded after its optimizer state) it is kept
+ * wherever the new value is a bf16 value.
  */
-export async function adoptInto(dev: GPUDevice, arena: Storage, param: ParamPlan, slots: [Parameter, number][], writer: string): Promise<void> {
-  if (param.storage.name === "f32") {
+export async function adoptInto(dev: GPUDevice, arena: Storage, param: ParamPlan, slots: [Parameter, number][], writer: string, comp?: Storage, loaded?: Set<Parameter>): Promise<void> {
+  if (comp && param.compensation) {
+    const c = param.compensation;
+    const outs: Tensor[] = [];
+    const into: Storage[] = [];
+    for (const [p, start] of slots) {
+      const v = p.data.cast("f32").reshape([p.numel]);
+      const oldCodes = new Tensor(bufferNode(arenaSlot(p, arena, start), [p.numel]));
+      const oldC = new Tensor(bufferNode(compSlot(p, comp, start), [p.numel]));
+      const w = c.write(v);
+      const same = param.storage.read(loaded?.has(p) ? w.p : oldCodes).bitcast("u32").eq(v.bitcast("u32"));
+      outs.push(w.p, same.where(oldC, w.c));
+      into.push(arenaSlot(p, arena, start), compSlot(p, comp, start));
+    }
+    await realize(outs, { into });
+    comp.bump(writer);
+  } else if (param.storage.name === "f32") {
     const enc = dev.createCommandEncoder({ label: writer });
     for (const [p, start] of slots) {
       const src = storageOf(p.data);
@@ -139,6 +188,13 @@ function arenaSlot(p: Parameter, arena: Storage, start: number): Storage {
   return st;
 }
 
+/** Parameter p's slot in a compensation buffer (from element `start`). */
+function compSlot(p: Parameter, comp: Storage, start: number): Storage {
+  const st = view(comp, (start * DTYPES[comp.dtype].bits) / 8, comp.dtype, p.numel, "optimizer");
+  st.label = `compensation of parameter ${p.name ? `'${p.name}'` : `#${p.id}`}`;
+  return st;
+}
+
 /**
  * Makes parameter p's tensor view its slot in a parameter arena (from element `start`). A 16-bit arena is seen
  * through its f32 decoding: a lazy value, which a realize of p.data would turn into a copy; every step and
@@ -146,21 +202,19 @@ function arenaSlot(p: Parameter, arena: Storage, start: number): Storage {
  */
 export function viewArena(p: Parameter, arena: Storage, start: number): void {
   const node = bufferNode(arenaSlot(p, arena, start), p.data.shape);
-  p.data.node = arena.dtype === "f32" ? node : PARAM_STORAGE_OF[arena.dtype]!.read(new Tensor(node)).node;
+  p.data.node = arena.dtype === "f32" ? node : STORAGE_OF[arena.dtype]!.read(new Tensor(node)).node;
 }
-
-/** The parameter storage an arena dtype holds. */
-const PARAM_STORAGE_OF: Partial<Record<DType, ParamStorage>> = Object.fromEntries(Object.values(PARAM_STORAGES).map((s) => [s.storage, s]));
 
 /** Records a write the optimizer made into a bucket (a step, a load) on every storage it may have touched. */
 export function bumpBucket(b: Bucket, writer: string, params = true): void {
   if (params) b.p.bump(writer);
+  b.comp?.bump(writer);
   for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) s?.bump(writer);
 }
 
 /** The storages a bucket's kernel binds, in the order traceUpdate declares its inputs. */
 export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
-  const out: Storage[] = [b.p, b.g];
+  const out: Storage[] = [b.p, b.g, ...(b.comp ? [b.comp] : [])];
   const packed = b.format.quantized && b.states[def.states[0].name].lane !== undefined;
   if (packed) out.push(b.states[def.states[0].name].codes!);
   for (const st of def.states) {
@@ -173,14 +227,18 @@ export function inputsOf(def: OptimizerDef<any>, b: Bucket): Storage[] {
   return out;
 }
 
-/** Parameter i's slot in the bucket's gradient arena. */
+/** Parameter i's slot in the bucket's gradient arena (f32, or the u16 / f16 elements of gradDtype bf16 / f16). */
 export function gradientStorage(b: Bucket, i: number): Storage {
-  return view(b.g, b.blockStart[i] * b.blockSize * 4, "f32", b.params[i].numel, "gradients");
+  return view(b.g, (b.blockStart[i] * b.blockSize * DTYPES[b.g.dtype].bits) / 8, b.g.dtype, b.params[i].numel, "gradients");
 }
 
-/** A tensor viewing parameter i's slot in the bucket's gradient arena. */
+/**
+ * A tensor viewing parameter i's slot in the bucket's gradient arena: the slot itself (f32), or its f32 decoding
+ * (a 16-bit gradDtype: a lazy value over the slot, which a realize turns into a copy).
+ */
 export function gradientView(b: Bucket, i: number): Tensor {
-  return new Tensor(bufferNode(gradientStorage(b, i), b.params[i].shape));
+  const slot = new Tensor(bufferNode(gradientStorage(b, i), b.params[i].shape));
+  return b.g.dtype === "f32" ? slot : b.param.grad.read(slot);
 }
 
 /** The per-tensor scalars an update kernel reads: the active flag, then what `def.scalars` computes. */

@@ -2,6 +2,10 @@
 import { z } from "zod";
 import { BLOCK_SIZES } from "./formats.ts";
 
+/** paramDtype / gradDtype values (optim/paramstorage.ts) and compensation buffers (optim/compensation.ts). */
+export const PARAM_DTYPES = ["f32", "bf16", "f16"] as const;
+export const COMPENSATION_NAMES = ["none", "kahan", "errorbits8"] as const;
+
 const positive = z.number().finite().positive();
 const nonneg = z.number().finite().nonnegative();
 // One check per bound, so a bad beta is reported once (a max() plus a refine() both fired for 1.5).
@@ -29,6 +33,16 @@ export const common = {
   percentileClipping: z.number().int().min(0).max(100),
   /** bnb's blockwise 8-bit state: octet's quantized state is always blockwise (blockSize). */
   blockWise: z.literal(true, { error: "must be true: bnb's non-blockwise (static) 8-bit state was removed in bitsandbytes 0.50.0, and octet's quantized state is always blockwise (one absmax per blockSize elements, 256 by default)" }),
+  /**
+   * How the optimizer stores the parameters and their gradients (optim/paramstorage.ts): f32, or bf16 / f16
+   * without an f32 master copy; gradDtype defaults to paramDtype (a torch .grad has its parameter's dtype).
+   */
+  paramDtype: z.enum(PARAM_DTYPES, { error: `must be one of ${PARAM_DTYPES.map((d) => `"${d}"`).join(", ")}` }).optional(),
+  gradDtype: z.enum(PARAM_DTYPES, { error: `must be one of ${PARAM_DTYPES.map((d) => `"${d}"`).join(", ")}` }).optional(),
+  /** bf16 parameters: round each update stochastically (unbiased) instead of to nearest. */
+  bf16StochasticRound: z.boolean().optional(),
+  /** bf16 parameters: a compensation buffer keeping what rounding drops (optim/compensation.ts). */
+  compensation: z.enum(COMPENSATION_NAMES, { error: `must be one of ${COMPENSATION_NAMES.map((d) => `"${d}"`).join(", ")}` }).optional(),
   /** bnb's skip_zeros: ignored by its 2-state 8-bit kernel, broken in the 1-state one (bnb-algorithms §3.10). */
   skipZeros: z.literal(false, { error: "must be false: bnb ignores skip_zeros in its 2-state 8-bit kernel and re-quantizes an uninitialized value in the 1-state one, so octet does not implement it" }),
 };

@@ -14,13 +14,15 @@ import type { OptimizerDef, StateSpec } from "./define.ts";
 import { codeBytes, unpackCodes, type StateFormat } from "./formats.ts";
 import { clips, formatOf, ownsBucket } from "./buckets.ts";
 import { blocksOf, concat } from "./types.ts";
+import { planOf, planTag } from "./paramstorage.ts";
 
 /** The state format, block size and bucket kind a parameter gets under config `hp` (planBuckets' rule). */
 export function placementOf(def: OptimizerDef<any>, p: Parameter, hp: Options): { format: StateFormat; blockSize: number; key: string } {
   const { format, blockSize, bits, rank1 } = formatOf(p, hp);
   const block = blockSize === format.defaultBlockSize ? "" : ` blockSize ${blockSize}`;
   // percentile clipping is part of the kind: turning it on later gives the tensor a bucket with a history
-  return { format, blockSize, key: `${format.name}${block}${ownsBucket(def, hp, bits) || rank1 ? "#own" : ""}${clips(hp) ? "+clip" : ""}` };
+  // the parameter storage too (paramDtype, gradDtype, rounding, compensation: a change re-buckets and re-rounds)
+  return { format, blockSize, key: `${format.name}${block}${planTag(planOf(hp, 0))}${ownsBucket(def, hp, bits) || rank1 ? "#own" : ""}${clips(hp) ? "+clip" : ""}` };
 }
 
 /** A state's format, block size and, for a 2-D tensor whose format normalizes some states rank-1, its [R, C]. */

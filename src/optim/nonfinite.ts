@@ -51,7 +51,8 @@ export class NonFiniteCheck {
     for (const b of buckets) {
       const active = b.params.map(steps);
       if (!active.some(Boolean)) continue;
-      const g = new Tensor(bufferNode(view(b.g, 0, "f32", b.blocks * b.blockSize, "gradients"), [b.blocks, b.blockSize]));
+      // The arena as f32 (a bf16 or f16 gradient decoded: NaN and ±Inf survive the rounding that wrote it).
+      const g = b.param.grad.read(new Tensor(bufferNode(view(b.g, 0, b.g.dtype, b.blocks * b.blockSize, "gradients"), [b.blocks, b.blockSize])));
       let bad = g.isfinite().not().cast("f32");
       if (!active.every(Boolean)) bad = bad.mul(this.activeMask(b, active));
       const n = sumAll(bad);

@@ -17,9 +17,10 @@ import type { DeviceTarget } from "../codegen/kernel.ts";
 import type { Options } from "./config.ts";
 import { GlobalOptimManager } from "./manager.ts";
 import { ConfigCache, paramGroupsOf, resolveConfig } from "./options.ts";
-import { adoptInto, bumpBucket, formatTables, gradientStorage, gradientView, makeBucket, planBuckets, updateScalarNames, viewArena } from "./buckets.ts";
+import { adoptInto, bumpBucket, formatTables, gradientStorage, gradientView, makeBucket, planBuckets, slotStride, updateScalarNames, viewArena } from "./buckets.ts";
+import { compensationBytes } from "./compensation.ts";
 import { traceUpdate } from "./trace.ts";
-import { checkParamStorageOn, paramStorageOptions, planOf, ROUNDING_SCALARS, type ParamStorageOptions } from "./paramstorage.ts";
+import { checkPlanOn, paramStorageProblem, roundingSeedOf, ROUNDING_SCALARS } from "./paramstorage.ts";
 import { deviceTarget } from "../runtime/target.ts";
 import { DTYPES } from "../dsl/dtype.ts";
 import { bucketWork, runBucket, type BucketWork } from "./step.ts";
@@ -47,10 +48,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
    */
   readonly target?: DeviceTarget;
   /**
-   * Optimizer-wide: how the parameters are stored (paramDtype "f32" | "bf16" | "f16", no f32 master copy for the
-   * 16-bit ones) and whether bf16 writes round stochastically (bf16StochasticRound, stream seed roundingSeed).
+   * Optimizer-wide: the seed of bf16StochasticRound's stream. How parameters and gradients are stored
+   * (paramDtype, gradDtype, bf16StochasticRound, compensation) are options of each param group (paramstorage.ts).
    */
-  readonly paramStorage: ParamStorageOptions;
+  readonly roundingSeed: number;
   /** How errors name this optimizer ("AdamW8bit #3"). */
   readonly ownerName: string;
   private buckets?: Bucket[];
@@ -63,6 +64,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   private placed = new Map<Parameter, string>();
   /** Parameters whose `data` was replaced since the last step: their new values go into the arena. */
   private replaced = new Set<Parameter>();
+  /** Parameters whose compensation buffer a state dict wrote since their last adoption (buckets.ts adoptInto). */
+  private compensationLoaded = new Set<Parameter>();
   private released = false;
   /** Steps run one after another in call order (an un-awaited step must not interleave with the next). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -80,8 +83,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     options: Options = {},
     forced: Options = {},
   ) {
-    const { skipNonFinite = false, target, paramDtype, bf16StochasticRound, roundingSeed, ...rest } = options;
-    this.paramStorage = paramStorageOptions(className, { paramDtype, bf16StochasticRound, roundingSeed });
+    const { skipNonFinite = false, target, roundingSeed, ...rest } = options;
+    this.roundingSeed = roundingSeedOf(className, roundingSeed);
     if (target !== undefined && (typeof target !== "object" || target === null || typeof (target as DeviceTarget).maxStorageBuffers !== "number"))
       throw new Error(`${className}: option "target" must be a device target (e.g. { ...deviceTarget(), maxStorageBuffers: 8 }), got ${JSON.stringify(target)}`);
     this.target = target as DeviceTarget | undefined;
@@ -89,6 +92,11 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     this.skipNonFinite = skipNonFinite;
     this.ownerName = `${className} #${++optimizersMade}`;
     this.paramGroups = paramGroupsOf(def, className, defaults, params, rest, forced);
+    // The storage options' cross-key rules (e.g. stochastic rounding needs bf16), per group, now rather than at the first step.
+    this.paramGroups.forEach((g, i) => {
+      const err = paramStorageProblem(g);
+      if (err) throw new Error(`${className}${this.paramGroups.length > 1 ? ` param group ${i}` : ""}: ${err}`);
+    });
   }
 
   /** Steps skipped because a gradient held a NaN or ±Inf (skipNonFinite). */
@@ -127,10 +135,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     if (first) this.moduleOverridesSeen = GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p));
     this.configs.refresh(this.paramGroups);
     const items = all.map((ref) => ({ ...ref, hp: this.configs.get(ref) }));
-    const plan = planBuckets(this.def, this.className, items);
-    checkParamStorageOn(this.className, this.paramStorage, this.target ?? deviceTarget());
+    const plan = planBuckets(this.def, this.className, items, this.roundingSeed);
+    for (const { param } of plan) checkPlanOn(this.className, param, this.target ?? deviceTarget());
     const buckets: Bucket[] = [];
-    for (const { format, blockSize, rank1, items, own, clip } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip, rank1, planOf(this.paramStorage)));
+    for (const { format, blockSize, rank1, items, own, clip, param } of plan) buckets.push(await makeBucket(dev, this.def, this.className, this.defaults, format, blockSize, items, this.target, own, clip, rank1, param));
     for (const { p, hp } of items) {
       p.claim(this);
       this.placed.set(p, placementOf(this.def, p, hp).key);
@@ -158,9 +166,10 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     // An in-place write into the arena (adoptInto bumps it): lazy values built over the old contents are refused.
     for (const b of buckets) {
       const slots = b.params.flatMap((p, i): [Parameter, number][] => (this.replaced.has(p) ? [[p, b.blockStart[i] * b.blockSize]] : []));
-      if (slots.length) await adoptInto(dev, b.p, b.param, slots, `${this.ownerName} (adopting a replaced Parameter.data)`);
+      if (slots.length) await adoptInto(dev, b.p, b.param, slots, `${this.ownerName} (adopting a replaced Parameter.data)`, b.comp, this.compensationLoaded);
     }
     this.replaced.clear();
+    this.compensationLoaded.clear();
   }
 
   /**
@@ -184,7 +193,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const fresh = await this.build(false);
     try {
       const keys = stateKeys(this.def);
-      const layoutOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, { format: b.format, blockSize: b.blockSize, rank1: b.rank1 }] as const)));
+      const layoutOf = new Map(fresh.flatMap((b) => b.params.map((p) => [p, { format: b.format, blockSize: b.blockSize, rank1: b.rank1, compensation: b.param.compensation?.name }] as const)));
       sd.format.blockSizes ??= {};
       sd.format.rank1 ??= {};
       for (const [k, entry] of Object.entries(sd.state)) {
@@ -201,9 +210,13 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
         sd.format.blockSizes[Number(k)] = to.blockSize;
         if (to.rank1 && this.def.states.some((st) => to.format.rank1?.(st.signed))) sd.format.rank1[Number(k)] = to.rank1;
         else delete sd.format.rank1[Number(k)];
+        // A compensation buffer goes along into the same kind; another kind (or none) keeps what adoption wrote.
+        sd.format.compensations ??= {};
+        if (entry.compensation !== undefined && sd.format.compensations[Number(k)] === to.compensation) converted.compensation = entry.compensation;
+        else (delete converted.compensation, delete sd.format.compensations[Number(k)]);
       }
       const groups = this.paramGroups.map(({ params: _p, ...rest }) => rest);
-      const planned = planLoad(dev, this.stateOwner(fresh), sd, groups);
+      const planned = planLoad(dev, this.stateOwner(fresh), sd, groups, true);
       planned.write();
       this.steps = planned.steps;
     } catch (e) {
@@ -263,17 +276,27 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const ts: Tensor[] = [...extra];
     const into: (Storage | Tensor | undefined)[] = extra.map((_, i) => withInto[i]);
     const again: [Tensor, Storage][] = []; // one gradient tensor shared by several parameters
+    // A 16-bit gradDtype: what is written is the gradient rounded to nearest (the sum backward built is one
+    // f32 expression in this program, rounded once); afterwards p.grad views the slot through its decoding,
+    // as an f32 gradient's tensor views its slot (the stepped tensor itself is left as it was).
+    const stored = new Map<Tensor, Tensor>();
+    const decoded: [Parameter, Tensor, Bucket, number][] = [];
     const seen = new Set<Tensor>(extra);
     for (const b of buckets) b.params.forEach((p, i) => {
       const g = grad(p);
       if (!g) return;
-      if (seen.has(g)) return void again.push([g, gradientStorage(b, i)]);
+      if (b.g.dtype !== "f32") decoded.push([p, g, b, i]);
+      const w = stored.get(g)?.dtype === b.g.dtype ? stored.get(g)! : b.g.dtype === "f32" ? g : b.param.grad.write(g.cast("f32"));
+      if (seen.has(g)) return void again.push([w, gradientStorage(b, i)]);
       seen.add(g);
-      ts.push(g);
+      stored.set(g, w);
+      ts.push(w);
       into.push(gradientStorage(b, i));
     });
     await realize(ts, { into });
     for (const [t, st] of again) await realize([t], { into: [st] });
+    // (unless p.grad changed since step() was called: `opt.step(); opt.zeroGrad()` must leave it null)
+    for (const [p, g, b, i] of decoded) if (p.grad === g) p.grad = gradientView(b, i);
     await this.settled("nothing was applied: parameters, states and step counts are as they were");
     if (this.skipNonFinite) {
       this.lastSkipped = await this.nonFinite.any(buckets, (p) => grad(p) !== null);
@@ -314,7 +337,8 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
   /**
    * A tensor viewing this parameter's slot in the optimizer's gradient arena. step() realizes lazy gradients
    * straight into it; a gradient already held elsewhere is copied in, so writing gradients there yourself
-   * (e.g. `p.grad = await opt.gradientSlot(p)` then filling it) saves that copy.
+   * (e.g. `p.grad = await opt.gradientSlot(p)` then filling it) saves that copy. With a 16-bit gradDtype the
+   * tensor is the slot's f32 decoding (read only: write the gradient by setting p.grad and stepping).
    */
   async gradientSlot(p: Parameter): Promise<Tensor> {
     const buckets = await this.ensureBuckets();
@@ -341,7 +365,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const seen = new Set<Storage>(); // packed codes: one buffer shared by the states
     for (const b of this.buckets ?? []) {
       for (const st of Object.values(b.states)) for (const s of [st.value, st.codes, st.absmax]) if (s && !seen.has(s)) (seen.add(s), (total += s.allocatedBytes));
-      total += b.table.allocatedBytes + this.nonFinite.bytesFor(b);
+      total += b.table.allocatedBytes + this.nonFinite.bytesFor(b) + (b.comp?.allocatedBytes ?? 0);
     }
     return total + this.nonFinite.resultBytes;
   }
@@ -356,14 +380,15 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     let total = 0;
     for (const b of this.buckets ?? []) {
       const states = Object.keys(b.states).length;
-      for (const p of b.params) total += states * (b.format.quantized ? codeBytes(b.format, p.numel) + 4 * blocksOf(p.numel, b.blockSize) : 4 * p.numel);
+      for (const p of b.params) total += states * (b.format.quantized ? codeBytes(b.format, p.numel) + 4 * blocksOf(p.numel, b.blockSize) : 4 * p.numel) + (b.param.compensation ? compensationBytes(b.param.compensation) * p.numel : 0);
     }
     return total;
   }
 
   /**
    * GPU bytes of the parameter and gradient arenas the optimizer holds (0 before the first step): the model's
-   * weights as stored (4 bytes per element in f32, 2 with paramDtype "bf16" or "f16") and their f32 gradients.
+   * weights as stored (4 bytes per element in f32, 2 with paramDtype "bf16" or "f16") and their gradients (as
+   * gradDtype says: 4 or 2). A compensation buffer is optimizer state (stateBytes).
    */
   arenaBytes(): { parameters: number; gradients: number } {
     const bs = this.buckets ?? [];
@@ -398,9 +423,9 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const all = this.allParams();
     GlobalOptimManager.getInstance().resolveModuleOverrides(all.map((x) => x.p)); // as the first step does
     const items = all.map((ref) => ({ ...ref, hp: this.resolvedConfig(ref.p, ref.g, ref.i) }));
-    return planBuckets(this.def, this.className, items).map(({ format, blockSize, rank1, items, own, clip }) => {
-      const blocks = items.reduce((a, { p }) => a + blocksOf(p.numel, blockSize), 0);
-      const param = planOf(this.paramStorage); // as build() gives makeBucket
+    return planBuckets(this.def, this.className, items, this.roundingSeed).map(({ format, blockSize, rank1, items, own, clip, param }) => {
+      const stride = slotStride(blockSize, param); // as makeBucket lays the tensors out
+      const blocks = items.reduce((a, { p }) => Math.ceil(a / stride) * stride + blocksOf(p.numel, blockSize), 0);
       const scalars = [...updateScalarNames(this.def, this.defaults, clip), ...(param.stochastic ? ROUNDING_SCALARS : [])];
       const args = [this.def, format, blocks, items.length, scalars, Object.keys(formatTables(this.def, format))] as const;
       return { params: items.map((x) => x.p), fn: traceUpdate(...args, false, this.target, blockSize, { own, clip, rank1, param }), fnUniform: traceUpdate(...args, true, this.target, blockSize, { own, clip, rank1, param }) };
@@ -433,6 +458,7 @@ export class Optimizer<H extends Options = Options> implements ParameterOwner {
     const planned = planLoad(await device(), this.stateOwner(buckets), sd, groups);
     planned.write();
     for (const b of buckets) bumpBucket(b, `${this.className}.loadStateDict (${this.ownerName})`, false);
+    this.compensationLoaded = new Set(Object.entries(sd.state).flatMap(([k, e]) => (e.compensation !== undefined ? [this.allParams()[Number(k)].p] : [])));
     this.steps = planned.steps;
     planned.groups.forEach((rest, i) => Object.assign(this.paramGroups[i], rest));
   }

@@ -9,6 +9,7 @@ import { BLOCK, codeBytes, FORMATS, scaleCount, type FormatName } from "./format
 import { mapChecksum } from "./maps.ts";
 import { groupOptionsSchema } from "./options.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
+import { compensationBytes } from "./compensation.ts";
 import { GNORM_HISTORY, STATE_DICT_VERSION, blocksOf, concat, type Bucket, type OptimizerStateDict, type ParamGroup, type ParamRef } from "./types.ts";
 
 /** What the state dict code reads of an optimizer. */
@@ -53,6 +54,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
   const stateFormats: Record<number, FormatName> = {};
   const blockSizes: Record<number, number> = {};
   const rank1: Record<number, [number, number]> = {};
+  const compensations: Record<number, string> = {};
   for (const b of buckets) {
     const bs = b.blockSize;
     const host: Record<string, { codes?: Uint8Array; absmax?: Float32Array; value?: Float32Array }> = {};
@@ -65,6 +67,8 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     }
     // percentile clipping's history (bnb's gnorm_vec), once it holds norms: a clipping bucket has one tensor
     const gnormVec = b.gnorm?.filled ? ((await download(b.gnorm.vec)) as Float32Array) : undefined;
+    // A compensation buffer (compensation.ts) is saved as its raw bytes: 2 (kahan's bf16) or 1 per element.
+    const comp = b.comp && b.param.compensation ? { bytes: new Uint8Array(await readBytes(b.comp)), per: compensationBytes(b.param.compensation), name: b.param.compensation.name } : undefined;
     b.params.forEach((p, i) => {
       const t = steps.get(p) ?? 0;
       if (t === 0) return;
@@ -83,6 +87,10 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
         } else entry[key] = concat(specs.map((sp) => host[sp.name].value!.slice(e0, e0 + n)), Float32Array);
       }
       if (gnormVec) entry.gnorm_vec = gnormVec.slice(0, GNORM_HISTORY);
+      if (comp) {
+        entry.compensation = comp.bytes.slice(e0 * comp.per, (e0 + n) * comp.per);
+        compensations[index.get(p)!] = comp.name;
+      }
       state[index.get(p)!] = entry;
       stateFormats[index.get(p)!] = b.format.name;
       if (b.format.quantized) blockSizes[index.get(p)!] = bs;
@@ -94,7 +102,7 @@ export async function saveState(o: StateOwner): Promise<OptimizerStateDict> {
     const { params, ...rest } = g;
     return { ...structuredClone(rest), params: params.map((p) => index.get(p)!) };
   });
-  return refusingJson({ state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1 } });
+  return refusingJson({ state, paramGroups, format: { version: STATE_DICT_VERSION, blockSize: BLOCK, mapChecksum: mapChecksums(), optimizer: def.name, stateFormats, blockSizes, rank1, ...(Object.keys(compensations).length ? { compensations } : {}) } });
 }
 
 /**
@@ -160,8 +168,11 @@ export function checkMaps(who: string, sd: OptimizerStateDict): void {
   }
 }
 
-/** Validates a whole state dict against the optimizer's buckets; nothing is written until `write()`. */
-export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, groups: Options[]): PlannedLoad {
+/**
+ * Validates a whole state dict against the optimizer's buckets; nothing is written until `write()`. `migrating`:
+ * a re-bucketing's own dict, where a compensation buffer without an entry keeps what adoption wrote there.
+ */
+export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, groups: Options[], migrating = false): PlannedLoad {
   const { def, buckets, all } = o;
   const who = `${o.className}.loadStateDict`;
   const where = new Map<Parameter, { b: Bucket; i: number }>();
@@ -214,6 +225,21 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
           gnorm.filled = true;
         });
       }
+    }
+    const mineComp = b.param.compensation?.name;
+    const theirComp = sd.format.compensations?.[idx];
+    if (mineComp !== theirComp && !(migrating && theirComp === undefined))
+      throw new Error(`${who}: parameter ${k} was saved with ${theirComp ? `compensation "${theirComp}"` : "no compensation buffer"}, this optimizer keeps ${mineComp ? `compensation "${mineComp}"` : "none"} for it (option compensation)`);
+    if (b.comp && theirComp !== undefined) {
+      keys.push("compensation");
+      const per = compensationBytes(b.param.compensation!);
+      const c = (entry as Record<string, unknown> | null)?.compensation;
+      if (!(c instanceof Uint8Array) || c.length !== n * per)
+        throw new Error(`${who}: state[${k}].compensation: expected Uint8Array(${n * per}) (${per} byte${per > 1 ? "s" : ""} per element of compensation "${mineComp}"), got ${(c as object)?.constructor?.name}(${(c as ArrayLike<number>)?.length})${viaJson(c)}`);
+      const span = new Uint8Array(blocksOf(n, b.blockSize) * b.blockSize * per);
+      span.set(c);
+      const st = b.comp;
+      writes.push(() => dev.queue.writeBuffer(st.buffer, st.offset + b.blockStart[i] * b.blockSize * per, span));
     }
     checkEntryKeys(who, `state[${k}]`, entry, ["step", ...keys]);
     newSteps.set(item.p, checkStep(who, `state[${k}]`, entry.step));
@@ -275,6 +301,11 @@ export function planLoad(dev: GPUDevice, o: StateOwner, sd: OptimizerStateDict, 
     if (gnorm) writes.push(() => void (gnorm.filled = false));
     const e0 = b.blockStart[i] * b.blockSize;
     const nb = blocksOf(p.numel, b.blockSize);
+    const comp = b.comp;
+    if (comp && !migrating) {
+      const per = compensationBytes(b.param.compensation!);
+      writes.push(() => dev.queue.writeBuffer(comp.buffer, comp.offset + e0 * per, new Uint8Array(nb * b.blockSize * per)));
+    }
     for (const st of def.states) {
       const s = b.states[st.name];
       writes.push(() => {

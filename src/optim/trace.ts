@@ -20,7 +20,7 @@ import type { OptimizerDef } from "./define.ts";
 import { scaleCount, type StateContext, type StateFormat, type TableData } from "./formats.ts";
 import { sumAll } from "../ops/reduce.ts";
 import { GNORM_HISTORY } from "./types.ts";
-import { arenaRandom, F32_PARAMS, type ParamPlan } from "./paramstorage.ts";
+import { arenaRandom, F32_PARAMS, planTag, type ParamPlan } from "./paramstorage.ts";
 
 /** Where each part of a bucket's packed table buffer starts (in u32 words). */
 export interface TableLayout {
@@ -43,10 +43,10 @@ const CODES_PER_WORD = 4;
  * Whether this definition's 8-bit states share one packed codes buffer on this target: only when their own u8
  * buffers would not fit its storage-buffer budget, and they fit in a word.
  */
-export function packsCodes(def: OptimizerDef<any>, format: StateFormat, target?: DeviceTarget): boolean {
+export function packsCodes(def: OptimizerDef<any>, format: StateFormat, target?: DeviceTarget, extra = 0): boolean {
   const s = def.states.length;
   const budget = (target ?? currentTarget()).maxStorageBuffers;
-  const over = format.quantized && 2 + 2 * s + 1 > budget;
+  const over = format.quantized && 2 + 2 * s + 1 + extra > budget;
   // Byte lanes hold 8-bit codes; 4-bit ones (two per byte) have no shared layout: refused rather than misread.
   if (over && format.codeBits !== 8)
     throw new Error(`octet: ${def.name} with ${format.name} state binds ${2 + 2 * s + 1} storage buffers, this device allows ${budget}; use an 8-bit stateFormat or 32-bit state`);
@@ -98,7 +98,8 @@ export function tableWords(format: StateFormat, layout: TableLayout, blockTensor
  * `kind.clip`: percentile clipping (bnb before 0.50): the kernel also binds the tensor's history of squared
  * gradient norms (`gnorm_vec`, f32[100]) and scales the gradient before the update; see clipScale.
  * `kind.rank1`: [R, C] of the bucket's one 2-D tensor, whose format normalizes some states rank-1 (formats.ts).
- * `kind.param`: how the parameters are stored (f32, bf16, f16) and rounded back (paramstorage.ts).
+ * `kind.param`: how the parameters and gradients are stored (f32, bf16, f16), rounded back, and compensated
+ * (paramstorage.ts, compensation.ts: the compensation buffer `comp` is bound right after `g`).
  */
 export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks: number, tensors: number, scalarNames: string[], tableNames: string[], uniformScalars = false, target?: DeviceTarget, blockSize: number = format.defaultBlockSize, kind: { own?: boolean; clip?: boolean; rank1?: [number, number]; param?: ParamPlan } = {}): JitFunction<string, string> {
   const rank1 = kind.rank1;
@@ -107,8 +108,10 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   // Stored codes per block: a byte per element, or two 4-bit codes per byte.
   const codeShape = [blocks, (blockSize * format.codeBits) / 8];
   const layout = tableLayout(format, tableNames, blocks, tensors, scalarNames.length);
-  const specs: Record<string, { shape: number[]; dtype?: DType }> = { p: { shape, dtype: param.storage.storage }, g: { shape } };
-  const packed = packsCodes(def, format, target);
+  const specs: Record<string, { shape: number[]; dtype?: DType }> = { p: { shape, dtype: param.storage.storage }, g: { shape, dtype: param.grad.storage } };
+  const comp = param.compensation;
+  if (comp) specs.comp = { shape, dtype: comp.storage };
+  const packed = packsCodes(def, format, target, comp ? 1 : 0);
   if (packed) specs.codes = { shape, dtype: "u32" };
   for (const st of def.states) {
     if (format.quantized) {
@@ -118,12 +121,14 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
   }
   specs.packed = { shape: [layout.words], dtype: "u32" };
   if (kind.clip) specs.gnorm_vec = { shape: [1, GNORM_HISTORY] };
+  const budget = (target ?? currentTarget()).maxStorageBuffers;
+  if (comp && Object.keys(specs).length > budget)
+    throw new Error(`octet: ${def.name} with ${format.name} state, ${kind.clip ? "percentile clipping, " : ""}and compensation "${comp.name}" binds ${Object.keys(specs).length} storage buffers, this device allows ${budget}; leave out the compensation (or percentile clipping), or use 32-bit state`);
   const inPlace: Record<string, string> = { p: "p" };
   // The one 2-D tensor of a rank-1 bucket: the states the format normalizes rank-1 are told its shape.
   const ctxOf = (signed: boolean): StateContext => (rank1 && format.rank1?.(signed) ? { rank1 } : {});
   if (rank1 && tensors !== 1) throw new Error(`octet: ${def.name}: a rank-1 bucket holds one tensor, got ${tensors}`);
-  const paramSuffix = param.storage.name === "f32" ? "" : `_${param.storage.name}${param.stochastic ? "sr" : ""}`;
-  const name = `${def.name}${format.kernelTag}${paramSuffix}${uniformScalars ? "" : "_multi"}`;
+  const name = `${def.name}${format.kernelTag}${planTag(param)}${uniformScalars ? "" : "_multi"}`;
   return new JitFunction(
     name,
     specs,
@@ -152,8 +157,9 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
         for (const nm of tableNames) if (nm.endsWith(suffix)) t[nm.slice(0, -suffix.length)] = lookup(layout.lookups[nm].offset, layout.lookups[nm].dtype);
         return t;
       };
-      // The parameter in registers as f32, whatever its storage (paramstorage.ts).
-      const cur: Record<string, Tensor> = { p: param.storage.read(x.p).named("p"), g: x.g.named("g") };
+      // The parameter (with its compensation) and the gradient in registers as f32, whatever their storage (paramstorage.ts).
+      const pf = param.storage.read(x.p);
+      const cur: Record<string, Tensor> = { p: (comp ? comp.read(pf, x.comp) : pf).named("p"), g: param.grad.read(x.g).named("g") };
       cur.gRaw = cur.g;
       let history: Tensor | undefined;
       if (kind.clip) {
@@ -171,7 +177,13 @@ export function traceUpdate(def: OptimizerDef<any>, format: StateFormat, blocks:
       });
       const next = def.update(cur, s, { quantized: format.quantized, ownTensor: !!kind.own });
       const random = param.stochastic ? arenaRandom(shape, s) : undefined;
-      const out: Record<string, Tensor> = { p: active.where(param.storage.write(next.p, random), x.p) };
+      const out: Record<string, Tensor> = {};
+      if (comp) {
+        const w = comp.write(next.p);
+        out.p = active.where(w.p, x.p);
+        out.comp = active.where(w.c.named("comp_new"), x.comp);
+        inPlace.comp = "comp";
+      } else out.p = active.where(param.storage.write(next.p, random), x.p);
       let codeWord: Tensor | undefined;
       def.states.forEach((st, k) => {
         const written = format.write(next[st.name].named(`${st.name}_new`), tablesFor(st.signed), st.signed, ctxOf(st.signed));

@@ -88,8 +88,10 @@ export interface Bucket {
    * and whether it has been written yet (the first clipped step fills every slot, as bnb's step 1).
    */
   gnorm?: { vec: Storage; filled: boolean };
-  /** How its parameters are stored (f32, bf16, f16) and rounded on the way back. */
+  /** How its parameters and gradients are stored (f32, bf16, f16) and rounded on the way back. */
   param: ParamPlan;
+  /** The compensation buffer beside a bf16 parameter arena (param.compensation, compensation.ts), if any. */
+  comp?: Storage;
 }
 
 /** Slots of percentile clipping's history (bnb: the last 100 gradient norms). */
@@ -112,6 +114,8 @@ export interface OptimizerStateDict {
      * maxima, then the C column maxima.
      */
     rank1?: Record<number, [number, number]>;
+    /** Parameters with a compensation buffer (saved as `compensation`: its raw bytes): which one (compensation.ts). */
+    compensations?: Record<number, string>;
   };
 }
 

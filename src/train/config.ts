@@ -49,6 +49,10 @@ export const TrainConfig = z
     paramDtype: z.enum(["f32", "bf16", "f16"]).default("f32"),
     /** bf16 weights: round each update stochastically (unbiased) instead of to nearest. */
     stochasticRound: z.boolean().default(false),
+    /** How the optimizer stores the gradients; default: as the weights (--param-dtype), as a torch .grad. */
+    gradDtype: z.enum(["f32", "bf16", "f16"]).optional(),
+    /** bf16 weights: a compensation buffer keeping what rounding drops (optim/compensation.ts). */
+    compensation: z.enum(["none", "kahan", "errorbits8"]).default("none"),
     arch: z.enum(Object.keys(ARCHS) as [ArchName, ...ArchName[]]).default("default"),
     /** Default: the arch's (char for the default arch, gpt2 for the GPT-2 shapes). */
     tokenizer: z.enum(TOKENIZER_CHOICES).optional(),
@@ -84,6 +88,7 @@ export const TrainConfig = z
     return {
       ...c,
       tokenizer: c.tokenizer ?? a.tokenizer,
+      gradDtype: c.gradDtype ?? c.paramDtype,
       layers: c.layers ?? a.layers,
       heads: c.heads ?? a.heads,
       width: c.width ?? a.width,

@@ -100,10 +100,12 @@ const LEGACY: Partial<Record<keyof TrainConfig, (saved: Partial<TrainConfig>) =>
   context: (saved) => saved.seq,
   paramDtype: () => "f32",
   stochasticRound: () => false,
+  gradDtype: () => "f32", // gradients were f32 before the option
+  compensation: () => "none",
 };
 
 /** The keys a resumed run must share with its checkpoint: the model's shape, its data and its optimizer. */
-const RESUME_KEYS = ["init", "optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat", "paramDtype", "stochasticRound"] as const;
+const RESUME_KEYS = ["init", "optim", "embedding", "arch", "tokenizer", "layers", "heads", "width", "context", "seq", "batch", "seed", "stateFormat", "paramDtype", "stochasticRound", "gradDtype", "compensation"] as const;
 
 /**
  * Whether this run continues the checkpoint in `cfg.out`, decided before anything is built or written: an

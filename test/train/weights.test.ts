@@ -1,6 +1,6 @@
-// Training runs with bf16 weights (--param-dtype bf16, with and without --stochastic-round) and with Muon:
-// they learn, stochastic rounding is reproducible by seed, the trained weights are bf16 values, and a Muon run
-// resumes from its checkpoint bit for bit.
+// Training runs with bf16 weights (--param-dtype bf16, with and without --stochastic-round; bf16 gradients, a
+// compensation buffer) and with Muon: they learn, stochastic rounding is reproducible by seed, the trained weights
+// are bf16 values, and a compensated run and a Muon run resume from their checkpoints bit for bit.
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,6 +27,24 @@ describe("training with 16-bit weights and Muon", () => {
     const b = await run();
     expect(b.history.map((h) => h.trainLoss)).toEqual(a.history.map((h) => h.trainLoss));
     expect(falls(a.history)).toBe(true);
+  }, 120_000);
+
+  test("bf16 weights and gradients with a kahan compensation buffer: resume continues bit-identically", async () => {
+    const tmp = () => mkdtempSync(join(tmpdir(), "octet-lowp-"));
+    const run = { ...tiny, steps: 6, evalEvery: 6, paramDtype: "bf16" as const, compensation: "kahan" as const };
+    const [full, split] = [tmp(), tmp()];
+    const a = await runTraining({ ...run, out: full });
+    await runTraining({ ...run, out: split }, { stopAfter: 3 });
+    const b = await runTraining({ ...run, out: split });
+    expect(b.resumedFrom).toBe(3);
+    expect(b.history.map((h) => h.trainLoss)).toEqual(a.history.slice(3).map((h) => h.trainLoss));
+    const opt = decodeSafetensors(new Uint8Array(readFileSync(join(full, "optimizer.safetensors"))));
+    expect(opt.names.some((n) => n.endsWith(".compensation"))).toBe(true);
+    for (const f of ["model.safetensors", "optimizer.safetensors"]) {
+      const [x, y] = [full, split].map((d) => decodeSafetensors(new Uint8Array(readFileSync(join(d, f)))));
+      for (const n of x.names) expect(Buffer.from(y.tensors[n].data.buffer, y.tensors[n].data.byteOffset, y.tensors[n].data.byteLength).equals(Buffer.from(x.tensors[n].data.buffer, x.tensors[n].data.byteOffset, x.tensors[n].data.byteLength)), `${f} ${n}`).toBe(true);
+    }
+    await expect(runTraining({ ...run, compensation: "none", out: split, steps: 7 })).rejects.toThrow("was saved with compensation \"kahan\", this optimizer keeps none for it");
   }, 120_000);
 
   test("Muon for the hidden matrices, AdamW for the rest: loss falls", async () => {
