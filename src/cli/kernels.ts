@@ -23,7 +23,7 @@ const FAMILIES: Record<string, OptimizerClass> = {
 };
 
 function builtin(name: string): { graph: string; wgsl: string[] } {
-  const m = name.match(/^([a-z]+?)(8bit_linear|8bit|32bit|4bit|fp8)(_multi)?$/);
+  const m = name.match(/^([a-z]+?)(8bit_linear|8bit_companded|8bit|32bit|4bit|fp8)(_multi)?$/);
   const multi = !!m?.[3]; // the variant with per-tensor scalars from a table (tensors stepping differently)
   const family = m ? FAMILIES[m[1]] : undefined;
   if (m && family?.def && family.defaults) {
@@ -44,7 +44,7 @@ function builtin(name: string): { graph: string; wgsl: string[] } {
 }
 
 function names(): string[] {
-  const opt = Object.keys(FAMILIES).flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
+  const opt = Object.keys(FAMILIES).flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`, `${d}8bit_companded`]);
   return ["layernorm", "axpy", "copy", ...opt];
 }
 
@@ -64,7 +64,7 @@ async function addModule(path: string): Promise<string[]> {
     added.add(C.def.name);
   }
   if (!added.size) throw new UsageError(`--module ${path}: the module exports no optimizer class (export the result of optimizerClasses(def, defaults, "Name"))`);
-  return [...added].flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`]);
+  return [...added].flatMap((d) => [`${d}8bit`, `${d}32bit`, `${d}8bit_linear`, `${d}8bit_companded`]);
 }
 
 export const KERNELS_FLAGS = {
