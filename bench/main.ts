@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { benchChildEnv, DEFAULT_LP_NUM_THREADS } from "./harness.ts";
 
 /** Modules in bench/ that are helpers, not benchmarks. */
-const HELPERS = new Set(["main", "harness", "handwritten"]);
+const HELPERS = new Set(["main", "harness", "handwritten", "optim-cpu"]);
 
 const available = () =>
   readdirSync(import.meta.dir)

@@ -22,6 +22,7 @@ import { deviceTarget } from "../src/runtime/target.ts";
 import { DEFAULT_TARGET, type DeviceTarget } from "../src/codegen/kernel.ts";
 import { SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "../src/optim/maps.ts";
 import { SIGNED_ENCODER, UNSIGNED_ENCODER } from "../src/optim/encoder.ts";
+import { medianCpuMs, withCpuTime } from "./optim-cpu.ts";
 import { benchArgs, environment, paramSizes, pinLavapipeThreads, report, timeInterleaved, type Stats, repsAndWarmup } from "./harness.ts";
 
 const USAGE = "bun run bench optim-levers [--params 16M] [--reps N] [--warmup N] [--only a,b] [--json] [--out FILE]";
@@ -394,9 +395,20 @@ export async function main(argv: string[]): Promise<void> {
   const blocks = n / 256;
   const bufs = makeBuffers(dev, blocks, tab, 2);
   const runs = cases.map((c, i) => encodeRun(dev, pipelines[i], bufs, blocks, c.blocksPerWg));
-  const stats: Stats[] = await timeInterleaved(runs, { warmup, reps });
+  const timed = withCpuTime(runs, () => dev.queue.onSubmittedWorkDone());
+  const stats: Stats[] = await timeInterleaved(timed.runs, { warmup, reps, fence: async () => {} });
+  const cpu = timed.cpuMs.map((s) => medianCpuMs(s, reps));
   const base = stats[0].medianMs;
-  const rows = cases.map((c, i) => ({ variant: c.name, ms: stats[i].medianMs, spread: stats[i].spread, min: stats[i].minMs, vsOctet: stats[i].medianMs / base, nsPerParam: (stats[i].medianMs * 1e6) / n }));
+  const rows = cases.map((c, i) => ({
+    variant: c.name,
+    ms: stats[i].medianMs,
+    spread: stats[i].spread,
+    min: stats[i].minMs,
+    vsOctet: stats[i].medianMs / base,
+    nsPerParam: (stats[i].medianMs * 1e6) / n,
+    cpuMs: cpu[i],
+    cpuVsOctet: cpu[i] !== undefined && cpu[0] ? cpu[i]! / cpu[0] : undefined,
+  }));
   await report({
     bench: "optim-levers",
     env,
@@ -409,6 +421,8 @@ export async function main(argv: string[]): Promise<void> {
       { label: "spread", value: (r) => r.spread, digits: 3 },
       { label: "ns/param", value: (r) => r.nsPerParam, digits: 3 },
       { label: "vs octet", value: (r) => r.vsOctet, digits: 3 },
+      { label: "cpu ms", value: (r) => r.cpuMs, digits: 2 },
+      { label: "cpu vs octet", value: (r) => r.cpuVsOctet, digits: 3 },
     ],
     notes,
     json: v.json,

@@ -8,12 +8,14 @@
 // ms/step with its spread ((p90 - p10) / median), ns/param, the bytes each step moves per parameter as the
 // compiled kernels' bindings say (elementwise bindings once per read and once per write, per-block absmax
 // divided by the block; lookup tables are 4 KiB and stay in cache), the GB/s that makes, and the state bytes
-// per parameter from octet's allocator.
+// per parameter from octet's allocator. On lavapipe it also reports the CPU ms its worker threads spent per step
+// and the ratios of those (bench/optim-cpu.ts): under load the wall-time ratios drift, the CPU ones much less.
 import * as octet from "../src/index.ts";
 import { storageOf } from "../src/runtime/realize.ts";
 import { DTYPES } from "../src/dsl/dtype.ts";
 import type { Binding } from "../src/codegen/kernel.ts";
 import { f32Buffer, fillF32, StreamKernel } from "./handwritten.ts";
+import { medianCpuMs, withCpuTime } from "./optim-cpu.ts";
 import { benchArgs, environment, gbps, paramSizes, pinLavapipeThreads, report, settleCollection, timeInterleaved, type Stats, repsAndWarmup, formatParams } from "./harness.ts";
 import { flag } from "../src/cli/args.ts";
 import { ADAM_BYTES_PER_PARAM, ADAM_DEFAULTS, ADAM_VEC4, adamScalars, checkHandAdam, checkTfjsAdam, setupTfjs, timeTfjsAdam } from "./optim-baselines.ts";
@@ -48,6 +50,10 @@ export interface Row {
   stats: Stats;
   ratio?: number;
   ratioOf?: string;
+  /** Median CPU ms the device's worker threads spent per step (lavapipe; bench/optim-cpu.ts): holds under load. */
+  cpuMs?: number;
+  /** The same ratio as `ratio`, of cpuMs. */
+  cpuRatio?: number;
   kernel: string;
 }
 
@@ -128,7 +134,9 @@ export async function octetCase(family: string, bits: 8 | 32, n: number, stateFo
 
 export async function timeGroup(cases: Case[], n: number, reps: number, warmup: number): Promise<Row[]> {
   const d0 = cases.map((c) => c.dispatches?.() ?? 0);
-  const stats = await timeInterleaved(cases.map((c) => c.run), { reps, warmup });
+  const dev = await octet.device();
+  const timed = withCpuTime(cases.map((c) => c.run), () => dev.queue.onSubmittedWorkDone());
+  const stats = await timeInterleaved(timed.runs, { reps, warmup, fence: async () => {} });
   const runs = reps + warmup;
   return cases.map((c, i) => ({
     impl: c.impl,
@@ -141,6 +149,7 @@ export async function timeGroup(cases: Case[], n: number, reps: number, warmup: 
     stateBytesPerParam: c.stateBytesPerParam,
     dispatchesPerStep: c.dispatches ? (c.dispatches() - d0[i]) / runs : c.fixedDispatches,
     stats: stats[i],
+    cpuMs: medianCpuMs(timed.cpuMs[i], reps),
     kernel: c.kernel,
   }));
 }
@@ -176,9 +185,13 @@ export async function main(argv: string[]): Promise<void> {
       const r32 = got.find((r) => r.impl.endsWith("32bit"))!;
       const hand = got.find((r) => r.impl.startsWith("hand"));
       for (const r of got) {
-        if (r === r32 && hand) Object.assign(r, { ratio: r.msPerStep / hand.msPerStep, ratioOf: "hand" });
-        else if (r.impl.endsWith("8bit")) Object.assign(r, { ratio: r.msPerStep / r32.msPerStep, ratioOf: "32-bit" });
-        else if (r.impl.endsWith("companded8")) Object.assign(r, { ratio: r.msPerStep / got.find((d) => d.impl.endsWith("8bit"))!.msPerStep, ratioOf: "dynamic8" });
+        const cpuRatio = (of: Row) => (r.cpuMs !== undefined && of.cpuMs ? r.cpuMs / of.cpuMs : undefined);
+        if (r === r32 && hand) Object.assign(r, { ratio: r.msPerStep / hand.msPerStep, cpuRatio: cpuRatio(hand), ratioOf: "hand" });
+        else if (r.impl.endsWith("8bit")) Object.assign(r, { ratio: r.msPerStep / r32.msPerStep, cpuRatio: cpuRatio(r32), ratioOf: "32-bit" });
+        else if (r.impl.endsWith("companded8")) {
+          const dyn = got.find((d) => d.impl.endsWith("8bit"))!;
+          Object.assign(r, { ratio: r.msPerStep / dyn.msPerStep, cpuRatio: cpuRatio(dyn), ratioOf: "dynamic8" });
+        }
       }
       rows.push(...got);
       for (const c of cases) c.free();
@@ -191,7 +204,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   for (const n of sizes) {
     const at = rows.filter((r) => r.params === n && r.ratio !== undefined);
-    notes.push(`${formatParams(n)}: ${at.map((r) => `${r.impl.replace("octet ", "")} / ${r.ratioOf} = ${r.ratio!.toFixed(3)}x`).join("; ")}`);
+    notes.push(`${formatParams(n)}: ${at.map((r) => `${r.impl.replace("octet ", "")} / ${r.ratioOf} = ${r.ratio!.toFixed(3)}x${r.cpuRatio !== undefined ? ` (CPU ${r.cpuRatio.toFixed(3)}x)` : ""}`).join("; ")}`);
   }
   notes.push("targets on lavapipe (issue #9): AdamW32bit <= 1.0x hand; AdamW8bit <= 1.5x AdamW32bit; Lion8bit, SGD8bit <= 1.2x their 32-bit twins");
   await report({
@@ -210,6 +223,8 @@ export async function main(argv: string[]): Promise<void> {
       { label: "state B/p", value: (r) => r.stateBytesPerParam, digits: 4 },
       { label: "disp", value: (r) => r.dispatchesPerStep, digits: 0 },
       { label: "ratio", value: (r) => r.ratio, digits: 3 },
+      { label: "cpu ms", value: (r) => r.cpuMs, digits: 2 },
+      { label: "cpu ratio", value: (r) => r.cpuRatio, digits: 3 },
       { label: "vs", value: (r) => r.ratioOf },
     ],
     notes,

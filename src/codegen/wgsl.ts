@@ -4,8 +4,9 @@
 // (passes/functions.ts). Names come from the DSL, made valid WGSL identifiers by identifiers.ts.
 // Row kernels run in phases: phase p computes what needs p reductions; each reduction goes through workgroup
 // memory between phases. Values a later phase needs are kept in per-thread arrays; buffer loads are simply
-// re-issued. All stores happen at the end of the last phase, after every load, which is what makes in-place
-// updates (p <- p - lr * u) safe.
+// re-issued. Each elementwise output is stored in the phase the planner gives it (passes/liveness.ts: the first
+// where it is final, but never before a phase that still loads its slot), after everything that phase loads,
+// which is what makes in-place updates (p <- p - lr * u) safe; one-per-row outputs are stored at the very end.
 import { DTYPES, type DType } from "../dsl/dtype.ts";
 import { nodeName } from "../dsl/names.ts";
 import type { Node, ReduceOp } from "../dsl/node.ts";
@@ -240,9 +241,9 @@ class Emitter implements Emit {
     }
     const hit = this.scope.get(String(n.id));
     if (hit) return hit;
-    const np = this.phase.get(n.id)!;
+    const home = this.plan.home.get(n.id);
     let name: string;
-    if (np < p && n.op !== "load" && n.op !== "iota") {
+    if (home !== undefined && home < p) {
       name = this.fresh(n);
       lines.push(`let ${name} = keep_${this.keepName(n)}[k];`);
     } else {
@@ -485,13 +486,14 @@ class Emitter implements Emit {
 
   private scratch: string[] = [];
 
+  /**
+   * The stores of phase p's elementwise outputs (storePhase: passes/liveness.ts). Every value is computed
+   * first and stored after, so no load of this phase can see one of its stores.
+   */
   private outputsCode(lines: string[], p: number): void {
-    for (const o of this.k.outputs) {
-      const b = this.k.bindings[o.binding];
-      if (b.mode === "row") continue;
-      const v = this.ref(o.node, lines, p);
-      lines.push(this.guardedStore(b, this.bnames[o.binding], v, this.V, lines, p, o.node));
-    }
+    const outs = this.k.outputs.filter((o, i) => this.k.bindings[o.binding].mode !== "row" && this.plan.storePhase[i] === p);
+    const values = outs.map((o) => this.ref(o.node, lines, p));
+    outs.forEach((o, i) => lines.push(this.guardedStore(this.k.bindings[o.binding], this.bnames[o.binding], values[i], this.V, lines, p, o.node)));
   }
 
   private mapBody(): string[] {
@@ -534,8 +536,8 @@ class Emitter implements Emit {
         const v = this.ref(red.src[0], body, p);
         body.push(`${acc} = ${this.combine(op, acc, this.elemLevel.get(red.src[0].id) ? this.laneReduce(op, v) : v)};`);
       }
-      for (const n of kept) if (this.phase.get(n.id) === p) body.push(`keep_${this.keepName(n)}[k] = ${this.value(n, body, p)};`);
-      if (p === P) this.outputsCode(body, p);
+      for (const n of kept) if (this.plan.home.get(n.id) === p) body.push(`keep_${this.keepName(n)}[k] = ${this.value(n, body, p)};`);
+      this.outputsCode(body, p);
       const pre = this.rowLines;
       out.push(`// phase ${p}${p ? `: after ${p} reduction${p > 1 ? "s" : ""}` : ""}`, ...pre, ...accs);
       if (body.length) {

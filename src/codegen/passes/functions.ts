@@ -34,11 +34,12 @@ const MAX_PARAMS = 6;
 const HASH_DEPTH = 4;
 
 export function findFunctions(k: Kernel, plan: KernelPlan): KernelFunction[] {
-  const { order, phase, elem, users } = plan;
+  const { order, phase, home, elem, users } = plan;
   const outputs = new Set(k.outputs.map((o) => o.node.id));
   /** Whether n may be inside a region rooted in phase p (the alternative: a parameter). */
   const inner = (n: Node, p: number, banned: Set<number>): boolean => {
-    if (banned.has(n.id) || !elem.get(n.id) || phase.get(n.id) !== p) return false;
+    // A computed value must be computed in the region's phase; a gather is issued wherever it is used.
+    if (banned.has(n.id) || !elem.get(n.id) || (n.op === "load" ? phase.get(n.id)! > p : home.get(n.id) !== p)) return false;
     if (n.op === "iota" || n.op === "reduce" || n.op === "const" || n.op === "uniform") return false;
     if (n.op === "load") {
       const { mode, binding } = n.arg as { mode: LoadMode; binding: number };
@@ -55,7 +56,7 @@ export function findFunctions(k: Kernel, plan: KernelPlan): KernelFunction[] {
     leaf(n) ? `${n.op}:${n.dtype}:${String(n.arg)}` : d === 0 || !elem.get(n.id) ? `*${n.dtype}` : `${n.op}:${n.dtype}:${argText(n)}(${n.src.map((s) => shallow(s, d - 1)).join(",")})`;
   const groups = new Map<string, Node[]>();
   for (const n of order) {
-    if (!inner(n, phase.get(n.id)!, new Set()) || n.op === "load") continue;
+    if (n.op === "load" || !inner(n, home.get(n.id) ?? -1, new Set())) continue;
     const h = shallow(n, HASH_DEPTH);
     hash.set(n.id, h);
     (groups.get(h) ?? groups.set(h, []).get(h)!).push(n);
@@ -104,8 +105,8 @@ export function findFunctions(k: Kernel, plan: KernelPlan): KernelFunction[] {
   function pairUp(ra: Node, rb: Node): Pairing | undefined {
     const banned = new Set<number>();
     for (let attempt = 0; attempt < 8; attempt++) {
-      const pa = phase.get(ra.id)!;
-      const pb = phase.get(rb.id)!;
+      const pa = home.get(ra.id)!;
+      const pb = home.get(rb.id)!;
       const ab = new Map<number, Node>();
       const ba = new Map<number, Node>();
       const params: [Node, Node][] = [];

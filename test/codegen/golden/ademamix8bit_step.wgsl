@@ -334,74 +334,82 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> m2_absmax_row: array<f32>;
 @group(0) @binding(8) var<storage, read_write> nu_codes: array<u32>;
 @group(0) @binding(9) var<storage, read_write> nu_absmax_row: array<f32>;
-var<workgroup> scratch_reduce_8: array<f32, 64>;
-var<workgroup> scratch_reduce_9: array<f32, 64>;
-var<workgroup> scratch_reduce_10: array<f32, 64>;
+var<workgroup> scratch_reduce_3: array<f32, 64>;
+var<workgroup> scratch_reduce_4: array<f32, 64>;
+var<workgroup> scratch_reduce_5: array<f32, 64>;
 
 // 2 calls in this kernel
-fn q_fn(arg0: vec4<f32>, absmax: f32, arg2: vec4<bool>, arg3: vec4<u32>) -> vec4<u32> {
-  let normed_81 = (arg0 / vec4<f32>(absmax));
-  let bits_80 = bitcast<vec4<u32>>(normed_81);
-  let mag_79 = (bits_80 & vec4<u32>(2147483647u));
-  let gt_78 = (mag_79 > vec4<u32>(2139095040u));
-  let shr_84 = (bits_80 >> vec4<u32>(31u));
-  let eq_83 = (shr_84 == vec4<u32>(1u));
-  let clamped_98 = min(mag_79, vec4<u32>(1073741824u));
-  let bitcast_97 = bitcast<vec4<f32>>(clamped_98);
-  let gt_100 = (clamped_98 > vec4<u32>(1037209436u));
-  let gt_102 = (clamped_98 > vec4<u32>(1009585750u));
-  let gt_104 = (clamped_98 > vec4<u32>(982634830u));
-  let gt_106 = (clamped_98 > vec4<u32>(956330840u));
-  let gt_108 = (clamped_98 > vec4<u32>(930301190u));
-  let gt_110 = (clamped_98 > vec4<u32>(905905026u));
-  let select_109 = select(vec4<f32>(1111111.125f), vec4<f32>(222222.21875f), gt_110);
-  let select_107 = select(select_109, vec4<f32>(44444.4453125f), gt_108);
-  let select_105 = select(select_107, vec4<f32>(8888.888671875f), gt_106);
-  let select_103 = select(select_105, vec4<f32>(1777.77783203125f), gt_104);
-  let select_101 = select(select_103, vec4<f32>(355.5555419921875f), gt_102);
-  let select_99 = select(select_101, vec4<f32>(71.11111450195312f), gt_100);
-  let mul_96 = (bitcast_97 * select_99);
-  let cast_120 = vec4<u32>(gt_110);
-  let cast_121 = vec4<u32>(gt_108);
-  let add_119 = (cast_120 + cast_121);
-  let cast_122 = vec4<u32>(gt_106);
-  let add_118 = (add_119 + cast_122);
-  let cast_123 = vec4<u32>(gt_104);
-  let add_117 = (add_118 + cast_123);
-  let cast_124 = vec4<u32>(gt_102);
-  let add_116 = (add_117 + cast_124);
-  let cast_125 = vec4<u32>(gt_100);
-  let add_115 = (add_116 + cast_125);
-  let codes_in_decade_114 = (vec4<u32>(1u) << (vec4<u32>(add_115) & vec4<u32>(31u)));
-  let cast_113 = vec4<f32>(codes_in_decade_114);
-  let mul_112 = (cast_113 * vec4<f32>(0.1111111119389534f));
-  let add_111 = (mul_112 + vec4<f32>(0.5f));
-  let y_95 = (mul_96 - add_111);
-  let floor_94 = floor(y_95);
-  let max_93 = max(floor_94, vec4<f32>((-1f)));
-  let sub_126 = (cast_113 - vec4<f32>(1f));
-  let j_92 = min(max_93, sub_126);
-  let cast_91 = select(vec4<i32>(j_92), vec4<i32>(0), (bitcast<vec4<u32>>(j_92) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
-  let cast_127 = vec4<i32>(codes_in_decade_114);
-  let add_90 = (cast_91 + cast_127);
-  let add_89 = (add_90 + vec4<i32>(127i));
-  let guess_88 = vec4<u32>(add_89);
-  let add_131 = (guess_88 + vec4<u32>(256u));
-  let packed_table_130 = vec4<u32>(packed_table[add_131.x], packed_table[add_131.y], packed_table[add_131.z], packed_table[add_131.w]);
-  let gt_129 = (clamped_98 > packed_table_130);
-  let cast_128 = vec4<u32>(gt_129);
-  let q_87 = (guess_88 + cast_128);
-  let min_86 = min(q_87, vec4<u32>(254u));
-  let sub_85 = (vec4<u32>(254u) - min_86);
-  let select_82 = select(q_87, sub_85, eq_83);
-  let select_77 = select(select_82, vec4<u32>(0u), gt_78);
-  let lt_76 = (select_77 < vec4<u32>(127u));
-  let eq_75 = (lt_76 == arg2);
-  let add_133 = (select_77 + arg3);
-  let and_132 = (add_133 & vec4<u32>(255u));
-  let select_74 = select(and_132, select_77, eq_75);
-  let cast_73 = (vec4<u32>(select_74) & vec4<u32>(255u));
-  return cast_73;
+fn q_fn(arg0: vec4<f32>, absmax: f32) -> vec4<u32> {
+  let normed_64 = (arg0 / vec4<f32>(absmax));
+  let bits_63 = bitcast<vec4<u32>>(normed_64);
+  let mag_62 = (bits_63 & vec4<u32>(2147483647u));
+  let gt_61 = (mag_62 > vec4<u32>(2139095040u));
+  let shr_67 = (bits_63 >> vec4<u32>(31u));
+  let eq_66 = (shr_67 == vec4<u32>(1u));
+  let clamped_81 = min(mag_62, vec4<u32>(1073741824u));
+  let bitcast_80 = bitcast<vec4<f32>>(clamped_81);
+  let gt_83 = (clamped_81 > vec4<u32>(1037209436u));
+  let gt_85 = (clamped_81 > vec4<u32>(1009585750u));
+  let gt_87 = (clamped_81 > vec4<u32>(982634830u));
+  let gt_89 = (clamped_81 > vec4<u32>(956330840u));
+  let gt_91 = (clamped_81 > vec4<u32>(930301190u));
+  let gt_93 = (clamped_81 > vec4<u32>(905905026u));
+  let select_92 = select(vec4<f32>(1111111.125f), vec4<f32>(222222.21875f), gt_93);
+  let select_90 = select(select_92, vec4<f32>(44444.4453125f), gt_91);
+  let select_88 = select(select_90, vec4<f32>(8888.888671875f), gt_89);
+  let select_86 = select(select_88, vec4<f32>(1777.77783203125f), gt_87);
+  let select_84 = select(select_86, vec4<f32>(355.5555419921875f), gt_85);
+  let select_82 = select(select_84, vec4<f32>(71.11111450195312f), gt_83);
+  let mul_79 = (bitcast_80 * select_82);
+  let cast_103 = vec4<u32>(gt_93);
+  let cast_104 = vec4<u32>(gt_91);
+  let add_102 = (cast_103 + cast_104);
+  let cast_105 = vec4<u32>(gt_89);
+  let add_101 = (add_102 + cast_105);
+  let cast_106 = vec4<u32>(gt_87);
+  let add_100 = (add_101 + cast_106);
+  let cast_107 = vec4<u32>(gt_85);
+  let add_99 = (add_100 + cast_107);
+  let cast_108 = vec4<u32>(gt_83);
+  let add_98 = (add_99 + cast_108);
+  let codes_in_decade_97 = (vec4<u32>(1u) << (vec4<u32>(add_98) & vec4<u32>(31u)));
+  let cast_96 = vec4<f32>(codes_in_decade_97);
+  let mul_95 = (cast_96 * vec4<f32>(0.1111111119389534f));
+  let add_94 = (mul_95 + vec4<f32>(0.5f));
+  let y_78 = (mul_79 - add_94);
+  let floor_77 = floor(y_78);
+  let max_76 = max(floor_77, vec4<f32>((-1f)));
+  let sub_109 = (cast_96 - vec4<f32>(1f));
+  let j_75 = min(max_76, sub_109);
+  let cast_74 = select(vec4<i32>(j_75), vec4<i32>(0), (bitcast<vec4<u32>>(j_75) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+  let cast_110 = vec4<i32>(codes_in_decade_97);
+  let add_73 = (cast_74 + cast_110);
+  let add_72 = (add_73 + vec4<i32>(127i));
+  let guess_71 = vec4<u32>(add_72);
+  let add_114 = (guess_71 + vec4<u32>(256u));
+  let packed_table_113 = vec4<u32>(packed_table[add_114.x], packed_table[add_114.y], packed_table[add_114.z], packed_table[add_114.w]);
+  let gt_112 = (clamped_81 > packed_table_113);
+  let cast_111 = vec4<u32>(gt_112);
+  let q_70 = (guess_71 + cast_111);
+  let min_69 = min(q_70, vec4<u32>(254u));
+  let sub_68 = (vec4<u32>(254u) - min_69);
+  let select_65 = select(q_70, sub_68, eq_66);
+  let select_60 = select(select_65, vec4<u32>(0u), gt_61);
+  let lt_59 = (select_60 < vec4<u32>(127u));
+  let bitcast_118 = bitcast<vec4<u32>>(arg0);
+  let shr_117 = (bitcast_118 >> vec4<u32>(31u));
+  let eq_116 = (shr_117 == vec4<u32>(1u));
+  let and_120 = (bitcast_118 & vec4<u32>(2147483647u));
+  let le_119 = (and_120 <= vec4<u32>(2139095040u));
+  let and_115 = (eq_116 & le_119);
+  let eq_58 = (lt_59 == and_115);
+  let gt_124 = (arg0 > vec4<f32>(0f));
+  let select_123 = select(vec4<u32>(255u), vec4<u32>(1u), gt_124);
+  let add_122 = (select_60 + select_123);
+  let and_121 = (add_122 & vec4<u32>(255u));
+  let select_57 = select(and_121, select_60, eq_58);
+  let cast_56 = (vec4<u32>(select_57) & vec4<u32>(255u));
+  return cast_56;
 }
 
 @compute @workgroup_size(64)
@@ -409,21 +417,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = wid.x + wid.y * nwg.x; // one workgroup per row
   if (row >= params.rows) { return; }
   let r = params.row_base + row;
-  var keep_select_0: array<vec4<f32>, 1>;
-  var keep_m_new_1: array<vec4<f32>, 1>;
-  var keep_and_2: array<vec4<bool>, 1>;
-  var keep_select_3: array<vec4<u32>, 1>;
-  var keep_m2_new_4: array<vec4<f32>, 1>;
-  var keep_and_5: array<vec4<bool>, 1>;
-  var keep_select_6: array<vec4<u32>, 1>;
-  var keep_nu_new_7: array<vec4<f32>, 1>;
+  var keep_m_new_0: array<vec4<f32>, 1>;
+  var keep_m2_new_1: array<vec4<f32>, 1>;
+  var keep_nu_new_2: array<vec4<f32>, 1>;
   // phase 0
   let m1_absmax_row_14 = m1_absmax_row[row];
   let m2_absmax_row_25 = m2_absmax_row[row];
   let nu_absmax_row_37 = nu_absmax_row[row];
-  var acc_reduce_8: f32 = bitcast<f32>(0xff800000u | params.zero);
-  var acc_reduce_9: f32 = bitcast<f32>(0xff800000u | params.zero);
-  var acc_reduce_10: f32 = bitcast<f32>(0xff800000u | params.zero);
+  var acc_reduce_3: f32 = bitcast<f32>(0xff800000u | params.zero);
+  var acc_reduce_4: f32 = bitcast<f32>(0xff800000u | params.zero);
+  var acc_reduce_5: f32 = bitcast<f32>(0xff800000u | params.zero);
   for (var k = 0u; k < 1u; k++) {
     let c = (k * 64u + lid) * 4u;
     if (c < 256u) {
@@ -443,7 +446,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let m1_7 = (mul_8 + mul_15);
       let m_new_1 = select(m1_7, vec4<f32>(0f), bad_grad_2);
       let abs_0 = abs(m_new_1);
-      acc_reduce_8 = max(acc_reduce_8, max(max(abs_0.x, abs_0.y), max(abs_0.z, abs_0.w)));
+      acc_reduce_3 = max(acc_reduce_3, max(max(abs_0.x, abs_0.y), max(abs_0.z, abs_0.w)));
       let m2_codes_24 = ((vec4<u32>(m2_codes[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
       let cast_23 = vec4<u32>(m2_codes_24);
       let packed_table_22 = vec4<u32>(packed_table[cast_23.x], packed_table[cast_23.y], packed_table[cast_23.z], packed_table[cast_23.w]);
@@ -454,7 +457,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let m2_next_18 = (mul_19 + mul_26);
       let m2_new_17 = select(m2_next_18, vec4<f32>(0f), bad_grad_2);
       let abs_16 = abs(m2_new_17);
-      acc_reduce_9 = max(acc_reduce_9, max(max(abs_16.x, abs_16.y), max(abs_16.z, abs_16.w)));
+      acc_reduce_4 = max(acc_reduce_4, max(max(abs_16.x, abs_16.y), max(abs_16.z, abs_16.w)));
       let nu_codes_36 = ((vec4<u32>(nu_codes[e >> 2u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
       let cast_35 = vec4<u32>(nu_codes_36);
       let add_34 = (cast_35 + vec4<u32>(512u));
@@ -467,7 +470,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let nu_next_29 = (mul_30 + mul_38);
       let nu_new_28 = select(nu_next_29, vec4<f32>(0f), bad_grad_2);
       let abs_27 = abs(nu_new_28);
-      acc_reduce_10 = max(acc_reduce_10, max(max(abs_27.x, abs_27.y), max(abs_27.z, abs_27.w)));
+      acc_reduce_5 = max(acc_reduce_5, max(max(abs_27.x, abs_27.y), max(abs_27.z, abs_27.w)));
+      keep_m_new_0[k] = m_new_1;
+      keep_m2_new_1[k] = m2_new_17;
+      keep_nu_new_2[k] = nu_new_28;
       let p_41 = p[e >> 2u];
       let div_47 = (m1_7 / vec4<f32>(params.c1));
       let mul_48 = (vec4<f32>(params.alpha) * m2_next_18);
@@ -480,128 +486,99 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let sub_43 = (p_41 - mul_44);
       let mul_42 = (sub_43 * vec4<f32>(params.decay));
       let select_40 = select(mul_42, p_41, bad_grad_2);
-      keep_select_0[k] = select_40;
-      keep_m_new_1[k] = m_new_1;
-      let bitcast_55 = bitcast<vec4<u32>>(m_new_1);
-      let shr_54 = (bitcast_55 >> vec4<u32>(31u));
-      let eq_53 = (shr_54 == vec4<u32>(1u));
-      let and_57 = (bitcast_55 & vec4<u32>(2147483647u));
-      let le_56 = (and_57 <= vec4<u32>(2139095040u));
-      let and_52 = (eq_53 & le_56);
-      keep_and_2[k] = and_52;
-      let gt_59 = (m_new_1 > vec4<f32>(0f));
-      let select_58 = select(vec4<u32>(255u), vec4<u32>(1u), gt_59);
-      keep_select_3[k] = select_58;
-      keep_m2_new_4[k] = m2_new_17;
-      let bitcast_63 = bitcast<vec4<u32>>(m2_new_17);
-      let shr_62 = (bitcast_63 >> vec4<u32>(31u));
-      let eq_61 = (shr_62 == vec4<u32>(1u));
-      let and_65 = (bitcast_63 & vec4<u32>(2147483647u));
-      let le_64 = (and_65 <= vec4<u32>(2139095040u));
-      let and_60 = (eq_61 & le_64);
-      keep_and_5[k] = and_60;
-      let gt_67 = (m2_new_17 > vec4<f32>(0f));
-      let select_66 = select(vec4<u32>(255u), vec4<u32>(1u), gt_67);
-      keep_select_6[k] = select_66;
-      keep_nu_new_7[k] = nu_new_28;
+      p[e >> 2u] = select_40;
     }
   }
-  scratch_reduce_8[lid] = acc_reduce_8;
-  scratch_reduce_9[lid] = acc_reduce_9;
-  scratch_reduce_10[lid] = acc_reduce_10;
+  scratch_reduce_3[lid] = acc_reduce_3;
+  scratch_reduce_4[lid] = acc_reduce_4;
+  scratch_reduce_5[lid] = acc_reduce_5;
   workgroupBarrier();
-  if (lid < 16u) { scratch_reduce_8[lid] = max(max(scratch_reduce_8[lid], scratch_reduce_8[lid + 16u]), max(scratch_reduce_8[lid + 32u], scratch_reduce_8[lid + 48u])); scratch_reduce_9[lid] = max(max(scratch_reduce_9[lid], scratch_reduce_9[lid + 16u]), max(scratch_reduce_9[lid + 32u], scratch_reduce_9[lid + 48u])); scratch_reduce_10[lid] = max(max(scratch_reduce_10[lid], scratch_reduce_10[lid + 16u]), max(scratch_reduce_10[lid + 32u], scratch_reduce_10[lid + 48u])); }
+  if (lid < 16u) { scratch_reduce_3[lid] = max(max(scratch_reduce_3[lid], scratch_reduce_3[lid + 16u]), max(scratch_reduce_3[lid + 32u], scratch_reduce_3[lid + 48u])); scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 16u]), max(scratch_reduce_4[lid + 32u], scratch_reduce_4[lid + 48u])); scratch_reduce_5[lid] = max(max(scratch_reduce_5[lid], scratch_reduce_5[lid + 16u]), max(scratch_reduce_5[lid + 32u], scratch_reduce_5[lid + 48u])); }
   workgroupBarrier();
-  if (lid < 4u) { scratch_reduce_8[lid] = max(max(scratch_reduce_8[lid], scratch_reduce_8[lid + 4u]), max(scratch_reduce_8[lid + 8u], scratch_reduce_8[lid + 12u])); scratch_reduce_9[lid] = max(max(scratch_reduce_9[lid], scratch_reduce_9[lid + 4u]), max(scratch_reduce_9[lid + 8u], scratch_reduce_9[lid + 12u])); scratch_reduce_10[lid] = max(max(scratch_reduce_10[lid], scratch_reduce_10[lid + 4u]), max(scratch_reduce_10[lid + 8u], scratch_reduce_10[lid + 12u])); }
+  if (lid < 4u) { scratch_reduce_3[lid] = max(max(scratch_reduce_3[lid], scratch_reduce_3[lid + 4u]), max(scratch_reduce_3[lid + 8u], scratch_reduce_3[lid + 12u])); scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 4u]), max(scratch_reduce_4[lid + 8u], scratch_reduce_4[lid + 12u])); scratch_reduce_5[lid] = max(max(scratch_reduce_5[lid], scratch_reduce_5[lid + 4u]), max(scratch_reduce_5[lid + 8u], scratch_reduce_5[lid + 12u])); }
   workgroupBarrier();
-  if (lid < 1u) { scratch_reduce_8[lid] = max(max(scratch_reduce_8[lid], scratch_reduce_8[lid + 1u]), max(scratch_reduce_8[lid + 2u], scratch_reduce_8[lid + 3u])); scratch_reduce_9[lid] = max(max(scratch_reduce_9[lid], scratch_reduce_9[lid + 1u]), max(scratch_reduce_9[lid + 2u], scratch_reduce_9[lid + 3u])); scratch_reduce_10[lid] = max(max(scratch_reduce_10[lid], scratch_reduce_10[lid + 1u]), max(scratch_reduce_10[lid + 2u], scratch_reduce_10[lid + 3u])); }
+  if (lid < 1u) { scratch_reduce_3[lid] = max(max(scratch_reduce_3[lid], scratch_reduce_3[lid + 1u]), max(scratch_reduce_3[lid + 2u], scratch_reduce_3[lid + 3u])); scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 1u]), max(scratch_reduce_4[lid + 2u], scratch_reduce_4[lid + 3u])); scratch_reduce_5[lid] = max(max(scratch_reduce_5[lid], scratch_reduce_5[lid + 1u]), max(scratch_reduce_5[lid + 2u], scratch_reduce_5[lid + 3u])); }
   workgroupBarrier();
-  let reduce_68 = scratch_reduce_8[0];
-  let reduce_69 = scratch_reduce_9[0];
-  let reduce_70 = scratch_reduce_10[0];
+  let reduce_52 = scratch_reduce_3[0];
+  let reduce_53 = scratch_reduce_4[0];
+  let reduce_54 = scratch_reduce_5[0];
   // phase 1: after 1 reduction
-  let gt_136 = (reduce_68 > 0f);
-  let absmax_135 = select(0f, reduce_68, gt_136);
-  let gt_142 = (reduce_69 > 0f);
-  let absmax_141 = select(0f, reduce_69, gt_142);
-  let gt_153 = (reduce_70 > 0f);
-  let absmax_152 = select(0f, reduce_70, gt_153);
+  let gt_127 = (reduce_52 > 0f);
+  let absmax_126 = select(0f, reduce_52, gt_127);
+  let gt_131 = (reduce_53 > 0f);
+  let absmax_130 = select(0f, reduce_53, gt_131);
+  let gt_140 = (reduce_54 > 0f);
+  let absmax_139 = select(0f, reduce_54, gt_140);
   for (var k = 0u; k < 1u; k++) {
     let c = (k * 64u + lid) * 4u;
     if (c < 256u) {
       let e = row * 256u + c;
-      let select_71 = keep_select_0[k];
-      p[e >> 2u] = select_71;
-      let m_new_134 = keep_m_new_1[k];
-      let and_137 = keep_and_2[k];
-      let select_138 = keep_select_3[k];
-      let cast_72 = q_fn(m_new_134, absmax_135, and_137, select_138);
-      { let packed = (cast_72 << vec4<u32>(0u, 8u, 16u, 24u)); m1_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
-      let m2_new_140 = keep_m2_new_4[k];
-      let and_143 = keep_and_5[k];
-      let select_144 = keep_select_6[k];
-      let cast_139 = q_fn(m2_new_140, absmax_141, and_143, select_144);
-      { let packed = (cast_139 << vec4<u32>(0u, 8u, 16u, 24u)); m2_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
-      let nu_new_151 = keep_nu_new_7[k];
-      let normed_150 = (nu_new_151 / vec4<f32>(absmax_152));
-      let bits_149 = bitcast<vec4<u32>>(normed_150);
-      let mag_148 = (bits_149 & vec4<u32>(2147483647u));
-      let gt_147 = (mag_148 > vec4<u32>(2139095040u));
-      let shr_156 = (bits_149 >> vec4<u32>(31u));
-      let eq_155 = (shr_156 == vec4<u32>(1u));
-      let clamped_168 = min(mag_148, vec4<u32>(1073741824u));
-      let bitcast_167 = bitcast<vec4<f32>>(clamped_168);
-      let gt_170 = (clamped_168 > vec4<u32>(1037020692u));
-      let gt_172 = (clamped_168 > vec4<u32>(1009283760u));
-      let gt_174 = (clamped_168 > vec4<u32>(982151646u));
-      let gt_176 = (clamped_168 > vec4<u32>(954814180u));
-      let gt_178 = (clamped_168 > vec4<u32>(927827288u));
-      let gt_180 = (clamped_168 > vec4<u32>(901946782u));
-      let select_179 = select(vec4<f32>(2222222.25f), vec4<f32>(444444.4375f), gt_180);
-      let select_177 = select(select_179, vec4<f32>(88888.890625f), gt_178);
-      let select_175 = select(select_177, vec4<f32>(17777.77734375f), gt_176);
-      let select_173 = select(select_175, vec4<f32>(3555.5556640625f), gt_174);
-      let select_171 = select(select_173, vec4<f32>(711.111083984375f), gt_172);
-      let select_169 = select(select_171, vec4<f32>(142.22222900390625f), gt_170);
-      let mul_166 = (bitcast_167 * select_169);
-      let cast_191 = vec4<u32>(gt_180);
-      let cast_192 = vec4<u32>(gt_178);
-      let add_190 = (cast_191 + cast_192);
-      let cast_193 = vec4<u32>(gt_176);
-      let add_189 = (add_190 + cast_193);
-      let cast_194 = vec4<u32>(gt_174);
-      let add_188 = (add_189 + cast_194);
-      let cast_195 = vec4<u32>(gt_172);
-      let add_187 = (add_188 + cast_195);
-      let cast_196 = vec4<u32>(gt_170);
-      let add_186 = (add_187 + cast_196);
-      let add_185 = (add_186 + vec4<u32>(1u));
-      let codes_in_decade_184 = (vec4<u32>(1u) << (vec4<u32>(add_185) & vec4<u32>(31u)));
-      let cast_183 = vec4<f32>(codes_in_decade_184);
-      let mul_182 = (cast_183 * vec4<f32>(0.1111111119389534f));
-      let add_181 = (mul_182 + vec4<f32>(0.5f));
-      let y_165 = (mul_166 - add_181);
-      let floor_164 = floor(y_165);
-      let max_163 = max(floor_164, vec4<f32>((-1f)));
-      let sub_197 = (cast_183 - vec4<f32>(1f));
-      let j_162 = min(max_163, sub_197);
-      let cast_161 = select(vec4<i32>(j_162), vec4<i32>(0), (bitcast<vec4<u32>>(j_162) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
-      let cast_198 = vec4<i32>(codes_in_decade_184);
-      let add_160 = (cast_161 + cast_198);
-      let add_159 = (add_160 + vec4<i32>((-1i)));
-      let guess_158 = vec4<u32>(add_159);
-      let add_202 = (guess_158 + vec4<u32>(768u));
-      let packed_table_201 = vec4<u32>(packed_table[add_202.x], packed_table[add_202.y], packed_table[add_202.z], packed_table[add_202.w]);
-      let gt_200 = (clamped_168 > packed_table_201);
-      let cast_199 = vec4<u32>(gt_200);
-      let q_157 = (guess_158 + cast_199);
-      let select_154 = select(q_157, vec4<u32>(0u), eq_155);
-      let select_146 = select(select_154, vec4<u32>(0u), gt_147);
-      let cast_145 = (vec4<u32>(select_146) & vec4<u32>(255u));
-      { let packed = (cast_145 << vec4<u32>(0u, 8u, 16u, 24u)); nu_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      let m_new_125 = keep_m_new_0[k];
+      let cast_55 = q_fn(m_new_125, absmax_126);
+      let m2_new_129 = keep_m2_new_1[k];
+      let cast_128 = q_fn(m2_new_129, absmax_130);
+      let nu_new_138 = keep_nu_new_2[k];
+      let normed_137 = (nu_new_138 / vec4<f32>(absmax_139));
+      let bits_136 = bitcast<vec4<u32>>(normed_137);
+      let mag_135 = (bits_136 & vec4<u32>(2147483647u));
+      let gt_134 = (mag_135 > vec4<u32>(2139095040u));
+      let shr_143 = (bits_136 >> vec4<u32>(31u));
+      let eq_142 = (shr_143 == vec4<u32>(1u));
+      let clamped_155 = min(mag_135, vec4<u32>(1073741824u));
+      let bitcast_154 = bitcast<vec4<f32>>(clamped_155);
+      let gt_157 = (clamped_155 > vec4<u32>(1037020692u));
+      let gt_159 = (clamped_155 > vec4<u32>(1009283760u));
+      let gt_161 = (clamped_155 > vec4<u32>(982151646u));
+      let gt_163 = (clamped_155 > vec4<u32>(954814180u));
+      let gt_165 = (clamped_155 > vec4<u32>(927827288u));
+      let gt_167 = (clamped_155 > vec4<u32>(901946782u));
+      let select_166 = select(vec4<f32>(2222222.25f), vec4<f32>(444444.4375f), gt_167);
+      let select_164 = select(select_166, vec4<f32>(88888.890625f), gt_165);
+      let select_162 = select(select_164, vec4<f32>(17777.77734375f), gt_163);
+      let select_160 = select(select_162, vec4<f32>(3555.5556640625f), gt_161);
+      let select_158 = select(select_160, vec4<f32>(711.111083984375f), gt_159);
+      let select_156 = select(select_158, vec4<f32>(142.22222900390625f), gt_157);
+      let mul_153 = (bitcast_154 * select_156);
+      let cast_178 = vec4<u32>(gt_167);
+      let cast_179 = vec4<u32>(gt_165);
+      let add_177 = (cast_178 + cast_179);
+      let cast_180 = vec4<u32>(gt_163);
+      let add_176 = (add_177 + cast_180);
+      let cast_181 = vec4<u32>(gt_161);
+      let add_175 = (add_176 + cast_181);
+      let cast_182 = vec4<u32>(gt_159);
+      let add_174 = (add_175 + cast_182);
+      let cast_183 = vec4<u32>(gt_157);
+      let add_173 = (add_174 + cast_183);
+      let add_172 = (add_173 + vec4<u32>(1u));
+      let codes_in_decade_171 = (vec4<u32>(1u) << (vec4<u32>(add_172) & vec4<u32>(31u)));
+      let cast_170 = vec4<f32>(codes_in_decade_171);
+      let mul_169 = (cast_170 * vec4<f32>(0.1111111119389534f));
+      let add_168 = (mul_169 + vec4<f32>(0.5f));
+      let y_152 = (mul_153 - add_168);
+      let floor_151 = floor(y_152);
+      let max_150 = max(floor_151, vec4<f32>((-1f)));
+      let sub_184 = (cast_170 - vec4<f32>(1f));
+      let j_149 = min(max_150, sub_184);
+      let cast_148 = select(vec4<i32>(j_149), vec4<i32>(0), (bitcast<vec4<u32>>(j_149) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+      let cast_185 = vec4<i32>(codes_in_decade_171);
+      let add_147 = (cast_148 + cast_185);
+      let add_146 = (add_147 + vec4<i32>((-1i)));
+      let guess_145 = vec4<u32>(add_146);
+      let add_189 = (guess_145 + vec4<u32>(768u));
+      let packed_table_188 = vec4<u32>(packed_table[add_189.x], packed_table[add_189.y], packed_table[add_189.z], packed_table[add_189.w]);
+      let gt_187 = (clamped_155 > packed_table_188);
+      let cast_186 = vec4<u32>(gt_187);
+      let q_144 = (guess_145 + cast_186);
+      let select_141 = select(q_144, vec4<u32>(0u), eq_142);
+      let select_133 = select(select_141, vec4<u32>(0u), gt_134);
+      let cast_132 = (vec4<u32>(select_133) & vec4<u32>(255u));
+      { let packed = (cast_55 << vec4<u32>(0u, 8u, 16u, 24u)); m1_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_128 << vec4<u32>(0u, 8u, 16u, 24u)); m2_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      { let packed = (cast_132 << vec4<u32>(0u, 8u, 16u, 24u)); nu_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
     }
   }
-  if (lid == 0u) { m1_absmax_row[row] = absmax_135; }
-  if (lid == 0u) { m2_absmax_row[row] = absmax_141; }
-  if (lid == 0u) { nu_absmax_row[row] = absmax_152; }
+  if (lid == 0u) { m1_absmax_row[row] = absmax_126; }
+  if (lid == 0u) { m2_absmax_row[row] = absmax_130; }
+  if (lid == 0u) { nu_absmax_row[row] = absmax_139; }
 }

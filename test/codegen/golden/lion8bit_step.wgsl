@@ -143,20 +143,17 @@ struct Params {
 @group(0) @binding(3) var<storage, read> packed_table: array<u32>;
 @group(0) @binding(4) var<storage, read_write> m_absmax_row: array<f32>;
 @group(0) @binding(5) var<storage, read> g: array<vec4<f32>>;
-var<workgroup> scratch_reduce_4: array<f32, 64>;
+var<workgroup> scratch_reduce_1: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x; // one workgroup per row
   if (row >= params.rows) { return; }
   let r = params.row_base + row;
-  var keep_sub_0: array<vec4<f32>, 1>;
-  var keep_m_new_1: array<vec4<f32>, 1>;
-  var keep_and_2: array<vec4<bool>, 1>;
-  var keep_select_3: array<vec4<u32>, 1>;
+  var keep_m_new_0: array<vec4<f32>, 1>;
   // phase 0
   let m_absmax_row_8 = m_absmax_row[row];
-  var acc_reduce_4: f32 = bitcast<f32>(0xff800000u | params.zero);
+  var acc_reduce_1: f32 = bitcast<f32>(0xff800000u | params.zero);
   for (var k = 0u; k < 1u; k++) {
     let c = (k * 64u + lid) * 4u;
     if (c < 256u) {
@@ -171,7 +168,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let mul_9 = (g_10 * vec4<f32>(params.a2));
       let m_new_1 = (mul_2 + mul_9);
       let abs_0 = abs(m_new_1);
-      acc_reduce_4 = max(acc_reduce_4, max(max(abs_0.x, abs_0.y), max(abs_0.z, abs_0.w)));
+      acc_reduce_1 = max(acc_reduce_1, max(max(abs_0.x, abs_0.y), max(abs_0.z, abs_0.w)));
+      keep_m_new_0[k] = m_new_1;
       let p_13 = p[e >> 2u];
       let p_decayed_12 = (p_13 * vec4<f32>(params.decay));
       let mul_18 = (m_3 * vec4<f32>(params.b1));
@@ -183,104 +181,97 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let sign_15 = select(select_20, vec4<f32>(1f), gt_16);
       let mul_14 = (vec4<f32>(params.lr) * sign_15);
       let sub_11 = (p_decayed_12 - mul_14);
-      keep_sub_0[k] = sub_11;
-      keep_m_new_1[k] = m_new_1;
-      let bitcast_25 = bitcast<vec4<u32>>(m_new_1);
-      let shr_24 = (bitcast_25 >> vec4<u32>(31u));
-      let eq_23 = (shr_24 == vec4<u32>(1u));
-      let and_27 = (bitcast_25 & vec4<u32>(2147483647u));
-      let le_26 = (and_27 <= vec4<u32>(2139095040u));
-      let and_22 = (eq_23 & le_26);
-      keep_and_2[k] = and_22;
-      let gt_29 = (m_new_1 > vec4<f32>(0f));
-      let select_28 = select(vec4<u32>(255u), vec4<u32>(1u), gt_29);
-      keep_select_3[k] = select_28;
+      p[e >> 2u] = sub_11;
     }
   }
-  scratch_reduce_4[lid] = acc_reduce_4;
+  scratch_reduce_1[lid] = acc_reduce_1;
   workgroupBarrier();
-  if (lid < 16u) { scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 16u]), max(scratch_reduce_4[lid + 32u], scratch_reduce_4[lid + 48u])); }
+  if (lid < 16u) { scratch_reduce_1[lid] = max(max(scratch_reduce_1[lid], scratch_reduce_1[lid + 16u]), max(scratch_reduce_1[lid + 32u], scratch_reduce_1[lid + 48u])); }
   workgroupBarrier();
-  if (lid < 4u) { scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 4u]), max(scratch_reduce_4[lid + 8u], scratch_reduce_4[lid + 12u])); }
+  if (lid < 4u) { scratch_reduce_1[lid] = max(max(scratch_reduce_1[lid], scratch_reduce_1[lid + 4u]), max(scratch_reduce_1[lid + 8u], scratch_reduce_1[lid + 12u])); }
   workgroupBarrier();
-  if (lid < 1u) { scratch_reduce_4[lid] = max(max(scratch_reduce_4[lid], scratch_reduce_4[lid + 1u]), max(scratch_reduce_4[lid + 2u], scratch_reduce_4[lid + 3u])); }
+  if (lid < 1u) { scratch_reduce_1[lid] = max(max(scratch_reduce_1[lid], scratch_reduce_1[lid + 1u]), max(scratch_reduce_1[lid + 2u], scratch_reduce_1[lid + 3u])); }
   workgroupBarrier();
-  let reduce_30 = scratch_reduce_4[0];
+  let reduce_22 = scratch_reduce_1[0];
   // phase 1: after 1 reduction
-  let gt_43 = (reduce_30 > 0f);
-  let absmax_42 = select(0f, reduce_30, gt_43);
+  let gt_34 = (reduce_22 > 0f);
+  let absmax_33 = select(0f, reduce_22, gt_34);
   for (var k = 0u; k < 1u; k++) {
     let c = (k * 64u + lid) * 4u;
     if (c < 256u) {
       let e = row * 256u + c;
-      let sub_31 = keep_sub_0[k];
-      p[e >> 2u] = sub_31;
-      let m_new_41 = keep_m_new_1[k];
-      let normed_40 = (m_new_41 / vec4<f32>(absmax_42));
-      let bits_39 = bitcast<vec4<u32>>(normed_40);
-      let mag_38 = (bits_39 & vec4<u32>(2147483647u));
-      let gt_37 = (mag_38 > vec4<u32>(2139095040u));
-      let shr_46 = (bits_39 >> vec4<u32>(31u));
-      let eq_45 = (shr_46 == vec4<u32>(1u));
-      let clamped_60 = min(mag_38, vec4<u32>(1073741824u));
-      let bitcast_59 = bitcast<vec4<f32>>(clamped_60);
-      let gt_62 = (clamped_60 > vec4<u32>(1037209436u));
-      let gt_64 = (clamped_60 > vec4<u32>(1009585750u));
-      let gt_66 = (clamped_60 > vec4<u32>(982634830u));
-      let gt_68 = (clamped_60 > vec4<u32>(956330840u));
-      let gt_70 = (clamped_60 > vec4<u32>(930301190u));
-      let gt_72 = (clamped_60 > vec4<u32>(905905026u));
-      let select_71 = select(vec4<f32>(1111111.125f), vec4<f32>(222222.21875f), gt_72);
-      let select_69 = select(select_71, vec4<f32>(44444.4453125f), gt_70);
-      let select_67 = select(select_69, vec4<f32>(8888.888671875f), gt_68);
-      let select_65 = select(select_67, vec4<f32>(1777.77783203125f), gt_66);
-      let select_63 = select(select_65, vec4<f32>(355.5555419921875f), gt_64);
-      let select_61 = select(select_63, vec4<f32>(71.11111450195312f), gt_62);
-      let mul_58 = (bitcast_59 * select_61);
-      let cast_82 = vec4<u32>(gt_72);
-      let cast_83 = vec4<u32>(gt_70);
-      let add_81 = (cast_82 + cast_83);
-      let cast_84 = vec4<u32>(gt_68);
-      let add_80 = (add_81 + cast_84);
-      let cast_85 = vec4<u32>(gt_66);
-      let add_79 = (add_80 + cast_85);
-      let cast_86 = vec4<u32>(gt_64);
-      let add_78 = (add_79 + cast_86);
-      let cast_87 = vec4<u32>(gt_62);
-      let add_77 = (add_78 + cast_87);
-      let codes_in_decade_76 = (vec4<u32>(1u) << (vec4<u32>(add_77) & vec4<u32>(31u)));
-      let cast_75 = vec4<f32>(codes_in_decade_76);
-      let mul_74 = (cast_75 * vec4<f32>(0.1111111119389534f));
-      let add_73 = (mul_74 + vec4<f32>(0.5f));
-      let y_57 = (mul_58 - add_73);
-      let floor_56 = floor(y_57);
-      let max_55 = max(floor_56, vec4<f32>((-1f)));
-      let sub_88 = (cast_75 - vec4<f32>(1f));
-      let j_54 = min(max_55, sub_88);
-      let cast_53 = select(vec4<i32>(j_54), vec4<i32>(0), (bitcast<vec4<u32>>(j_54) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
-      let cast_89 = vec4<i32>(codes_in_decade_76);
-      let add_52 = (cast_53 + cast_89);
-      let add_51 = (add_52 + vec4<i32>(127i));
-      let guess_50 = vec4<u32>(add_51);
-      let add_93 = (guess_50 + vec4<u32>(256u));
-      let packed_table_92 = vec4<u32>(packed_table[add_93.x], packed_table[add_93.y], packed_table[add_93.z], packed_table[add_93.w]);
-      let gt_91 = (clamped_60 > packed_table_92);
-      let cast_90 = vec4<u32>(gt_91);
-      let q_49 = (guess_50 + cast_90);
-      let min_48 = min(q_49, vec4<u32>(254u));
-      let sub_47 = (vec4<u32>(254u) - min_48);
-      let select_44 = select(q_49, sub_47, eq_45);
-      let select_36 = select(select_44, vec4<u32>(0u), gt_37);
-      let lt_35 = (select_36 < vec4<u32>(127u));
-      let and_94 = keep_and_2[k];
-      let eq_34 = (lt_35 == and_94);
-      let select_97 = keep_select_3[k];
-      let add_96 = (select_36 + select_97);
-      let and_95 = (add_96 & vec4<u32>(255u));
-      let select_33 = select(and_95, select_36, eq_34);
-      let cast_32 = (vec4<u32>(select_33) & vec4<u32>(255u));
-      { let packed = (cast_32 << vec4<u32>(0u, 8u, 16u, 24u)); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
+      let m_new_32 = keep_m_new_0[k];
+      let normed_31 = (m_new_32 / vec4<f32>(absmax_33));
+      let bits_30 = bitcast<vec4<u32>>(normed_31);
+      let mag_29 = (bits_30 & vec4<u32>(2147483647u));
+      let gt_28 = (mag_29 > vec4<u32>(2139095040u));
+      let shr_37 = (bits_30 >> vec4<u32>(31u));
+      let eq_36 = (shr_37 == vec4<u32>(1u));
+      let clamped_51 = min(mag_29, vec4<u32>(1073741824u));
+      let bitcast_50 = bitcast<vec4<f32>>(clamped_51);
+      let gt_53 = (clamped_51 > vec4<u32>(1037209436u));
+      let gt_55 = (clamped_51 > vec4<u32>(1009585750u));
+      let gt_57 = (clamped_51 > vec4<u32>(982634830u));
+      let gt_59 = (clamped_51 > vec4<u32>(956330840u));
+      let gt_61 = (clamped_51 > vec4<u32>(930301190u));
+      let gt_63 = (clamped_51 > vec4<u32>(905905026u));
+      let select_62 = select(vec4<f32>(1111111.125f), vec4<f32>(222222.21875f), gt_63);
+      let select_60 = select(select_62, vec4<f32>(44444.4453125f), gt_61);
+      let select_58 = select(select_60, vec4<f32>(8888.888671875f), gt_59);
+      let select_56 = select(select_58, vec4<f32>(1777.77783203125f), gt_57);
+      let select_54 = select(select_56, vec4<f32>(355.5555419921875f), gt_55);
+      let select_52 = select(select_54, vec4<f32>(71.11111450195312f), gt_53);
+      let mul_49 = (bitcast_50 * select_52);
+      let cast_73 = vec4<u32>(gt_63);
+      let cast_74 = vec4<u32>(gt_61);
+      let add_72 = (cast_73 + cast_74);
+      let cast_75 = vec4<u32>(gt_59);
+      let add_71 = (add_72 + cast_75);
+      let cast_76 = vec4<u32>(gt_57);
+      let add_70 = (add_71 + cast_76);
+      let cast_77 = vec4<u32>(gt_55);
+      let add_69 = (add_70 + cast_77);
+      let cast_78 = vec4<u32>(gt_53);
+      let add_68 = (add_69 + cast_78);
+      let codes_in_decade_67 = (vec4<u32>(1u) << (vec4<u32>(add_68) & vec4<u32>(31u)));
+      let cast_66 = vec4<f32>(codes_in_decade_67);
+      let mul_65 = (cast_66 * vec4<f32>(0.1111111119389534f));
+      let add_64 = (mul_65 + vec4<f32>(0.5f));
+      let y_48 = (mul_49 - add_64);
+      let floor_47 = floor(y_48);
+      let max_46 = max(floor_47, vec4<f32>((-1f)));
+      let sub_79 = (cast_66 - vec4<f32>(1f));
+      let j_45 = min(max_46, sub_79);
+      let cast_44 = select(vec4<i32>(j_45), vec4<i32>(0), (bitcast<vec4<u32>>(j_45) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+      let cast_80 = vec4<i32>(codes_in_decade_67);
+      let add_43 = (cast_44 + cast_80);
+      let add_42 = (add_43 + vec4<i32>(127i));
+      let guess_41 = vec4<u32>(add_42);
+      let add_84 = (guess_41 + vec4<u32>(256u));
+      let packed_table_83 = vec4<u32>(packed_table[add_84.x], packed_table[add_84.y], packed_table[add_84.z], packed_table[add_84.w]);
+      let gt_82 = (clamped_51 > packed_table_83);
+      let cast_81 = vec4<u32>(gt_82);
+      let q_40 = (guess_41 + cast_81);
+      let min_39 = min(q_40, vec4<u32>(254u));
+      let sub_38 = (vec4<u32>(254u) - min_39);
+      let select_35 = select(q_40, sub_38, eq_36);
+      let select_27 = select(select_35, vec4<u32>(0u), gt_28);
+      let lt_26 = (select_27 < vec4<u32>(127u));
+      let bitcast_88 = bitcast<vec4<u32>>(m_new_32);
+      let shr_87 = (bitcast_88 >> vec4<u32>(31u));
+      let eq_86 = (shr_87 == vec4<u32>(1u));
+      let and_90 = (bitcast_88 & vec4<u32>(2147483647u));
+      let le_89 = (and_90 <= vec4<u32>(2139095040u));
+      let and_85 = (eq_86 & le_89);
+      let eq_25 = (lt_26 == and_85);
+      let gt_94 = (m_new_32 > vec4<f32>(0f));
+      let select_93 = select(vec4<u32>(255u), vec4<u32>(1u), gt_94);
+      let add_92 = (select_27 + select_93);
+      let and_91 = (add_92 & vec4<u32>(255u));
+      let select_24 = select(and_91, select_27, eq_25);
+      let cast_23 = (vec4<u32>(select_24) & vec4<u32>(255u));
+      { let packed = (cast_23 << vec4<u32>(0u, 8u, 16u, 24u)); m_codes[e >> 2u] = packed.x | packed.y | packed.z | packed.w; }
     }
   }
-  if (lid == 0u) { m_absmax_row[row] = absmax_42; }
+  if (lid == 0u) { m_absmax_row[row] = absmax_33; }
 }
