@@ -242,6 +242,9 @@ export const VARIANTS: Variant[] = [
   { name: "probe: encoder without its lookup", decode: "storage", thresh: "fixed", reduce: "sg", tpb: 8, bpw: 1 },
   { name: "probe: no encoder", decode: "storage", thresh: "none", reduce: "sg", tpb: 8, bpw: 1 },
   { name: "probe: traffic + update math only", decode: "none", thresh: "none", reduce: "none", tpb: 8, bpw: 1 },
+  // The same traffic and math in other layouts: one vec4 per thread, 256 threads per workgroup (a map kernel's).
+  { name: "probe: traffic + math, 64 thr/blk, 4 blk/wg", decode: "none", thresh: "none", reduce: "none", tpb: 64, bpw: 4 },
+  { name: "probe: traffic + math, 8 thr/blk, 32 blk/wg", decode: "none", thresh: "none", reduce: "none", tpb: 8, bpw: 32 },
 ];
 
 const OCTET_CASES = 3;
@@ -350,6 +353,39 @@ function octetKernel(target: DeviceTarget): { wgsl: string; tab: Uint32Array } {
   return { wgsl: wgsl[0], tab };
 }
 
+/**
+ * octet's AdamW32bit kernel (f32 states) as a run over the same g and p and two f32 state buffers, dispatched
+ * as its map kernel is (one thread per vec4, 256 per workgroup): the line the issue's 1.5x target is drawn from.
+ */
+function adam32Run(dev: GPUDevice, bufs: Buffers, n: number, target: DeviceTarget): { run: () => void; free: () => void } {
+  const def = optim.AdamW.def!;
+  const fn = traceUpdate(def, FORMATS.f32, n / 256, 1, updateScalarNames(def, optim.AdamW.defaults!), [], true, target);
+  const [wgsl] = fn.wgsl();
+  const module = dev.createShaderModule({ code: wgsl, label: "octet adamw32" });
+  const pl = dev.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: "octet adamw32" });
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const states = [dev.createBuffer({ size: n * 4, usage }), dev.createBuffer({ size: n * 4, usage })];
+  const byName: Record<string, GPUBuffer> = { g: bufs.list[0], p: bufs.list[1], m: states[0], v: states[1] };
+  const entries = [...wgsl.matchAll(/@binding\((\d+)\) var<storage, \w+> (\w+):/g)].map((x) => {
+    const b = byName[x[2]];
+    if (!b) throw new Error(`bench: octet's AdamW32bit kernel binds "${x[2]}", which this bench does not provide`);
+    return { binding: Number(x[1]), resource: { buffer: b } };
+  });
+  const bg = dev.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: bufs.params } }, ...entries] });
+  const groups = Math.ceil(n / 4 / 256);
+  const x = Math.min(groups, 65535);
+  const run = () => {
+    const enc = dev.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pl);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+    pass.end();
+    dev.queue.submit([enc.finish()]);
+  };
+  return { run, free: () => states.forEach((b) => b.destroy()) };
+}
+
 export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, { params: flag.string("parameter counts (k/M suffixes are powers of two)", { placeholder: "LIST", defaultText: "16M" }), only: flag.string("only these variants (comma-separated names)", { placeholder: "LIST", defaultText: "all" }) }, USAGE);
   const [n] = paramSizes(v.params, "16M", 256 * 64);
@@ -395,12 +431,15 @@ export async function main(argv: string[]): Promise<void> {
   const blocks = n / 256;
   const bufs = makeBuffers(dev, blocks, tab, 2);
   const runs = cases.map((c, i) => encodeRun(dev, pipelines[i], bufs, blocks, c.blocksPerWg));
+  const adam32 = adam32Run(dev, bufs, n, here);
+  const names = [...cases.map((c) => c.name), "reference: octet AdamW32bit (f32 states, map kernel)"];
+  runs.push(adam32.run);
   const timed = withCpuTime(runs, () => dev.queue.onSubmittedWorkDone());
   const stats: Stats[] = await timeInterleaved(timed.runs, { warmup, reps, fence: async () => {} });
   const cpu = timed.cpuMs.map((s) => medianCpuMs(s, reps));
   const base = stats[0].medianMs;
-  const rows = cases.map((c, i) => ({
-    variant: c.name,
+  const rows = names.map((name, i) => ({
+    variant: name,
     ms: stats[i].medianMs,
     spread: stats[i].spread,
     min: stats[i].minMs,
@@ -408,7 +447,9 @@ export async function main(argv: string[]): Promise<void> {
     nsPerParam: (stats[i].medianMs * 1e6) / n,
     cpuMs: cpu[i],
     cpuVsOctet: cpu[i] !== undefined && cpu[0] ? cpu[i]! / cpu[0] : undefined,
+    cpuVs32: cpu[i] !== undefined && cpu.at(-1) ? cpu[i]! / cpu.at(-1)! : undefined,
   }));
+  adam32.free();
   await report({
     bench: "optim-levers",
     env,
@@ -423,6 +464,7 @@ export async function main(argv: string[]): Promise<void> {
       { label: "vs octet", value: (r) => r.vsOctet, digits: 3 },
       { label: "cpu ms", value: (r) => r.cpuMs, digits: 2 },
       { label: "cpu vs octet", value: (r) => r.cpuVsOctet, digits: 3 },
+      { label: "cpu vs 32-bit", value: (r) => r.cpuVs32, digits: 3 },
     ],
     notes,
     json: v.json,
