@@ -25,8 +25,8 @@ export interface DeviceTarget {
   maxStorageBuffers: number;
   /** Bytes one storage binding may span (the runtime chunks rows to fit it). */
   maxStorageBindingBytes: number;
-  /** Which matmul kernel to generate: "direct" is faster on CPU adapters (see codegen/matmul.ts). */
-  matmulVariant: "tiled" | "direct";
+  /** Which matmul kernel to generate: "direct" or "broadcast" (with subgroups) on CPU adapters (see codegen/matmul.ts). */
+  matmulVariant: "tiled" | "direct" | "broadcast";
   /** Whether the device has shader-f16 (kernels over f16 need it). */
   f16: boolean;
   /** Bytes of workgroup memory one kernel may declare (maxComputeWorkgroupStorageSize): attention's tiles. */
@@ -162,7 +162,7 @@ export interface Kernel {
    */
   tableChunk?: number;
   /** Matmul kernels only (codegen/matmul.ts): which operands are transposed. */
-  matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" };
+  matmul?: { ta: boolean; tb: boolean; variant: "tiled" | "direct" | "broadcast" };
   /** Column-reduction kernels only (codegen/lowerings/colreduce.ts): the reduction. */
   colreduce?: "sum" | "max" | "min";
   /** Attention kernels only (codegen/lowerings/attention.ts): which pass, head size and tile geometry. */

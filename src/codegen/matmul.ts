@@ -2,8 +2,9 @@
 // op = optional transpose, batched over leading dims (B may be shared by every batch: a weight). It is always
 // its own kernel. On GPUs it is tiled through workgroup memory: each 8x8 workgroup computes a 32x32 tile of C,
 // each thread a 4x4 block, stepping K in slices of 32. On CPU adapters ("direct") each thread computes an 8x8
-// block straight from memory (emitMatmulDirectWgsl says why). M, N, K and the batch strides are uniforms, so one
-// pipeline serves every size; only the transposes and the variant are part of the key.
+// block straight from memory (emitMatmulDirectWgsl says why); with subgroups ("broadcast", matmul-broadcast.ts)
+// the 8 lanes of a workgroup share 32 rows and pass A between them by subgroupBroadcast. M, N, K and the batch
+// strides are uniforms, so one pipeline serves every size; only the transposes and the variant are part of the key.
 //
 // Operands larger than one storage binding are chunked (matmulBlocks): a dispatch computes one block of C
 // (a range of batches, rows M, columns N) from a range of K, binding only the windows of A, B and C that the
@@ -12,6 +13,7 @@
 import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
+import { BROADCAST_TILE, emitMatmulBroadcastWgsl } from "./matmul-broadcast.ts";
 import { hashString, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
 
 export interface MatmulArg {
@@ -27,11 +29,22 @@ export const MM_TILE = 32;
  * 512x64x256): tiled 2.2 GFLOP/s, direct (then 4x4 per thread) 5.5 GFLOP/s; workgroup barriers are costly on a
  * CPU device while its caches tile for free, so CPU adapters get "direct" and GPUs the tiled kernel.
  */
-export type MatmulVariant = "tiled" | "direct";
+export type MatmulVariant = "tiled" | "direct" | "broadcast";
 
 /** Rows and columns of C that one workgroup of each variant computes: the unit of the dispatch grid. */
 export function matmulTile(variant: MatmulVariant): { m: number; n: number } {
+  if (variant === "broadcast") return BROADCAST_TILE;
   return variant === "direct" ? { m: DIRECT_ROWS, n: DIRECT_COLS * DIRECT_THREADS } : { m: MM_TILE, n: MM_TILE };
+}
+
+/**
+ * The variant a product of these sizes gets on a device whose target asks for `wanted`: the broadcast kernel
+ * loads B in vec4s along B's contiguous dimension and stores C in vec4s along N, so it needs N, and for a
+ * transposed B also K, to be multiples of 4; other sizes get the direct kernel, which it replaces there.
+ */
+export function matmulVariantFor(wanted: MatmulVariant, N: number, K: number, tb: boolean): MatmulVariant {
+  if (wanted !== "broadcast") return wanted;
+  return N % 4 === 0 && (!tb || K % 4 === 0) ? "broadcast" : "direct";
 }
 
 /** Shapes of a matmul node's operands: batch count, M, N, K, and whether B is shared across the batch. */
@@ -47,9 +60,10 @@ export function matmulDims(n: Node): { batch: number; M: number; N: number; K: n
   return { batch, M, N, K, sharedB };
 }
 
-export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string, variant: MatmulVariant = "tiled"): ScheduledKernel {
+export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string, wanted: MatmulVariant = "tiled"): ScheduledKernel {
   const { ta, tb } = n.arg as unknown as MatmulArg;
   const { batch, M, N, K, sharedB } = matmulDims(n);
+  const variant = matmulVariantFor(wanted, N, K, tb);
   const bind = (slot: number, read: boolean): Binding => ({ name: slots[slot].name, slot, dtype: slots[slot].dtype, mode: "scalar", read, write: !read });
   const kernel: Kernel = {
     name,
@@ -141,7 +155,11 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
       else hi = mid - 1;
     }
     const unit = dim === "m" ? tile.m : dim === "n" ? tile.n : MM_TILE;
-    size[dim] = dim !== "z" && lo >= unit ? Math.floor(lo / unit) * unit : lo;
+    // The broadcast kernel reads B and writes C in vec4s along N (B^T: along K): its cuts there stay multiples of 4.
+    const quantum = k.matmul!.variant === "broadcast" && (dim === "n" || dim === "k") ? 4 : 1;
+    size[dim] = dim !== "z" && lo >= unit ? Math.floor(lo / unit) * unit : Math.floor(lo / quantum) * quantum;
+    if (size[dim] === 0)
+      throw new Error(`octet: ${k.name}: operand ${ops[over]} (${k.bindings[over].name}) cannot be cut to fit one storage binding of ${limits.maxBinding} bytes (the broadcast kernel reads 4 elements at a time along ${dim.toUpperCase()})`);
   }
 
   const ranges = (n: number, step: number): Range[] => {
@@ -206,9 +224,8 @@ fn store_c(at: u32, v: ${t}) {
  * for the earlier 4x4 block. Workgroup memory does not pay there: its reads are per-lane loops too, and barriers
  * switch coroutines. Measured on lavapipe (2 cores, a busy machine, GFLOP per CPU-second, 1024x256x256 /
  * 256x256x1024 A^T / 1000x250x250 B^T): 4x4 per thread 1.7 / 1.4 / 2.0; 8x8 with 8 threads 2.7 / 1.9 / 2.8 (16
- * threads the same, 32 and 64 slower); 32x32 and 64x64 workgroup-memory tiles 0.7-1.9. Next lever, not taken (it
- * needs the subgroups feature as a device fact): one load of A per 8 k per SIMD vector, shared by
- * subgroupBroadcast, 32 rows x 4 columns per thread: 3.2 / 3.6 / 3.2, at 2-4x the compile time.
+ * threads the same, 32 and 64 slower); 32x32 and 64x64 workgroup-memory tiles 0.7-1.9. Where the device has
+ * subgroups, the broadcast kernel (matmul-broadcast.ts) shares each load of A across the lanes instead.
  */
 const DIRECT_ROWS = 8;
 const DIRECT_COLS = 8;
@@ -257,6 +274,7 @@ ${lines((i) => `    if (m + ${i}u < params.m_end) {\n${cols.map((j) => `      if
 
 export function emitMatmulWgsl(k: Kernel, header: string, names: string[]): string {
   if (k.matmul!.variant === "direct") return emitMatmulDirectWgsl(k, header, names);
+  if (k.matmul!.variant === "broadcast") return emitMatmulBroadcastWgsl(k, header, names);
   const { ta, tb } = k.matmul!;
   const [A, B] = names;
   const t = DTYPES[k.bindings[0].dtype].wgsl;

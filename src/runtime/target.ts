@@ -2,6 +2,7 @@
 // emitter are told about it. Built from deviceInfo() each time it is asked for, so a lowered binding limit
 // (OCTET_MAX_BINDING, setStorageBindingCap) is seen by the next schedule.
 import { DEFAULT_TARGET, MAX_ROW_WORKGROUP, type DeviceTarget } from "../codegen/kernel.ts";
+import { BROADCAST_LANES } from "../codegen/matmul-broadcast.ts";
 import { deviceInfo, storageBindingLimit } from "./device.ts";
 
 /** The acquired device's target; call after `await device()`. */
@@ -10,8 +11,9 @@ export function deviceTarget(): DeviceTarget {
   return {
     maxStorageBuffers: info.maxStorageBuffersPerStage,
     maxStorageBindingBytes: storageBindingLimit(),
-    // Measured on lavapipe (2 cores, 512x64x256): tiled 2.2 GFLOP/s, direct 5.5 (codegen/matmul.ts).
-    matmulVariant: info.cpu ? "direct" : "tiled",
+    // CPU adapters: the direct kernel, or with subgroups of 8 lanes or more the broadcast one (codegen/matmul.ts,
+    // matmul-broadcast.ts: 1.9-3.5x the direct kernel's GFLOP per CPU-second on lavapipe at the GPT's shapes).
+    matmulVariant: info.cpu ? (info.hasSubgroups && info.subgroupMinSize >= BROADCAST_LANES ? "broadcast" : "direct") : "tiled",
     f16: info.hasF16,
     maxWorkgroupStorageBytes: info.maxWorkgroupStorageBytes,
     maxWorkgroupInvocations: info.maxWorkgroupInvocations,

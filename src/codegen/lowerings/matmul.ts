@@ -18,7 +18,9 @@ export const matmulLowering: Lowering = {
 };
 
 function header(k: Kernel, names: string[]): string {
-  const how = k.matmul!.variant === "direct" ? "8x64 blocks, workgroup 8, 8x8 outputs per thread, no workgroup memory" : "32x32 tiles, workgroup 8x8, 4x4 outputs per thread";
+  const v = k.matmul!.variant;
+  const how = v === "broadcast" ? "32x64 blocks, workgroup 8 (one subgroup), 32x8 outputs per lane, A shared by subgroupBroadcast, B in vec4s"
+    : v === "direct" ? "8x64 blocks, workgroup 8, 8x8 outputs per thread, no workgroup memory" : "32x32 tiles, workgroup 8x8, 4x4 outputs per thread";
   const what = `matmul kernel (${k.matmul!.variant}): C = ${k.matmul!.ta ? "A^T" : "A"} @ ${k.matmul!.tb ? "B^T" : "B"}, ${how}`;
   return kernelBanner(k, [what], ["M, N, K, batch strides; this dispatch's block of C and window offsets)"], k.bindings.map((b, i) => `${names[i]}: ${b.dtype} ${b.write ? "write" : "read"}`));
 }
@@ -42,7 +44,7 @@ function interpretMatmul(k: Kernel, batch: number, slots: HostArray[], u: Record
 
 export const matmulKind: KernelKind = {
   emit: (k, names) => emitMatmulWgsl(k, header(k, names), names),
-  workgroupSize: (k) => (k.matmul!.variant === "direct" ? 8 : 64),
+  workgroupSize: (k) => (k.matmul!.variant === "tiled" ? 64 : 8),
   interpret: interpretMatmul,
   chunks: matmulBlocks, // blocks of C and slices of K whose windows fit one binding
 };
