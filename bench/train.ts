@@ -43,7 +43,7 @@ const MODELS: Record<string, { width?: number; layers?: number; steps: number }>
   "3m": { width: 256, layers: 4, steps: 1 },
 };
 
-interface MatmulShape {
+export interface MatmulShape {
   /** Which products run at this shape in one training step (e.g. "fc fwd", "fc dW"). */
   uses: string[];
   M: number;
@@ -58,7 +58,7 @@ interface MatmulShape {
  * y = x w with x [R, in], w [in, out]: forward x w (R x out, K = in), dx = g w^T (R x in, K = out) and
  * dW = x^T g (in x out, K = R). Attention's batched per-head products are not in this table (fused kernels).
  */
-function linearShapes(R: number, C: number, V: number): MatmulShape[] {
+export function linearShapes(R: number, C: number, V: number): MatmulShape[] {
   const layers: [string, number, number][] = [["qkv", C, 3 * C], ["proj", C, C], ["fc", C, 4 * C], ["fcProj", 4 * C, C], ["head", C, V]];
   const byKey = new Map<string, MatmulShape>();
   const add = (use: string, M: number, N: number, K: number, ta: boolean, tb: boolean) => {
@@ -84,7 +84,7 @@ interface TorchInfo {
 }
 
 /** The torch peer: one JSON line per command each way. */
-class TorchPeer {
+export class TorchPeer {
   private lines: AsyncIterableIterator<string>;
   private constructor(private proc: ChildProcessWithoutNullStreams, rl: Interface) {
     this.lines = rl[Symbol.asyncIterator]();
@@ -123,13 +123,13 @@ class TorchPeer {
 const tokensPerSec = (tokens: number, st: Stats) => +(tokens / (st.medianMs / 1000)).toFixed(0);
 const gflops = (s: MatmulShape, ms: number) => +((2 * s.M * s.N * s.K) / ms / 1e6).toFixed(2);
 
-/** octet's matmul at one shape: a jitted product on fixed inputs, each run fenced. */
-async function octetMatmul(s: MatmulShape): Promise<() => Promise<number>> {
+/** octet's matmul at one shape for `target` (default: the device's): a jitted product on fixed inputs, each run fenced. */
+export async function octetMatmul(s: MatmulShape, target = deviceTarget()): Promise<() => Promise<number>> {
   const dev = await octet.device();
   const aShape = s.ta ? [s.K, s.M] : [s.M, s.K], bShape = s.tb ? [s.N, s.K] : [s.K, s.N];
   const rnd = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
   const a = await octet.tensor(rnd(s.M * s.K), aShape), b = await octet.tensor(rnd(s.K * s.N), bShape);
-  const mm = jit("bench_mm", { a: { shape: aShape }, b: { shape: bShape } }, ({ a, b }) => ({ c: a.matmul(b, { transA: s.ta, transB: s.tb }) }), { target: deviceTarget() });
+  const mm = jit("bench_mm", { a: { shape: aShape }, b: { shape: bShape } }, ({ a, b }) => ({ c: a.matmul(b, { transA: s.ta, transB: s.tb }) }), { target });
   const once = async () => {
     const t0 = performance.now();
     const { c } = await mm.run({ a, b });
@@ -236,7 +236,7 @@ async function benchModel(name: string, v: ReturnType<typeof benchArgs>, corpus:
 }
 
 async function matmulTable(shapes: MatmulShape[], torch: TorchPeer | undefined, rounds: number) {
-  const runs = await Promise.all(shapes.map(octetMatmul));
+  const runs = await Promise.all(shapes.map((s) => octetMatmul(s)));
   const octetMs = shapes.map(() => [] as number[]);
   const torchMs = shapes.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++)
