@@ -12,10 +12,11 @@
 //          JS: Deno's mapAsync blocks in a device poll and then sleeps 10 ms, a browser waits off-thread.
 //   nap    the JS thread sleeps in Atomics.wait between single event-loop turns. Each turn lets Dawn's queued
 //          setImmediate run ProcessEvents once (which settles the promise when the work is done) and lets any
-//          other ready callback run; between turns the thread is asleep and the core is the driver's. A nap is
-//          an eighth of the time waited so far, between NAP_MIN_MS and NAP_MAX_MS: a short wait is polled
-//          often, a long one (a training step) costs at most NAP_MAX_MS of latency, and never more than about
-//          an eighth of the wait. Needs Atomics.wait on this thread (a browser's main thread refuses it) and
+//          other ready callback run; between turns the thread is asleep and the core is the driver's. The
+//          first SPIN_MS of a wait are turns without naps (a small readback is done in a few polls, and a
+//          sleeping thread on a loaded machine can wake late); after that a nap is an eighth of the time waited
+//          so far, between NAP_MIN_MS and NAP_MAX_MS: a long wait (a training step) costs at most NAP_MAX_MS of
+//          latency, and never more than about an eighth of the wait. Needs Atomics.wait on this thread (a browser's main thread refuses it) and
 //          setImmediate (Dawn's binding needs it too).
 // The default is nap for Dawn on a CPU adapter (lavapipe, SwiftShader) where this thread can nap, await
 // otherwise: on a real GPU the spinning thread takes no time from the GPU, and a nap would only add latency
@@ -27,6 +28,8 @@ import type { WebGpuImplementation } from "./device.ts";
 
 export type WaitMode = "await" | "nap";
 
+/** How long a wait polls without napping (ms). */
+export const SPIN_MS = 0.25;
 /** The shortest and longest sleep between two event-loop turns (ms), and the share of the time waited so far. */
 export const NAP_MIN_MS = 0.02;
 export const NAP_MAX_MS = 2;
@@ -114,7 +117,9 @@ export class GpuWaiter {
       // it, so when it runs Dawn has polled once and any promise that settled has run its reactions.
       await new Promise<void>((r) => immediate(r));
       if (this.active === 0) break;
-      Atomics.wait(this.cell, 0, 0, napMs(performance.now() - this.latest));
+      const waited = performance.now() - this.latest;
+      if (waited < SPIN_MS) continue;
+      Atomics.wait(this.cell, 0, 0, napMs(waited));
       this.naps++;
     }
     this.looping = false;

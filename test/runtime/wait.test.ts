@@ -55,6 +55,12 @@ describe("GpuWaiter", () => {
     expect(ticked).toBeGreaterThan(0); // the event loop turned between naps
   });
 
+  test("nap mode: a promise already settled costs no nap", async () => {
+    const w = new GpuWaiter("nap");
+    expect(await w.until(Promise.resolve(7))).toBe(7);
+    expect(w.naps).toBe(0);
+  });
+
   test("nap mode rethrows a rejection as it came", async () => {
     const w = new GpuWaiter("nap");
     const err = new Error("map failed");
