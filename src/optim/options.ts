@@ -30,14 +30,17 @@ export function paramGroupsOf(def: OptimizerDef<any>, className: string, default
   if (!Array.isArray(params) || params.length === 0) throw new Error(`${className}: params must be a non-empty array of Parameters or param groups`);
   const grouped = params[0] !== null && typeof params[0] === "object" && !(params[0] instanceof Parameter) && !(params[0] instanceof Tensor) && (params[0] as { params?: unknown }).params !== undefined;
   const groups: ParamGroup[] = grouped ? (params as ParamGroup[]).map((g) => ({ ...g })) : [{ params: params as Parameter[] }];
+  const given: Options[] = []; // each group's own options, before the defaults fill it
   groups.forEach((g, i) => {
     const { params: ps, ...rest } = g;
+    given.push(rest);
     if (!Array.isArray(ps) || ps.length === 0) throw new Error(`${className}: param group ${i} has no params`);
     ps.forEach((p, j) => checkParameter(className, grouped ? `param group ${i}, params[${j}]` : `params[${j}]`, p));
     check(rest, ` param group ${i}`);
     // Cloned: the class defaults' and the caller's arrays (betas) must not be shared with the live groups.
     Object.assign(g, structuredClone({ ...defaults, ...options, ...rest, ...forced }));
   });
+  checkStateFormatUsed(className, options, groups, given);
   const seen = new Set<Parameter>();
   for (const g of groups) for (const p of g.params) {
     if (seen.has(p)) throw new Error(`${className}: a parameter appears in more than one param group`);
@@ -52,6 +55,23 @@ export function paramGroupsOf(def: OptimizerDef<any>, className: string, default
     }
   });
   return groups;
+}
+
+/**
+ * `stateFormat` chooses how 8-bit state is stored; where nothing is stored in 8 bits it would be ignored, so it is
+ * refused: given in a group that is 32-bit, or to the optimizer when every group is 32-bit. (A format given to the
+ * whole optimizer still reaches its 8-bit groups when another group is 32-bit.) The class default restated
+ * (dynamic8) is not refused: it changes nothing.
+ */
+function checkStateFormatUsed(className: string, options: Options, groups: ParamGroup[], given: Options[]): void {
+  const ignored = (o: Options) => "stateFormat" in o && o.stateFormat !== "dynamic8";
+  const hint = `it chooses how 8-bit state is stored: use ${className.replace(/32bit$/, "")}8bit or optimBits: 8 (a single parameter's optimBits 8 and stateFormat go together in GlobalOptimManager.overrideConfig)`;
+  groups.forEach((g, i) => {
+    if (g.optimBits === 32 && ignored(given[i]))
+      throw new Error(`${className} param group ${i}: option "stateFormat" ${JSON.stringify(given[i].stateFormat)} given to a group with optimBits 32, which keeps 32-bit state; ${hint}`);
+  });
+  if (ignored(options) && groups.every((g) => g.optimBits === 32))
+    throw new Error(`${className}: option "stateFormat" ${JSON.stringify(options.stateFormat)} given to an optimizer with optimBits 32, which keeps 32-bit state; ${hint}`);
 }
 
 /** A Tensor (or anything else) where a Parameter belongs is refused at construction, naming where it was. */
@@ -90,6 +110,8 @@ export function resolveConfig<H>(def: OptimizerDef<any>, className: string, grou
   checkRefused(def, `${className} (overrideConfig of parameter ${p.name ? `'${p.name}'` : `#${p.id}`})`, over);
   const r = strictOf(def).safeParse(merged);
   if (!r.success) throw new Error(formatZodError(className, r.error));
+  if ("stateFormat" in over && over.stateFormat !== "dynamic8" && (r.data as Options).optimBits === 32)
+    throw new Error(`${className} (overrideConfig of parameter ${p.name ? `'${p.name}'` : `#${p.id}`}): stateFormat ${JSON.stringify(over.stateFormat)} with optimBits 32 would be ignored (the parameter keeps 32-bit state); override optimBits: 8 with it`);
   return r.data as H;
 }
 

@@ -101,7 +101,13 @@ export const TrainConfig = z
       ctx.addIssue({ code: "custom", path: ["seq"], message: `${c.seq} exceeds the model's context of ${c.context} positions (--arch ${c.arch}); a longer window needs a longer context` });
     if (c.width % c.heads)
       ctx.addIssue({ code: "custom", path: ["width"], message: `${c.width} is not divisible by --heads ${c.heads}` });
+    // --state-format chooses how quantized state is stored: an optimizer that keeps none would ignore it.
+    if (c.stateFormat !== "dynamic8" && !quantizesWithStateFormat(c.optim))
+      ctx.addIssue({ code: "custom", path: ["stateFormat"], message: `${c.stateFormat} applies to an 8-bit --optim (e.g. adamw_8bit); --optim ${c.optim} ${(MUON_OPTIMIZERS as readonly string[]).includes(c.optim) ? "keeps its momentum in bitsandbytes' dynamic8 map" : "keeps 32-bit state"}` });
   });
+
+/** Whether --optim takes --state-format: the 8-bit bitsandbytes names (Muon8bit's momentum is always dynamic8). */
+export const quantizesWithStateFormat = (optim: string): boolean => optim.includes("8bit") && !(MUON_OPTIMIZERS as readonly string[]).includes(optim);
 
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainConfigInput = z.input<typeof TrainConfig>;

@@ -5,7 +5,7 @@ import type * as octet from "../index.ts";
 import { optimizerByName } from "../optim/names.ts";
 import { Muon, Muon8bit, muonParamGroups } from "../optim/muon.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { MUON_OPTIMIZERS, type TrainConfig } from "./config.ts";
+import { MUON_OPTIMIZERS, quantizesWithStateFormat, type TrainConfig } from "./config.ts";
 
 
 /** What the loop needs of an optimizer: octet's Optimizer, or Muon (its AdamW groups step inside it). */
@@ -28,6 +28,6 @@ export function makeOptimizer(cfg: TrainConfig, model: octet.nn.GPT): TrainOptim
     return cfg.optim === "muon_8bit" ? new Muon8bit(groups, weights) : new Muon(groups, weights);
   }
   const Optim = optimizerByName(cfg.optim);
-  return new Optim(model.parameters(), { lr: cfg.lr, ...(cfg.optim.includes("8bit") ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
+  return new Optim(model.parameters(), { lr: cfg.lr, ...(quantizesWithStateFormat(cfg.optim) ? { stateFormat: cfg.stateFormat } : {}), ...weights }) as Optimizer;
 }
 

@@ -104,6 +104,37 @@ describe("bnb's defaults accepted, other values refused with the reason", () => 
     expect(() => new octet.optim.Adam([p], { amsgrad: true })).toThrow(/amsgrad.*AMSGrad/);
   });
 
+  test("stateFormat where nothing is 8-bit would be ignored, so it is refused; where a group or parameter is 8-bit it is used", async () => {
+    const p = await param(new Float32Array(8192));
+    const q = await param(new Float32Array(8192));
+    expect(() => new octet.optim.AdamW32bit([p], { stateFormat: "companded8" })).toThrow(/AdamW32bit: option "stateFormat" "companded8" given to an optimizer with optimBits 32, which keeps 32-bit state; .*use AdamW8bit or optimBits: 8/);
+    expect(() => new octet.optim.Lion([p], { stateFormat: "fourbit" })).toThrow(/Lion: option "stateFormat" "fourbit" given to an optimizer with optimBits 32/);
+    expect(() => new octet.optim.AdamW8bit([{ params: [p] }, { params: [q], optimBits: 32, stateFormat: "fp8e4m3" }])).toThrow(/AdamW param group 1|AdamW8bit param group 1/);
+    expect(() => new octet.optim.AdamW32bit([p], { stateFormat: "dynamic8" })).not.toThrow(); // the default restated changes nothing
+    // A format for the whole optimizer reaches its 8-bit group, even when another group is 32-bit.
+    const mixed = new octet.optim.AdamW([{ params: [p], optimBits: 8 }, { params: [q] }], { stateFormat: "companded8" });
+    p.grad = await octet.tensor(new Float32Array(8192).fill(0.01), [8192]);
+    q.grad = await octet.tensor(new Float32Array(8192).fill(0.01), [8192]);
+    await mixed.step();
+    const sd = await mixed.stateDict();
+    expect(sd.format.stateFormats).toEqual({ 0: "companded8", 1: "f32" });
+    mixed.release();
+  });
+
+  test("an overrideConfig stateFormat on a parameter that stays 32-bit is refused at the step, naming the parameter", async () => {
+    const p = await param(new Float32Array(8192));
+    p.name = "w";
+    const opt = new octet.optim.AdamW32bit([p]);
+    const manager = octet.optim.GlobalOptimManager.getInstance();
+    manager.overrideConfig(p, { stateFormat: "fourbit" });
+    try {
+      p.grad = await octet.tensor(new Float32Array(8192).fill(0.01), [8192]);
+      await expect(opt.step()).rejects.toThrow(/overrideConfig of parameter 'w'\): stateFormat "fourbit" with optimBits 32 would be ignored/);
+    } finally {
+      manager.overrideConfig(p, { stateFormat: "dynamic8" });
+    }
+  });
+
   test("a class name that fixes optimBits refuses another value; the betas error is printed once", async () => {
     const p = await param(new Float32Array(8));
     expect(() => new octet.optim.AdamW8bit([p], { optimBits: 32 })).toThrow(/AdamW8bit: option "optimBits": 32 conflicts with the class, which always has optimBits 8; use AdamW32bit or AdamW/);

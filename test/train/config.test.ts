@@ -54,4 +54,13 @@ describe("TrainConfig", () => {
     const r = TrainConfig.safeParse({ optim: "adamw_8bit", heads: 5 });
     expect(r.error!.issues[0]!.message).toMatch(/64 is not divisible by --heads 5/);
   });
+
+  test("--state-format with an --optim that keeps no 8-bit state would be ignored, so it is refused", () => {
+    const torch = TrainConfig.safeParse({ optim: "adamw_torch", stateFormat: "fourbit" });
+    expect(torch.error!.issues[0]!.message).toMatch(/fourbit applies to an 8-bit --optim .*--optim adamw_torch keeps 32-bit state/);
+    const muon = TrainConfig.safeParse({ optim: "muon_8bit", stateFormat: "companded8" });
+    expect(muon.error!.issues[0]!.message).toMatch(/--optim muon_8bit keeps its momentum in bitsandbytes' dynamic8 map/);
+    expect(TrainConfig.safeParse({ optim: "adamw_8bit", stateFormat: "companded8" }).success).toBe(true);
+    expect(TrainConfig.safeParse({ optim: "adamw_torch" }).success).toBe(true); // the default dynamic8 is not "given"
+  });
 });
