@@ -147,3 +147,16 @@ export function absmaxRel(gpu: Float32Array, want: Float32Array): number {
 export function report(line: string): void {
   if (process.env.OPTIM_REPORT) console.log(line);
 }
+
+/**
+ * Bit-level view of a state dict: typed arrays as their bytes (so -0 and NaN payloads count and nothing is
+ * compared by value only), param groups through JSON, the format record as it is.
+ */
+export function stateDictBits(sd: octet.optim.OptimizerStateDict): Record<string, unknown> {
+  const state: Record<string, Record<string, unknown>> = {};
+  for (const [k, e] of Object.entries(sd.state)) {
+    state[k] = {};
+    for (const [key, v] of Object.entries(e)) state[k][key] = typeof v === "number" ? v : Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return { state, paramGroups: JSON.parse(JSON.stringify(sd.paramGroups)), format: sd.format };
+}

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { filled, gaussian, octet, param, read } from "./helpers.ts";
+import { filled, gaussian, octet, param, read, stateDictBits } from "./helpers.ts";
 import { muonStep, type MuonHp } from "../reference/muon.ts";
 
 await octet.device();
@@ -14,15 +14,7 @@ await octet.device();
 type SD = octet.optim.OptimizerStateDict;
 type Ctor = typeof octet.optim.Muon;
 
-/** Bit-level view of a state dict (typed arrays as their bytes). */
-function bits(sd: SD): Record<string, unknown> {
-  const state: Record<string, Record<string, unknown>> = {};
-  for (const [k, e] of Object.entries(sd.state)) {
-    state[k] = {};
-    for (const [key, v] of Object.entries(e)) state[k][key] = typeof v === "number" ? v : Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  }
-  return { state, paramGroups: JSON.parse(JSON.stringify(sd.paramGroups)), format: sd.format };
-}
+const bits = stateDictBits; // compared bit for bit
 
 // A 2-D weight of 1300 elements (six 256-blocks, a ragged last one), a small one that Muon8bit keeps in f32
 // (under min8bitSize), and a 1-D bias in the AdamW group (8-bit under Muon8bit: two blocks, a ragged one).

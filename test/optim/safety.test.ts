@@ -6,7 +6,7 @@
 // - optimBits / stateFormat changes after the first step (overrideConfig or paramGroups) migrate the state;
 // - an un-awaited step followed by zeroGrad() keeps its update.
 import { describe, expect, test } from "bun:test";
-import { FAMILIES, classOf, compare32, compareClose, compareCodes, familyOf, filled, gaussian, octet, param, read, ref } from "./helpers.ts";
+import { FAMILIES, classOf, compare32, compareClose, compareCodes, familyOf, filled, gaussian, octet, param, read, ref, stateDictBits } from "./helpers.ts";
 import { dequantizeCode } from "../reference/quant.ts";
 import { SIGNED_DYNAMIC_MAP, UNSIGNED_DYNAMIC_MAP } from "../../src/optim/maps.ts";
 
@@ -15,14 +15,7 @@ const SMALL = 300; // 32-bit even in a *8bit class
 
 type SD = octet.optim.OptimizerStateDict;
 
-function bits(sd: SD): unknown {
-  const state: Record<string, Record<string, unknown>> = {};
-  for (const [k, e] of Object.entries(sd.state)) {
-    state[k] = {};
-    for (const [key, v] of Object.entries(e)) state[k][key] = typeof v === "number" ? v : Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  }
-  return state;
-}
+const bits = stateDictBits; // compared bit for bit
 
 /** GPU params and states of a run against the oracle's (8-bit: bnb's tolerance and at most one code off). */
 async function expectOracle(opt: octet.optim.Optimizer, params: octet.nn.Parameter[], refP: Float32Array[], refS: ref.OptimState[], bitsOf: (8 | 32)[], label: string): Promise<void> {

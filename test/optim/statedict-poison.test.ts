@@ -3,20 +3,12 @@
 // the wrong length, params in paramGroups that are not exactly 0..n-1 in order, and unknown keys in a state
 // entry. Each used to be accepted: after one step every parameter was NaN.
 import { describe, expect, test } from "bun:test";
-import { filled, gaussian, octet, param, read } from "./helpers.ts";
+import { filled, gaussian, octet, param, read, stateDictBits } from "./helpers.ts";
 
 type SD = octet.optim.OptimizerStateDict;
 type Entry = SD["state"][number];
 
-/** Bit-level view of a state dict (NaN payloads and -0 count). */
-function bits(sd: SD): unknown {
-  const state: Record<string, Record<string, unknown>> = {};
-  for (const [k, e] of Object.entries(sd.state)) {
-    state[k] = {};
-    for (const [key, v] of Object.entries(e)) state[k][key] = typeof v === "number" ? v : Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  }
-  return { state, paramGroups: JSON.parse(JSON.stringify(sd.paramGroups)) };
-}
+const bits = stateDictBits; // compared bit for bit
 
 // Parameter 0 has 8-bit state (codes + absmax), parameter 1 is below min8bitSize and keeps f32 state.
 const SIZES = [5000, 1000];

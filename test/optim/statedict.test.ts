@@ -1,19 +1,11 @@
 // Optimizer state dicts (api.md "Optimizers", bnb-algorithms.md §6, §8.2): an exact round trip, a step after a
 // load equal to a step without it, and refusals that change nothing.
 import { describe, expect, test } from "bun:test";
-import { classOf, familyOf, filled, gaussian, octet, param, read, ref } from "./helpers.ts";
+import { classOf, familyOf, filled, gaussian, octet, param, read, ref, stateDictBits } from "./helpers.ts";
 
 type SD = octet.optim.OptimizerStateDict;
 
-/** Bit-level view of a state dict, so -0 / NaN payloads count and nothing is compared by value only. */
-function bits(sd: SD): Record<string, unknown> {
-  const state: Record<string, Record<string, unknown>> = {};
-  for (const [k, e] of Object.entries(sd.state)) {
-    state[k] = {};
-    for (const [key, v] of Object.entries(e)) state[k][key] = typeof v === "number" ? v : Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  }
-  return { state, paramGroups: JSON.parse(JSON.stringify(sd.paramGroups)), format: sd.format };
-}
+const bits = stateDictBits; // compared bit for bit
 
 interface Setup {
   params: octet.nn.Parameter[];
