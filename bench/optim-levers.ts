@@ -318,7 +318,11 @@ function makeBuffers(dev: GPUDevice, blocks: number, tab: Uint32Array, seed: num
 
 function encodeRun(dev: GPUDevice, pl: GPUComputePipeline, bufs: Buffers, blocks: number, bpw: number): () => void {
   const bg = dev.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: bufs.params } }, ...bufs.list.map((b, i) => ({ binding: i + 1, resource: { buffer: b } }))] });
-  const groups = Math.ceil(blocks / bpw);
+  return dispatchRun(dev, pl, bg, Math.ceil(blocks / bpw));
+}
+
+/** One submit of one pass dispatching `groups` workgroups (folded into y past the 65535 per-dimension limit). */
+function dispatchRun(dev: GPUDevice, pl: GPUComputePipeline, bg: GPUBindGroup, groups: number): () => void {
   const x = Math.min(groups, 65535);
   return () => {
     const enc = dev.createCommandEncoder();
@@ -380,18 +384,7 @@ function adam32Run(dev: GPUDevice, bufs: Buffers, n: number, target: DeviceTarge
     return { binding: Number(x[1]), resource: { buffer: b } };
   });
   const bg = dev.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: bufs.params } }, ...entries] });
-  const groups = Math.ceil(n / 4 / 256);
-  const x = Math.min(groups, 65535);
-  const run = () => {
-    const enc = dev.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pl);
-    pass.setBindGroup(0, bg);
-    pass.dispatchWorkgroups(x, Math.ceil(groups / x));
-    pass.end();
-    dev.queue.submit([enc.finish()]);
-  };
-  return { run, free: () => states.forEach((b) => b.destroy()) };
+  return { run: dispatchRun(dev, pl, bg, Math.ceil(n / 4 / 256)), free: () => states.forEach((b) => b.destroy()) };
 }
 
 export async function main(argv: string[]): Promise<void> {
