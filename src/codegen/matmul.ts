@@ -39,12 +39,13 @@ export function matmulTile(variant: MatmulVariant): { m: number; n: number } {
 
 /**
  * The variant a product of these sizes gets on a device whose target asks for `wanted`: the broadcast kernel
- * loads B in vec4s along B's contiguous dimension and stores C in vec4s along N, so it needs N, and for a
- * transposed B also K, to be multiples of 4; other sizes get the direct kernel, which it replaces there.
+ * loads a transposed A and B in vec4s along their contiguous dimensions and stores C in vec4s along N, so it
+ * needs N, for a transposed A also M and for a transposed B also K, to be multiples of 4; other sizes get the
+ * direct kernel, which it replaces there.
  */
-export function matmulVariantFor(wanted: MatmulVariant, N: number, K: number, tb: boolean): MatmulVariant {
+export function matmulVariantFor(wanted: MatmulVariant, M: number, N: number, K: number, ta: boolean, tb: boolean): MatmulVariant {
   if (wanted !== "broadcast") return wanted;
-  return N % 4 === 0 && (!tb || K % 4 === 0) ? "broadcast" : "direct";
+  return N % 4 === 0 && (!ta || M % 4 === 0) && (!tb || K % 4 === 0) ? "broadcast" : "direct";
 }
 
 /** Shapes of a matmul node's operands: batch count, M, N, K, and whether B is shared across the batch. */
@@ -63,7 +64,7 @@ export function matmulDims(n: Node): { batch: number; M: number; N: number; K: n
 export function lowerMatmul(n: Node, aSlot: number, bSlot: number, outSlot: number, slots: SlotInfo[], name: string, wanted: MatmulVariant = "tiled"): ScheduledKernel {
   const { ta, tb } = n.arg as unknown as MatmulArg;
   const { batch, M, N, K, sharedB } = matmulDims(n);
-  const variant = matmulVariantFor(wanted, N, K, tb);
+  const variant = matmulVariantFor(wanted, M, N, K, ta, tb);
   const bind = (slot: number, read: boolean): Binding => ({ name: slots[slot].name, slot, dtype: slots[slot].dtype, mode: "scalar", read, write: !read });
   const kernel: Kernel = {
     name,
@@ -155,8 +156,8 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
       else hi = mid - 1;
     }
     const unit = dim === "m" ? tile.m : dim === "n" ? tile.n : MM_TILE;
-    // The broadcast kernel reads B and writes C in vec4s along N (B^T: along K): its cuts there stay multiples of 4.
-    const quantum = k.matmul!.variant === "broadcast" && (dim === "n" || dim === "k") ? 4 : 1;
+    // The broadcast kernel reads and writes in vec4s along M (A^T), N and K (B^T): its cuts stay multiples of 4.
+    const quantum = k.matmul!.variant === "broadcast" && (dim === "n" || (dim === "m" && ta) || (dim === "k" && tb)) ? 4 : 1;
     size[dim] = dim !== "z" && lo >= unit ? Math.floor(lo / unit) * unit : Math.floor(lo / quantum) * quantum;
     if (size[dim] === 0)
       throw new Error(`octet: ${k.name}: operand ${ops[over]} (${k.bindings[over].name}) cannot be cut to fit one storage binding of ${limits.maxBinding} bytes (the broadcast kernel reads 4 elements at a time along ${dim.toUpperCase()})`);
