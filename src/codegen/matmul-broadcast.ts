@@ -19,6 +19,16 @@ import { DTYPES } from "../dsl/dtype.ts";
 import { paramsStruct } from "./banner.ts";
 import type { Kernel } from "./kernel.ts";
 
+/**
+ * WGSL's directive for f16 operands (it must precede every declaration); a device without shader-f16 is refused
+ * here, as the elementwise emitter refuses it, rather than failing in the shader compiler.
+ */
+export function f16Directive(k: Kernel): string {
+  if (DTYPES[k.bindings[0].dtype].wgsl !== "f16") return "";
+  if (k.target && !k.target.f16) throw new Error(`octet: ${k.name} multiplies f16 matrices, but the target device has no shader-f16; cast to f32 first`);
+  return "enable f16;\n";
+}
+
 const BROADCAST_ROWS = 32;
 const BROADCAST_QUADS = 2;
 /** Invocations of one workgroup, all in one subgroup (the device's subgroupMinSize must be at least this). */
@@ -45,7 +55,7 @@ export function emitMatmulBroadcastWgsl(k: Kernel, header: string, [A, B, C]: st
       lines(ks, (j) => lines(quads, (q) => `    let b${j}_${q} = select(${v4}(0), ${v4}(${[0, 1, 2, 3].map((c) => `bt${q}_${c}_${j >> 2}.${"xyzw"[j & 3]}`).join(", ")}), k0 + ${j}u < params.k_end);`))
     : lines(ks, (j) => `    let kn${j} = b_base + min(k0 + ${j}u, params.k_end - 1u) * params.N;\n` + lines(quads, (q) => `    let b${j}_${q} = select(${v4}(0), load_b4(kn${j} + col${q}), k0 + ${j}u < params.k_end);`));
   const pass = (i: number, q: number) => ks.reduce((e, j) => (e ? `fma(${v4}(subgroupBroadcast(${aOf(i)}, ${j}u)), b${j}_${q}, ${e})` : `${v4}(subgroupBroadcast(${aOf(i)}, ${j}u)) * b${j}_${q}`), "");
-  return `${t === "f16" ? "enable f16;\n" : ""}enable subgroups;
+  return `${f16Directive(k)}enable subgroups;
 ${header}
 ${paramsStruct(k.uniforms.map((u) => u.name))}
 @group(0) @binding(1) var<storage, read> ${A}: array<${ta ? `${v4}>; // A^T, in vec4s along M` : `${t}>;`}

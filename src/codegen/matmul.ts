@@ -13,7 +13,7 @@
 import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
-import { BROADCAST_TILE, emitMatmulBroadcastWgsl } from "./matmul-broadcast.ts";
+import { BROADCAST_TILE, emitMatmulBroadcastWgsl, f16Directive } from "./matmul-broadcast.ts";
 import { hashString, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
 
 export interface MatmulArg {
@@ -239,7 +239,7 @@ export function emitMatmulDirectWgsl(k: Kernel, header: string, names: string[])
   const bAt = (n: string) => (tb ? `b_base + ${n} * params.K + kk` : `b_base + kk * params.N + ${n}`);
   const rows = [...Array(DIRECT_ROWS).keys()], cols = [...Array(DIRECT_COLS).keys()], quads = [...Array(DIRECT_COLS / 4).keys()];
   const lines = (f: (i: number) => string, over = rows) => over.map(f).join("\n");
-  return `${header}
+  return `${f16Directive(k)}${header}
 ${declarations(k, names)}
 @compute @workgroup_size(${DIRECT_THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) tid: vec3<u32>) {
@@ -281,7 +281,7 @@ export function emitMatmulWgsl(k: Kernel, header: string, names: string[]): stri
   const t = DTYPES[k.bindings[0].dtype].wgsl;
   const aAt = ta ? "a_base + gk * params.M + gm" : "a_base + gm * params.K + gk";
   const bAt = tb ? "b_base + gn * params.K + gk" : "b_base + gk * params.N + gn";
-  return `${header}
+  return `${f16Directive(k)}${header}
 ${declarations(k, names)}var<workgroup> a_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [m][k] of this K slice
 var<workgroup> b_tile: array<${t}, ${MM_TILE * MM_TILE}>; // [k][n]
 

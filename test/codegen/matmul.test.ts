@@ -9,6 +9,7 @@ import { deviceInfo, setStorageBindingCap } from "../../src/runtime/device.ts";
 import { jit } from "../../src/runtime/jit.ts";
 import { deviceTarget } from "../../src/runtime/target.ts";
 import { matmulReference, rnd } from "../reference/matmul.ts";
+import { f16round } from "../../src/dsl/f16round.ts";
 
 
 const cases: [number, number, number, boolean, boolean, number, boolean][] = [
@@ -111,5 +112,32 @@ describe.each(["tiled", "direct"] as MatmulVariant[])("matmul (%s kernel)", (var
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
     expect(got.length).toBe(want.length);
     expect(worst).toBeLessThan(1e-5 * Math.sqrt(K)); // f32 accumulation of K products of magnitude <= 0.25
+  });
+});
+
+// f16 operands: every variant declares f16 arrays, so each must enable f16 (the direct and tiled kernels did not,
+// and failed to compile); a device without shader-f16 is refused with the reason, before any shader compile.
+describe.each(["tiled", "direct", "broadcast"] as MatmulVariant[])("matmul of f16 matrices (%s kernel)", (variant) => {
+  test.each([[9, 12, 8, false, false], [8, 20, 12, true, true]] as [number, number, number, boolean, boolean][])("M=%i K=%i N=%i transA=%p transB=%p against the float64 product of the f16 inputs", async (M, K, N, ta, tb) => {
+    await octet.device();
+    if (!deviceInfo().hasF16 || (variant === "broadcast" && !deviceInfo().hasSubgroups)) return;
+    const target = { ...deviceTarget(), matmulVariant: variant };
+    const a = Float32Array.from(rnd(M * K, M + 3 * K), f16round);
+    const b = Float32Array.from(rnd(K * N, N + 5 * K), f16round);
+    const [aShape, bShape] = [ta ? [K, M] : [M, K], tb ? [N, K] : [K, N]];
+    const mm = jit(`mm16_${variant}`, { a: { shape: aShape }, b: { shape: bShape } }, ({ a, b }) => ({ c: a.cast("f16").matmul(b.cast("f16"), { transA: ta, transB: tb }).cast("f32") }), { target });
+    const got = await (await mm.run({ a: await octet.tensor(a, aShape), b: await octet.tensor(b, bShape) })).c.toArray();
+    expect(mm.wgsl().join("\n")).toContain(`matmul kernel (${variant})`);
+    const want = matmulReference(a, b, M, K, N, ta, tb, 1, false);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    expect(worst).toBeLessThan(K * 2 ** -11); // f16 accumulation: at most one half-ulp of a sum below 1 per product
+  });
+
+  test("a target without shader-f16 is refused, naming the kernel and the fix", async () => {
+    await octet.device();
+    const target = { ...deviceTarget(), matmulVariant: variant, f16: false, subgroupMinSize: variant === "broadcast" ? 8 : deviceTarget().subgroupMinSize };
+    const mm = jit(`mm16_nof16_${variant}`, { a: { shape: [8, 8] }, b: { shape: [8, 8] } }, ({ a, b }) => ({ c: a.cast("f16").matmul(b.cast("f16")).cast("f32") }), { target });
+    expect(() => mm.wgsl()).toThrow(/no shader-f16; cast to f32 first/);
   });
 });
