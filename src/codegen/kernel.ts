@@ -207,15 +207,19 @@ export class BindingLimitError extends Error {
 
 /**
  * One fused-attention kernel's shape: `pass` (forward; the backward's dQ pass, which also writes the rows'
- * statistics; its dK/dV pass), head size `d` read as `vec`-wide vectors, `wg` threads per workgroup (one
- * per query row, or per key row in the dK/dV pass) and `tile`: rows of the other side staged per step.
+ * statistics; its dK/dV pass), head size `d` read as `vec`-wide vectors, `wg` threads per workgroup, each
+ * owning `rows` query rows (key rows in the dK/dV pass), and `tile`: rows of the other side staged per step.
+ * `subgroup`: the forward for a workgroup that is one subgroup, which passes key rows between lanes with
+ * subgroupBroadcast instead of staging them in workgroup memory.
  */
 export interface AttentionGeometry {
   pass: "forward" | "dq" | "dkv";
   d: number;
   vec: 1 | 4;
   wg: number;
+  rows: number;
   tile: number;
+  subgroup: boolean;
 }
 
 /**

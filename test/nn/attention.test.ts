@@ -2,7 +2,8 @@
 // test/reference/nn.ts: the forward against attentionRef, the backward (autograd seeded with a fixed random
 // R, so the "loss" is sum(O ⊙ R)) against central differences of sum(attentionRef(qkv) ⊙ R). Shapes cover
 // head sizes 3 (scalar kernels), 4, 16 (the default GPT's), 32, 64 (GPT-2's), T = 1, T not a multiple of the
-// tiles, and T = 1024; the schedule is checked for its kernel count and for having no [T, T] buffer.
+// tiles or of a forward workgroup's rows, and T = 1024 (on lavapipe, whose subgroups have 8 lanes, the forward
+// is the subgroup kernel); the schedule is checked for its kernel count and for having no [T, T] buffer.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as octet from "../../src/index.ts";
 import { backward, leaf } from "../../src/autograd/var.ts";
@@ -59,13 +60,15 @@ async function checkShape(B: number, T: number, H: number, d: number, seed: numb
 
 describe("fused causal attention vs the float64 reference", () => {
   const geo = attentionGeometry("forward", 16, deviceTarget());
+  const bwd = attentionGeometry("dq", 64, deviceTarget());
   const shapes: [number, number, number, number][] = [
     [1, 1, 1, 4], // T = 1: one key, softmax weight exactly 1
     [2, 3, 2, 3], // head size 3: scalar (non-vec4) kernels
     [2, 5, 3, 4],
     [1, geo.tile + 3, 2, 16], // past one tile, not a multiple of it
+    [2, geo.wg * geo.rows + 3, 2, 8], // past one forward workgroup's rows, not a multiple of them
     [3, 9, 1, 32],
-    [1, 2 * geo.wg + 5, 1, 64], // three query workgroups, several key tiles, GPT-2's head size
+    [1, 2 * bwd.wg + 5, 1, 64], // three backward workgroups, several forward ones, many key tiles, GPT-2's head size
   ];
   for (const [B, T, H, d] of shapes)
     test(`B=${B} T=${T} H=${H} d=${d}: forward and d qkv`, async () => {
@@ -117,6 +120,20 @@ describe("fused attention schedule", () => {
     expect(wgsl[2]).toContain("var<storage, read> qkv: array<vec4<f32>>");
     expect(wgsl[2]).toContain("@workgroup_size(WG)");
     expect(wgsl[2]).toContain("const WG = 32u;");
+  });
+
+  test("with subgroups of 8 or more lanes the forward is one subgroup, broadcasting key rows; without, it stages tiles", () => {
+    const sg = { ...DEFAULT_TARGET, subgroupMinSize: 8 };
+    const g = attentionGeometry("forward", 64, sg);
+    expect([g.subgroup, g.wg, g.rows, g.tile]).toEqual([true, 8, 2, 8]);
+    expect(attentionGeometry("forward", 64, { ...sg, subgroupMinSize: 4 }).subgroup).toBe(false);
+    expect(attentionGeometry("dq", 64, sg).subgroup).toBe(false);
+    const wgsl = (target: typeof sg) => emitWgsl(schedule([{ node: o.node, name: "o" }], "attn", [], target).kernels[0].kernel);
+    const text = wgsl(sg);
+    expect(text).toContain("enable subgroups;");
+    expect(text).toContain("subgroupBroadcast(k_row[0], 7u)");
+    expect(text).not.toContain("workgroupBarrier");
+    expect(wgsl(DEFAULT_TARGET)).not.toContain("subgroup");
   });
 
   test("the interpreter agrees with the GPU and the reference (small shape)", async () => {

@@ -5,7 +5,10 @@
 //   forward   one kernel. A workgroup owns `wg` query rows of one (sequence, head), one thread per row, and
 //             streams the keys and values in tiles of `tile` rows through workgroup memory with an online
 //             softmax (running max m and sum l; acc rescaled by exp(m_old - m_new) once per tile). Tiles
-//             wholly above the diagonal are never visited.
+//             wholly above the diagonal are never visited. Where the device's subgroups hold 8 lanes or
+//             more (lavapipe), the forward is instead one subgroup per workgroup, 2 query rows per lane,
+//             key rows passed between lanes by subgroupBroadcast: no workgroup memory, no barrier, and
+//             every private index a constant (attention-wgsl.ts says why that is what lavapipe needs).
 //   backward  two kernels, writing d qkv [B*T, 3C] directly (no split or merge gathers):
 //             dq:  per query row, D = dO.O, then one pass over the key tiles for the row's log-sum-exp
 //                  (the forward's, recomputed: a node has one output, see dsl/attention.ts), then a pass for
@@ -48,14 +51,27 @@ function bytesPerTileRow(pass: AttentionGeometry["pass"], d: number): number {
   return pass === "dkv" ? (2 * d + 2) * 4 : 2 * d * 4;
 }
 
+/**
+ * Lanes of the subgroup forward: one workgroup is one subgroup of this many lanes, and each key tile is one
+ * key row per lane (lavapipe runs 8 invocations per AVX2 register).
+ */
+const SUBGROUP_LANES = 8;
+/** Query rows each lane owns in the subgroup forward: each broadcast key vector feeds that many rows. */
+const SUBGROUP_ROWS = 2;
+
 /** The geometry of one pass for head size d on this device; refuses a head too large for its workgroup memory. */
 export function attentionGeometry(pass: AttentionGeometry["pass"], d: number, target: DeviceTarget): AttentionGeometry {
+  const vec = d % 4 === 0 ? 4 : 1;
+  // The subgroup forward holds no tile in workgroup memory and has no barrier: where the device's smallest
+  // subgroup holds the workgroup, every lane's key row can be broadcast to the others.
+  if (pass === "forward" && target.subgroupMinSize >= SUBGROUP_LANES)
+    return { pass, d, vec, wg: SUBGROUP_LANES, rows: SUBGROUP_ROWS, tile: SUBGROUP_LANES, subgroup: true };
   const wg = Math.min(WG, 2 ** Math.floor(Math.log2(target.maxWorkgroupInvocations)));
   let tile = MAX_TILE;
   while (tile > 1 && tile * bytesPerTileRow(pass, d) > target.maxWorkgroupStorageBytes) tile /= 2;
   if (tile * bytesPerTileRow(pass, d) > target.maxWorkgroupStorageBytes)
     throw new Error(`octet: attention with head size ${d} needs ${bytesPerTileRow(pass, d)} bytes of workgroup memory per tile row; this device gives ${target.maxWorkgroupStorageBytes}`);
-  return { pass, d, vec: d % 4 === 0 ? 4 : 1, wg, tile };
+  return { pass, d, vec, wg, rows: 1, tile, subgroup: false };
 }
 
 function kernelOf(ctx: LowerContext, n: Node, outSlot: number, g: AttentionGeometry, slots: number[], writes: number): Kernel {
@@ -73,8 +89,8 @@ function kernelOf(ctx: LowerContext, n: Node, outSlot: number, g: AttentionGeome
     attention: g,
     key: "",
   };
-  const { pass, d, vec, wg, tile } = g;
-  kernel.key = hashString(`attention|${pass}|d${d}|vec${vec}|wg${wg}|tile${tile}|${bindings.map((b) => b.name).join(",")}|${targetKey(ctx.target)}`);
+  const { pass, d, vec, wg, rows, tile, subgroup } = g;
+  kernel.key = hashString(`attention|${pass}|d${d}|vec${vec}|wg${wg}|rows${rows}|tile${tile}|${subgroup ? "subgroup|" : ""}${bindings.map((b) => b.name).join(",")}|${targetKey(ctx.target)}`);
   return kernel;
 }
 
@@ -86,7 +102,7 @@ export const attentionLowering: Lowering = {
     const C = qkv.shape[1] / 3;
     const d = C / H;
     const BH = (rows / T) * H;
-    const grid = (g: AttentionGeometry): [number, number, number] => [Math.ceil(T / g.wg), BH, 1];
+    const grid = (g: AttentionGeometry): [number, number, number] => [Math.ceil(T / (g.wg * g.rows)), BH, 1];
     // The whole batch as one dispatch; `chunks` cuts it by sequences when a binding would not fit.
     const whole = (k: number) => Object.fromEntries(Array.from({ length: k }, (_, i) => [`first${i}`, 0]));
     const consts = (k: number) => ({ T, H, b0: 0, ...whole(k) });
@@ -119,13 +135,13 @@ function chunks(sk: ScheduledKernel, slotBytes: number[], limits: BindingLimits)
   const B = sk.rows / H;
   const g = k.attention!;
   const C = H * g.d;
-  const tiles = Math.ceil(T / g.wg);
+  const tiles = Math.ceil(T / (g.wg * g.rows));
   // f32 elements of one sequence in each binding, and whether the kernel reads it as head vectors.
   const qkv = { floats: T * 3 * C, vectors: true }, rows = { floats: T * C, vectors: true }, stats = { floats: H * T * 2, vectors: false };
   const layout = { forward: [qkv, rows], dq: [qkv, rows, rows, qkv, stats], dkv: [qkv, rows, stats, qkv] }[g.pass];
   const perSeq = layout.map((l) => l.floats * 4);
   const fits = (n: number) => n * H <= limits.maxWorkgroups && perSeq.every((p, i) => Math.min(slotBytes[i], n * p + limits.offsetAlign) <= limits.maxBinding);
-  if (tiles > limits.maxWorkgroups) throw new BindingLimitError(`octet: kernel ${k.name} (attention): T = ${T} needs ${tiles} workgroups of ${g.wg} rows, more than ${limits.maxWorkgroups} per grid dimension`);
+  if (tiles > limits.maxWorkgroups) throw new BindingLimitError(`octet: kernel ${k.name} (attention): T = ${T} needs ${tiles} workgroups of ${g.wg * g.rows} rows, more than ${limits.maxWorkgroups} per grid dimension`);
   if (!fits(1)) {
     const i = Math.max(0, perSeq.findIndex((p) => p + limits.offsetAlign > limits.maxBinding));
     throw new BindingLimitError(`octet: kernel ${k.name} (attention): one sequence of ${k.bindings[i].name} (T = ${T}, C = ${C}) spans ${perSeq[i]} bytes, which with the ${limits.offsetAlign}-byte offset alignment does not fit one storage binding of ${limits.maxBinding} bytes`);

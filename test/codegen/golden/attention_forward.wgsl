@@ -1,5 +1,5 @@
 // octet kernel: attention_forward
-// key: d71eadabe45d7ff7
+// key: 88da7f7e03373e87
 // fused causal attention, forward (FlashAttention-2): O = softmax(scale q k^T, causal) v with an online softmax
 // head size 32 as 8 x vec4<f32>; workgroup 64 threads, one per query row; tiles of 64 key rows in workgroup memory
 // bindings:
