@@ -122,18 +122,22 @@ describe("fused attention schedule", () => {
     expect(wgsl[2]).toContain("const WG = 32u;");
   });
 
-  test("with subgroups of 8 or more lanes the forward is one subgroup, broadcasting key rows; without, it stages tiles", () => {
+  test("with subgroups of 8 or more lanes every pass is one subgroup, broadcasting tile rows; without, they stage tiles", () => {
     const sg = { ...DEFAULT_TARGET, subgroupMinSize: 8 };
     const g = attentionGeometry("forward", 64, sg);
     expect([g.subgroup, g.wg, g.rows, g.tile]).toEqual([true, 8, 2, 8]);
     expect(attentionGeometry("forward", 64, { ...sg, subgroupMinSize: 4 }).subgroup).toBe(false);
-    expect(attentionGeometry("dq", 64, sg).subgroup).toBe(false);
-    const wgsl = (target: typeof sg) => emitWgsl(schedule([{ node: o.node, name: "o" }], "attn", [], target).kernels[0].kernel);
-    const text = wgsl(sg);
-    expect(text).toContain("enable subgroups;");
-    expect(text).toContain("subgroupBroadcast(k_row[0], 7u)");
-    expect(text).not.toContain("workgroupBarrier");
-    expect(wgsl(DEFAULT_TARGET)).not.toContain("subgroup");
+    expect(attentionGeometry("dkv", 64, sg).subgroup).toBe(true);
+    const wgsl = (target: typeof sg) => schedule([{ node: dx.node, name: "dqkv" }], "attn", [], target).kernels.map((k) => emitWgsl(k.kernel));
+    const [fwd, dq, dkv] = wgsl(sg);
+    for (const text of [fwd, dq, dkv]) {
+      expect(text).toContain("enable subgroups;");
+      expect(text).not.toContain("workgroupBarrier");
+    }
+    expect(fwd).toContain("subgroupBroadcast(k_row[0], 7u)");
+    expect(dq).toContain("subgroupBroadcast(v_row[3], 7u)");
+    expect(dkv).toContain("subgroupBroadcast(lse_l, 7u)");
+    for (const text of wgsl(DEFAULT_TARGET)) expect(text).not.toContain("subgroup");
   });
 
   test("the interpreter agrees with the GPU and the reference (small shape)", async () => {

@@ -8,16 +8,17 @@
 // gradient sums run over keys (or queries) in increasing order.
 import type { Kernel } from "../kernel.ts";
 import { DISPATCH_FIELDS, kernelBanner, paramsStruct } from "../banner.ts";
+import { SUBGROUP_BODY } from "./attention-subgroup.ts";
 
 /** Names the kernels use for their own values: a binding called one of these gets a suffix. */
 const LOCALS = new Set(
   ("q g k v a c sp sd start Dn bh acc dq dk dv s m l m_new alpha lse Di Dv dot_out b h i j e x n p ds r r0 row own last end inv ii i0 j0 " +
-    "t0 at lane k_row v_row " +
+    "t0 at lane k_row v_row q_row g_row lse_l d_l Dsum " +
     "q_at o_at kv_at wid lid params main hsum Params k_tile v_tile q_tile g_tile lse_tile d_tile").split(" "),
 );
 
-/** The subgroup forward's per-row locals: a short name and the row (q0, acc1, s0_3, ...). */
-const ROW_LOCAL = /^(q|i|m|l|mn|al|acc|s|p)\d+(_\d+)?$/;
+/** The subgroup kernels' per-row locals: a short name and the row (q0, acc1, s0_3, ...). */
+const ROW_LOCAL = /^(q|g|k|v|i|j|m|l|mn|al|acc|dq|dk|dv|s|p|ds|lse|Di)\d+(_\d+)?$/;
 
 function bindingNames(names: string[]): string[] {
   return names.map((raw) => {
@@ -45,7 +46,7 @@ export function emitAttention(k: Kernel, rawNames: string[]): string {
     [
       `fused causal attention, ${DESCRIPTION[g.pass]}`,
       g.subgroup
-        ? `head size ${g.d} as ${D} x ${t}; workgroup = one subgroup of ${g.wg} lanes, ${g.rows} query rows each; key tiles of ${g.tile} rows, one per lane, passed by subgroupBroadcast`
+        ? `head size ${g.d} as ${D} x ${t}; workgroup = one subgroup of ${g.wg} lanes, ${g.rows} ${g.pass === "dkv" ? "key" : "query"} rows each; tiles of ${g.tile} ${g.pass === "dkv" ? "query" : "key"} rows, one per lane, passed by subgroupBroadcast`
         : `head size ${g.d} as ${D} x ${t}; workgroup ${g.wg} threads, one per ${g.pass === "dkv" ? "key" : "query"} row; tiles of ${g.tile} ${g.pass === "dkv" ? "query" : "key"} rows in workgroup memory`,
     ],
     [`${DISPATCH_FIELDS.join(", ")}, T, H, b0: this dispatch's first sequence, first<i>: the`, "element of binding i's whole tensor at which its bound window starts)"],
@@ -60,17 +61,17 @@ ${paramsStruct(k.uniforms.map((u) => u.name))}
 ${decls}
 
 const D = ${D}u; // vectors per head row
-const WG = ${g.wg}u; // threads per workgroup, one row each
+const WG = ${g.wg}u; // threads per workgroup
 const TILE = ${g.tile}u; // rows per staged tile
 const SCALE = ${scaleText}; // 1 / sqrt(head size) (f32)
 
 fn hsum(x: ${t}) -> f32 { return ${V ? "(x.x + x.y) + (x.z + x.w)" : "x"}; }
 `;
-  if (g.subgroup) return common + subgroupForwardBody(ctx, g.rows, g.tile);
+  if (g.subgroup) return common + SUBGROUP_BODY[g.pass](ctx, g.rows, g.tile);
   return common + BODY[g.pass](ctx).replace(/e < D;/g, `e < ${ctx.loopD};`);
 }
 
-interface Ctx {
+export interface Ctx {
   t: string;
   zero: string;
   D: number;
@@ -294,62 +295,3 @@ ${prologue("key")}  let j = r;
 }
 
 const BODY = { forward: forwardBody, dq: dqBody, dkv: dkvBody };
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/**
- * The forward for a workgroup that is one subgroup (lavapipe: 8 lanes, one AVX2 register). On lavapipe a
- * load whose index is not a compile-time constant runs lane by lane (about 12 instructions per float per
- * lane), and a barrier makes the kernel a coroutine whose compile time grows with the square of its blocks.
- * So: no workgroup memory and no barrier. Each lane loads one key and value row of the tile (lane L: key
- * j0 + L) and every lane takes key L's vectors from lane L with subgroupBroadcast, a constant lane: a register
- * shuffle. The tile's keys and the head's vectors are unrolled, so every private-array index is a constant;
- * each lane owns R query rows, so one broadcast feeds R multiply-adds. The causal mask is a select per score
- * (keys past a row, and clamped key rows past T, get -3e38: exp of them is 0). Same tiles, sums and order as
- * forwardBody, so the interpreter serves both.
- */
-function subgroupForwardBody(c: Ctx, R: number, K: number): string {
-  const [X, O] = c.names;
-  const rows = range(R), keys = range(K), vecs = range(c.D);
-  const bk = (e: number, j: number) => `subgroupBroadcast(k_row[${e}], ${j}u)`;
-  const bv = (e: number, j: number) => `subgroupBroadcast(v_row[${e}], ${j}u)`;
-  const perRow = (f: (r: number) => string) => rows.map(f).join("\n");
-  return `@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let T = params.T;
-  let Dn = D + params.zero; // D, as a value the compiler cannot unroll loops over: arrays indexed by it stay in memory
-  let CV = params.H * D; // vectors per part (q, k or v) of a packed row
-  let bh = params.b0 * params.H + wid.y; // (sequence, head) of this workgroup: this dispatch starts at sequence b0
-  let b = bh / params.H;
-  let h = bh % params.H;
-  let r0 = wid.x * WG * ${R}u; // first query row of this workgroup
-  let t0 = r0 + lid * ${R}u; // this lane's rows: t0 .. t0 + ${R - 1} (rows past T repeat row T - 1 and store nothing)
-  let last = min(r0 + WG * ${R}u, T) - 1u; // the workgroup's last query row: key tiles past it are never visited
-${perRow((r) => `  let i${r} = min(t0 + ${r}u, T - 1u);
-  var q${r}: array<${c.t}, D>; // query row i${r}, times SCALE
-  for (var e = 0u; e < Dn; e++) { q${r}[e] = ${X}[((b * T + i${r}) * 3u) * CV + h * D + e - params.first0] * SCALE; }
-  var acc${r}: array<${c.t}, D>; // sum over keys of exp(s - m) v
-  var m${r}: f32 = -3.0e38; // running max of the row's scores (finite, so exp(m - m_new) is never exp(inf - inf))
-  var l${r}: f32 = 0.0; // running sum of exp(s - m)`)}
-  var k_row: array<${c.t}, D>; // key row j0 + lane of the tile
-  var v_row: array<${c.t}, D>;
-  for (var j0 = 0u; j0 <= last; j0 += TILE) {
-    let at = ((b * T + min(j0 + lane, T - 1u)) * 3u) * CV + h * D - params.first0;
-    for (var e = 0u; e < Dn; e++) { k_row[e] = ${X}[at + CV + e]; v_row[e] = ${X}[at + 2u * CV + e]; }
-${perRow((r) => [
-    ...keys.map((j) => `    let s${r}_${j} = select(hsum(${vecs.map((e) => `q${r}[${e}] * ${bk(e, j)}`).join(" + ")}), -3.0e38, j0 + ${j}u > i${r});`),
-    `    let mn${r} = ${keys.reduce((a, j) => `max(${a}, s${r}_${j})`, `m${r}`)};`,
-    `    let al${r} = exp(m${r} - mn${r});`,
-    ...keys.map((j) => `    let p${r}_${j} = exp(s${r}_${j} - mn${r});`),
-    `    l${r} = l${r} * al${r} + ${keys.map((j) => `p${r}_${j}`).join(" + ")};`,
-    `    m${r} = mn${r};`,
-  ].join("\n"))}
-${vecs.flatMap((e) => rows.map((r) => `    acc${r}[${e}] = acc${r}[${e}] * al${r} + ${keys.map((j) => `p${r}_${j} * ${bv(e, j)}`).join(" + ")};`)).join("\n")}
-  }
-${perRow((r) => `  if (t0 + ${r}u < T) {
-    let inv = 1.0 / l${r};
-    for (var e = 0u; e < Dn; e++) { ${O}[(b * T + i${r}) * CV + h * D + e - params.first1] = acc${r}[e] * inv; }
-  }`)}
-}
-`;
-}

@@ -5,10 +5,7 @@
 //   forward   one kernel. A workgroup owns `wg` query rows of one (sequence, head), one thread per row, and
 //             streams the keys and values in tiles of `tile` rows through workgroup memory with an online
 //             softmax (running max m and sum l; acc rescaled by exp(m_old - m_new) once per tile). Tiles
-//             wholly above the diagonal are never visited. Where the device's subgroups hold 8 lanes or
-//             more (lavapipe), the forward is instead one subgroup per workgroup, 2 query rows per lane,
-//             key rows passed between lanes by subgroupBroadcast: no workgroup memory, no barrier, and
-//             every private index a constant (attention-wgsl.ts says why that is what lavapipe needs).
+//             wholly above the diagonal are never visited.
 //   backward  two kernels, writing d qkv [B*T, 3C] directly (no split or merge gathers):
 //             dq:  per query row, D = dO.O, then one pass over the key tiles for the row's log-sum-exp
 //                  (the forward's, recomputed: a node has one output, see dsl/attention.ts), then a pass for
@@ -17,6 +14,10 @@
 //             dkv: per key row, loops over the query tiles at or below the diagonal: dV = sum_i P dO_i,
 //                  dK = scale * sum_i P (dP - D_i) q_i.
 //
+// Where the device's subgroups hold 8 lanes or more (lavapipe), every pass is instead one subgroup per
+// workgroup, 2 rows per lane, the other side's tile rows passed between lanes by subgroupBroadcast: no
+// workgroup memory, no barrier, every private index a constant (attention-subgroup.ts says why that is what
+// lavapipe needs). Otherwise:
 // Tile sizes come from the device target: threads per workgroup at most maxWorkgroupInvocations, and the
 // staged tiles within maxWorkgroupStorageBytes (a head of 64 floats on WebGPU's guaranteed 16 KiB: key and
 // value tiles of 32 rows). One pipeline serves every B, T and H (uniforms); the head size, vector width and
@@ -52,19 +53,19 @@ function bytesPerTileRow(pass: AttentionGeometry["pass"], d: number): number {
 }
 
 /**
- * Lanes of the subgroup forward: one workgroup is one subgroup of this many lanes, and each key tile is one
- * key row per lane (lavapipe runs 8 invocations per AVX2 register).
+ * Lanes of the subgroup kernels: one workgroup is one subgroup of this many lanes, and each tile is one row
+ * per lane (lavapipe runs 8 invocations per AVX2 register).
  */
 const SUBGROUP_LANES = 8;
-/** Query rows each lane owns in the subgroup forward: each broadcast key vector feeds that many rows. */
+/** Rows each lane owns in the subgroup kernels: each broadcast vector feeds that many rows. */
 const SUBGROUP_ROWS = 2;
 
 /** The geometry of one pass for head size d on this device; refuses a head too large for its workgroup memory. */
 export function attentionGeometry(pass: AttentionGeometry["pass"], d: number, target: DeviceTarget): AttentionGeometry {
   const vec = d % 4 === 0 ? 4 : 1;
-  // The subgroup forward holds no tile in workgroup memory and has no barrier: where the device's smallest
-  // subgroup holds the workgroup, every lane's key row can be broadcast to the others.
-  if (pass === "forward" && target.subgroupMinSize >= SUBGROUP_LANES)
+  // The subgroup kernels (attention-subgroup.ts) hold no tile in workgroup memory and have no barrier: where
+  // the device's smallest subgroup holds the workgroup, every lane's tile row can be broadcast to the others.
+  if (target.subgroupMinSize >= SUBGROUP_LANES)
     return { pass, d, vec, wg: SUBGROUP_LANES, rows: SUBGROUP_ROWS, tile: SUBGROUP_LANES, subgroup: true };
   const wg = Math.min(WG, 2 ** Math.floor(Math.log2(target.maxWorkgroupInvocations)));
   let tile = MAX_TILE;
