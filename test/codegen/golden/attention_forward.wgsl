@@ -30,7 +30,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> o: array<vec4<f32>>;
 
 const D = 8u; // vectors per head row
-const WG = 64u; // threads per workgroup, one row each
+const WG = 64u; // threads per workgroup
 const TILE = 64u; // rows per staged tile
 const SCALE = 0.1767766922712326; // 1 / sqrt(head size) (f32)
 
