@@ -68,7 +68,7 @@ describe("fused causal attention vs the float64 reference", () => {
     [1, geo.tile + 3, 2, 16], // past one tile, not a multiple of it
     [2, geo.wg * geo.rows + 3, 2, 8], // past one forward workgroup's rows, not a multiple of them
     [3, 9, 1, 32],
-    [1, 2 * bwd.wg + 5, 1, 64], // three backward workgroups, several forward ones, many key tiles, GPT-2's head size
+    [1, 2 * bwd.wg + 5, 1, 64], // several backward workgroups (three staged, two with subgroups), several forward ones, many key tiles, GPT-2's head size
   ];
   for (const [B, T, H, d] of shapes)
     test(`B=${B} T=${T} H=${H} d=${d}: forward and d qkv`, async () => {
