@@ -7,7 +7,7 @@
 // a fenced run is what a training step waits for; on lavapipe the GPU *is* the CPU, so timestamp queries
 // would add nothing but complexity.
 import { cpus, loadavg } from "node:os";
-import { defineCommand, flag, parseCommand, type Command, type Flag, type Flags } from "../src/cli/args.ts";
+import { defineCommand, flag, parseCommand, usageError, type Command, type Flag, type Flags } from "../src/cli/args.ts";
 import { device, deviceInfo, gpuWait } from "../src/runtime/device.ts";
 import { chooseWaitMode } from "../src/runtime/wait.ts";
 
@@ -233,7 +233,7 @@ export async function report<R>(opts: {
     notes.push(`the machine was busy (load average ${opts.env.loadAvg1.toFixed(2)} at start, ${endLoad.toFixed(2)} at end, ${opts.env.cpus} CPUs): these figures understate the hardware; rerun on an idle machine`);
   const doc = { bench: opts.bench, env: { ...opts.env, loadAvg1End: endLoad }, config: opts.config, results: opts.rows, notes };
   const text = JSON.stringify(doc, null, 2);
-  if (opts.out) await Bun.write(opts.out, text + "\n");
+  await writeJsonOut(opts.out, text);
   if (opts.json) {
     console.log(text);
     return;
@@ -245,6 +245,11 @@ export async function report<R>(opts: {
   console.log(formatTable(opts.rows, opts.columns));
   if (notes.length) console.log("\n" + notes.map((n) => `note: ${n}`).join("\n"));
   if (opts.rowsLine) console.log(JSON.stringify({ bench: opts.bench, rows: opts.rows.map((r) => { const { stats: _s, ...rest } = r as R & { stats?: unknown }; return rest; }) }));
+}
+
+/** `--out FILE`: the JSON document (or its text) also goes to FILE. */
+export async function writeJsonOut(out: string | undefined, doc: unknown): Promise<void> {
+  if (out) await Bun.write(out, (typeof doc === "string" ? doc : JSON.stringify(doc, null, 2)) + "\n");
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -299,7 +304,11 @@ export function benchArgs(argv: string[], own: Record<string, BenchFlag>, usage:
   const v = parseCommand(benchCommand(name, own, usage, common), argv).values as BenchValues;
   if (typeof v.wait === "string") {
     // Read when the device is acquired (after this): refused now if it names no mode or one Dawn cannot use here.
-    chooseWaitMode(v.wait, { implementation: "dawn", cpu: true });
+    try {
+      chooseWaitMode(v.wait, { implementation: "dawn", cpu: true });
+    } catch (e) {
+      usageError(`bench ${name}`, `--wait ${v.wait}: ${(e as Error).message.replace(/^octet: OCTET_WAIT=\S+ /, "")}`);
+    }
     process.env.OCTET_WAIT = v.wait;
   }
   return v;

@@ -11,7 +11,7 @@ import type { MatmulVariant } from "../src/codegen/matmul.ts";
 import { loadSotuCorpus } from "../src/data/corpus.ts";
 import { deviceTarget } from "../src/runtime/target.ts";
 import { TrainConfig } from "../src/train/config.ts";
-import { benchArgs, environment, formatEnvironment, formatTable, pinLavapipeThreads, positive, summarize } from "./harness.ts";
+import { benchArgs, writeJsonOut, environment, formatEnvironment, formatTable, pinLavapipeThreads, positive, summarize } from "./harness.ts";
 import { linearShapes, octetMatmul, TorchPeer, type MatmulShape } from "./train.ts";
 
 const USAGE = `usage: bun run bench matmul [flags]
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, {
     variants: { type: "string" }, models: { type: "string" }, rounds: { type: "string" },
     torch: flag.boolean("also torch's sgemm at each shape"), python: { type: "string" },
-  }, USAGE, ["json"]);
+  }, USAGE, ["json", "out", "wait"]);
   await octet.device();
   const target = deviceTarget();
   const defaultVariants = target.matmulVariant === "tiled" ? ["tiled"] : ["direct", target.matmulVariant];
@@ -131,6 +131,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   const steps = [...new Set(shapes.map((s) => s.model))].map(step);
   const doc = { bench: "matmul", env: { ...env, loadAvg1End: (await import("node:os")).loadavg()[0] }, config: { variants, rounds }, results: rows, steps };
+  await writeJsonOut(v.out, doc);
   if (v.json) return void console.log(JSON.stringify(doc));
   console.log(formatEnvironment(env));
   console.log(`variants: ${variants.join(", ")}; ${rounds} interleaved rounds, each the best of 3 runs; "cpu" = GFLOP per CPU-second of lavapipe's threads`);

@@ -25,7 +25,7 @@ import { deviceTarget } from "../src/runtime/target.ts";
 import { TrainConfig } from "../src/train/config.ts";
 import { StepBuffers, buildModel, trainStep } from "../src/train/trainer.ts";
 import { optimizerByName } from "../src/optim/names.ts";
-import { benchArgs, environment, formatEnvironment, formatTable, pinLavapipeThreads, positive, summarize, type Stats } from "./harness.ts";
+import { benchArgs, writeJsonOut, environment, formatEnvironment, formatTable, pinLavapipeThreads, positive, summarize, type Stats } from "./harness.ts";
 
 const USAGE = `usage: bun run bench train [flags]
   --models=default,3m   which models (default: both); 3m is --width 256 --layers 4 (3.2M parameters)
@@ -266,7 +266,7 @@ export async function main(argv: string[]): Promise<void> {
   const v = benchArgs(argv, {
     models: { type: "string" }, rounds: { type: "string" }, steps: { type: "string" }, optim: { type: "string" },
     "torch-threads": { type: "string" }, python: { type: "string" }, "no-torch": { type: "boolean" }, "no-gemm": flag.boolean("skip the matmul table"), before: flag.boolean("also time the step as it was before issue #7"),
-  }, USAGE, ["json"]);
+  }, USAGE, ["json", "out", "wait"]);
   const names = ((v.models as string | undefined) ?? "default,3m").split(",");
   for (const n of names) if (!MODELS[n]) throw new Error(`bench train: unknown model "${n}" in --models; known: ${Object.keys(MODELS).join(", ")}`);
   await octet.device();
@@ -275,6 +275,7 @@ export async function main(argv: string[]): Promise<void> {
   const results = [];
   for (const n of names) results.push(await benchModel(n, v, corpus));
   const doc = { bench: "train", env: { ...env, loadAvg1End: (await import("node:os")).loadavg()[0] }, results };
+  await writeJsonOut(v.out, doc);
   if (v.json) return void console.log(JSON.stringify(doc));
   console.log(formatEnvironment(env));
   for (const r of results) {

@@ -116,6 +116,7 @@ const SPAWNED: [string[], RegExp][] = [
   [["src/cli/kernels.ts", "nope"], /^kernels: unknown kernel "nope"/],
   [["bench/optim.ts", "--bogus"], /^bench optim: unknown flag --bogus/],
   [["bench/train.ts", "--reps", "3"], /^bench train: unknown flag --reps/], // bench train times rounds, not reps: refused, not ignored
+  [["bench/train.ts", "--wait", "spin"], /^bench train: --wait spin: is not a wait mode: use await/],
 ];
 
 test("usage errors exit 2 with a message naming the flag (no stack trace)", async () => {
