@@ -10,18 +10,29 @@
 //   (both streams are timed awaited plainly and with octet's nap wait, src/runtime/wait.ts, rounds interleaved)
 // Flags: --impl native|dawn (default: the runtime's navigator.gpu, else Dawn), --dawn TOGGLE,... (Dawn toggles
 // to enable, e.g. disable_robustness; needs allow_unsafe_apis, added for you), --reps N, --n ELEMENTS.
+import { defineCommand, flag, parseCommand } from "../src/cli/args.ts";
 import { GpuWaiter, napUnavailable } from "../src/runtime/wait.ts";
 
+// The shared flag layer (src/cli/args.ts: node:util's parseArgs and zod load under Bun, Node and Deno alike), so
+// --help lists the flags and an unknown or malformed one is refused rather than ignored.
+const WEBGPU_BENCH = defineCommand({
+  name: "bench webgpu",
+  usage: "bun run bench webgpu [flags]   |   deno run -A bench/webgpu.ts [flags]   |   node bench/webgpu.ts [flags]",
+  summary: "What one WebGPU implementation costs, apart from octet: the same raw WebGPU calls under any runtime (roundtrip, dispatch, submits, readback, two streams of --n f32 awaited and napping), as one JSON line and a table.",
+  flags: {
+    impl: flag.choice(["native", "dawn"], "which WebGPU: the runtime's navigator.gpu, or Dawn's Node binding (the webgpu package)", { defaultText: "native where the runtime has navigator.gpu, else dawn" }),
+    dawn: flag.list("Dawn toggles to enable, e.g. disable_robustness (allow_unsafe_apis is added for you)", { default: [] as string[], defaultText: "none" }),
+    reps: flag.int("timed runs of each case", { default: 30 }),
+    n: flag.int("elements of the stream kernels", { default: 16 * 1024 * 1024, placeholder: "ELEMENTS" }),
+  },
+});
 const argv = (globalThis as { process?: { argv: string[] } }).process?.argv.slice(2) ?? [];
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-};
-const reps = Number(flag("reps") ?? 30);
-const N = Number(flag("n") ?? 16 * 1024 * 1024);
-const toggles = (flag("dawn") ?? "").split(",").filter(Boolean);
+const { values: opts } = parseCommand(WEBGPU_BENCH, argv);
+const reps = opts.reps;
+const N = opts.n;
+const toggles = opts.dawn;
 const nativeGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
-const impl = flag("impl") ?? (nativeGpu ? "native" : "dawn");
+const impl = opts.impl ?? (nativeGpu ? "native" : "dawn");
 
 // Dawn's Node binding waits for GPU work by calling wgpuInstanceProcessEvents from setImmediate, again and again
 // while anything is pending (AsyncRunner). Counting the calls shows how hard a runtime polls while it waits.

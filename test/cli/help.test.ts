@@ -11,7 +11,7 @@ import { TrainConfig } from "../../src/train/config.ts";
 import { configIssues } from "../../src/train/trainer.ts";
 
 const ROOT = join(import.meta.dir, "../..");
-const BENCHES = ["elementwise", "formats", "gpt2", "gpu", "optim", "optim-levers", "optim-baselines", "scale", "soak", "train"];
+const BENCHES = ["attention", "bf16", "elementwise", "formats", "gpt2", "gpu", "matmul", "optim", "optim-levers", "optim-baselines", "scale", "soak", "train", "wait", "webgpu"];
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   // LP_NUM_THREADS set: the benches re-run themselves to pin it otherwise (not what --help is about).
@@ -117,6 +117,7 @@ const SPAWNED: [string[], RegExp][] = [
   [["bench/optim.ts", "--bogus"], /^bench optim: unknown flag --bogus/],
   [["bench/train.ts", "--reps", "3"], /^bench train: unknown flag --reps/], // bench train times rounds, not reps: refused, not ignored
   [["bench/train.ts", "--wait", "spin"], /^bench train: --wait spin: is not a wait mode: use await/],
+  [["bench/webgpu.ts", "--reps", "x"], /^bench webgpu: --reps "x": expected a number/], // it read flags by hand and ignored what it did not know
 ];
 
 test("usage errors exit 2 with a message naming the flag (no stack trace)", async () => {
