@@ -129,6 +129,18 @@ export class Muon implements ParameterOwner {
     for (const g of this.paramGroups) for (const p of g.params) p.claim(this);
   }
 
+  private released = false;
+
+  /**
+   * Gives the parameters up, the AdamW groups' too (their values stay where they are), as Optimizer.release:
+   * another optimizer may claim them, and this one refuses to step, load or snapshot afterwards.
+   */
+  release(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p.release(this);
+    this.adamw?.release();
+    this.released = true;
+  }
+
   dataReplaced(p: Parameter): void {
     // f32: Muon holds no copy of the values, the next step reads p.data as it is. 16-bit: the next step takes
     // the new values in (rounded to nearest), as an arena adopts a replaced Parameter.data.
@@ -210,6 +222,7 @@ export class Muon implements ParameterOwner {
 
   /** Runs after every call queued before it (steps, loads, snapshots run in call order). */
   private after<T>(f: () => Promise<T>): Promise<T> {
+    if (this.released) return Promise.reject(new Error(`${this.ownerName}: this optimizer was released (release()); its parameters may belong to another optimizer now`));
     const run = this.queue.then(f);
     this.queue = run.catch(() => undefined);
     return run;

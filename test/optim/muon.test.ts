@@ -122,6 +122,29 @@ describe("Muon option changes after the first step", () => {
   });
 });
 
+describe("Muon.release", () => {
+  test("gives the Muon and AdamW groups' parameters up (another optimizer steps them) and refuses to step again", async () => {
+    const rand = gaussian(13);
+    const w = await param(filled(1280, rand));
+    w.data = w.data.reshape([32, 40]);
+    const b = await param(filled(40, rand));
+    const opt = new octet.optim.Muon([{ params: [w] }, { params: [b], useMuon: false }], { lr: HP.lr });
+    w.grad = await octet.tensor(filled(1280, rand), [32, 40]);
+    b.grad = await octet.tensor(filled(40, rand));
+    await opt.step();
+    await expect(new octet.optim.AdamW([w]).step()).rejects.toThrow(/already stepped by Muon #\d+/);
+    await expect(new octet.optim.AdamW([b]).step()).rejects.toThrow(/already stepped by AdamW/);
+    opt.release();
+    const after = await read(w);
+    await expect(opt.step()).rejects.toThrow(/Muon #\d+: this optimizer was released/);
+    expect(await read(w)).toEqual(after); // values stay where they are
+    const next = new octet.optim.AdamW([w, b]);
+    await next.step(); // both parameters may now be claimed
+    expect(await read(w)).not.toEqual(after);
+    next.release();
+  });
+});
+
 describe("muonParamGroups", () => {
   test("a GPT: hidden Linear weights step with Muon, embeddings, head and 1-D parameters with AdamW; the loss falls", async () => {
     const model = new octet.nn.GPT({ vocabSize: 20, contextLength: 8, width: 16, layers: 1, heads: 2, seed: 0 } as never);
