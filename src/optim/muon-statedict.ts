@@ -10,10 +10,9 @@
 import type { Parameter } from "../nn/parameter.ts";
 import { allocateOn, download, free, readBytes, type Storage } from "../runtime/storage.ts";
 import { device } from "../runtime/device.ts";
-import { formatZodError } from "./config.ts";
 import { BLOCK, FORMATS, type FormatName } from "./formats.ts";
 import type { Optimizer } from "./optimizer.ts";
-import { checkMaps, mapChecksums, refusingJson, savedBlockSize, viaJson } from "./statedict.ts";
+import { checkFormatRecord, checkGroupSizes, checkStateObject, mapChecksums, parseGroupOptions, refusingJson, savedBlockSize, viaJson } from "./statedict.ts";
 import { checkEntryKeys, checkParamIndices, checkStep, checkValues } from "./statecheck.ts";
 import { STATE_DICT_VERSION, blocksOf, type OptimizerStateDict } from "./types.ts";
 import type { z } from "zod";
@@ -94,35 +93,24 @@ export async function saveMuonState(o: MuonStateOwner): Promise<OptimizerStateDi
  */
 export async function loadMuonState(o: MuonStateOwner, sd: OptimizerStateDict): Promise<void> {
   const who = `${o.className}.loadStateDict`;
-  if (!sd || typeof sd !== "object" || !sd.format) throw new Error(`${who}: not an octet optimizer state dict (no format record)`);
-  if (sd.format.version !== STATE_DICT_VERSION) throw new Error(`${who}: format version ${sd.format.version}, this octet reads version ${STATE_DICT_VERSION}`);
-  if (sd.format.blockSize !== BLOCK) throw new Error(`${who}: block size ${sd.format.blockSize}, expected ${BLOCK}`);
-  if (sd.format.optimizer !== dictName(o))
-    throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${dictName(o)} (${o.adamw ? `Muon with AdamW groups (${o.adamw.className})` : "Muon without AdamW groups"})`);
-  checkMaps(who, sd);
+  checkFormatRecord(who, sd, dictName(o), o.adamw ? `Muon with AdamW groups (${o.adamw.className})` : "Muon without AdamW groups");
 
   // Groups: the Muon groups, then the AdamW groups (useMuon: false), each with as many parameters as ours.
   const side = o.adamw?.paramGroups ?? [];
   const sizes = [...o.paramGroups, ...side].map((g) => g.params.length);
-  if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== sizes.length)
-    throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${sizes.length} (${o.paramGroups.length} Muon, ${side.length} AdamW)`);
+  checkGroupSizes(who, sd, sizes, `${o.paramGroups.length} Muon, ${side.length} AdamW`);
   sd.paramGroups.forEach((g, i) => {
-    const n = (g?.params as unknown[] | undefined)?.length;
-    if (n !== sizes[i]) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${sizes[i]}`);
     const muon = i < o.paramGroups.length;
     if ((g.useMuon === false) === muon) throw new Error(`${who}: param group ${i} is ${muon ? "an AdamW group (useMuon: false)" : "a Muon group"} in the dict; here it is ${muon ? "a Muon group" : "an AdamW group"}`);
   });
   checkParamIndices(who, sd.paramGroups, sizes);
-  const groups = sd.paramGroups.slice(0, o.paramGroups.length).map((g, i) => {
-    const { params: _p, ...rest } = g;
-    const r = o.groupSchema.safeParse(rest);
-    if (!r.success) throw new Error(formatZodError(`${who}: param group ${i}`, r.error));
+  const groups = parseGroupOptions(who, o.groupSchema, sd.paramGroups.slice(0, o.paramGroups.length));
+  groups.forEach((rest, i) => {
     // The state's storage follows these two: a dict may not switch it under the parameters' saved state.
     for (const k of ["optimBits", "min8bitSize"])
       if (k in rest && rest[k] !== o.paramGroups[i][k]) throw new Error(`${who}: param group ${i} was saved with ${k} ${rest[k]}, this optimizer's is ${o.paramGroups[i][k]}: construct it with the options the dict was saved with`);
-    return structuredClone(rest);
   });
-  if (sd.state === null || typeof sd.state !== "object" || Array.isArray(sd.state)) throw new Error(`${who}: state is ${sd.state === null ? "null" : typeof sd.state}, expected an object of per-parameter entries`);
+  checkStateObject(who, sd);
 
   // The Muon entries, checked; the AdamW ones set aside for the side optimizer.
   const mine = o.paramGroups.flatMap((g, gi) => g.params.map((p) => ({ p, gi })));

@@ -1,6 +1,7 @@
 // State dicts: bnb's layout (state1/state2, absmax1/absmax2, step) per parameter index, plus a format record
 // (version, block size, map checksums, each parameter's storage format) so a dict is refused rather than
 // misread by an optimizer that keeps its state differently.
+import type { z } from "zod";
 import type { Parameter } from "../nn/parameter.ts";
 import { download, readBytes, type Storage } from "../runtime/storage.ts";
 import { formatZodError, type Options } from "./config.ts";
@@ -131,24 +132,48 @@ export interface PlannedLoad {
 /** Checks the header of a state dict against this optimizer (before its buckets exist). */
 export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGroups">, sd: OptimizerStateDict): Options[] {
   const who = `${o.className}.loadStateDict`;
+  checkFormatRecord(who, sd, o.def.name);
+  const sizes = o.paramGroups.map((g) => g.params.length);
+  checkGroupSizes(who, sd, sizes);
+  checkParamIndices(who, sd.paramGroups, sizes);
+  checkStateObject(who, sd);
+  // The groups' hyper-parameters are validated as the constructor validates options (a dict is data that may
+  // have been edited); they are installed only after every other check passed.
+  return parseGroupOptions(who, groupOptionsSchema(o.def), sd.paramGroups);
+}
+
+/**
+ * The format record: a dict of this octet's layout (version, block size, maps) saved by an optimizer named
+ * `name` (`what`, if given, says in the error what this optimizer is).
+ */
+export function checkFormatRecord(who: string, sd: OptimizerStateDict, name: string, what = ""): void {
   if (!sd || typeof sd !== "object" || !sd.format) throw new Error(`${who}: not an octet optimizer state dict (no format record)`);
   if (sd.format.version !== STATE_DICT_VERSION) throw new Error(`${who}: format version ${sd.format.version}, this octet reads version ${STATE_DICT_VERSION}`);
   if (sd.format.blockSize !== BLOCK) throw new Error(`${who}: block size ${sd.format.blockSize}, expected ${BLOCK}`);
-  if (sd.format.optimizer !== o.def.name) throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${o.def.name}`);
+  if (sd.format.optimizer !== name) throw new Error(`${who}: state of a ${sd.format.optimizer} optimizer, this is ${name}${what ? ` (${what})` : ""}`);
   checkMaps(who, sd);
-  if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== o.paramGroups.length) throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${o.paramGroups.length}`);
+}
+
+/** As many param groups as `sizes`, each with as many parameters (`what`, if given, details the count in the error). */
+export function checkGroupSizes(who: string, sd: OptimizerStateDict, sizes: number[], what = ""): void {
+  if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== sizes.length)
+    throw new Error(`${who}: ${sd.paramGroups?.length} param groups, this optimizer has ${sizes.length}${what ? ` (${what})` : ""}`);
   sd.paramGroups.forEach((g, i) => {
-    const n = (g.params as unknown[] | undefined)?.length;
-    if (n !== o.paramGroups[i].params.length) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${o.paramGroups[i].params.length}`);
+    const n = (g?.params as unknown[] | undefined)?.length;
+    if (n !== sizes[i]) throw new Error(`${who}: param group ${i} has ${n} parameters, expected ${sizes[i]}`);
   });
-  checkParamIndices(who, sd.paramGroups, o.paramGroups.map((g) => g.params.length));
+}
+
+/** `state` is an object of per-parameter entries. */
+export function checkStateObject(who: string, sd: OptimizerStateDict): void {
   if (sd.state === null || typeof sd.state !== "object" || Array.isArray(sd.state)) throw new Error(`${who}: state is ${sd.state === null ? "null" : typeof sd.state}, expected an object of per-parameter entries`);
-  // The groups' hyper-parameters are validated as the constructor validates options (a dict is data that may
-  // have been edited); they are installed only after every other check passed.
-  const groupSchema = groupOptionsSchema(o.def);
-  return sd.paramGroups.map((g, i) => {
+}
+
+/** Each group's options (all but `params`) checked against `schema`, as the constructor checks them; copies. */
+export function parseGroupOptions(who: string, schema: z.ZodType, groups: OptimizerStateDict["paramGroups"]): Options[] {
+  return groups.map((g, i) => {
     const { params: _p, ...rest } = g;
-    const r = groupSchema.safeParse(rest);
+    const r = schema.safeParse(rest);
     if (!r.success) throw new Error(formatZodError(`${who}: param group ${i}`, r.error));
     return structuredClone(rest);
   });
@@ -158,7 +183,7 @@ export function checkHeader(o: Pick<StateOwner, "def" | "className" | "paramGrou
  * Every map the dict records must be this octet's; a format's maps must be recorded where a parameter uses it
  * (a dict from before a format existed records no map of it, and holds no state in it).
  */
-export function checkMaps(who: string, sd: OptimizerStateDict): void {
+function checkMaps(who: string, sd: OptimizerStateDict): void {
   const mine = mapChecksums();
   const used = new Set(Object.values(sd.format.stateFormats ?? {}));
   for (const [k, v] of Object.entries(mine)) {
