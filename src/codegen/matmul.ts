@@ -13,6 +13,7 @@
 import { DTYPES } from "../dsl/dtype.ts";
 import { numel, type Node } from "../dsl/node.ts";
 import { printGraph } from "../dsl/print.ts";
+import { paramsStruct } from "./banner.ts";
 import { BROADCAST_TILE, emitMatmulBroadcastWgsl, f16Directive } from "./matmul-broadcast.ts";
 import { hashString, type Binding, type BindingLimits, type Kernel, type KernelDispatch, type ScheduledKernel, type SlotInfo } from "./kernel.ts";
 
@@ -193,14 +194,7 @@ export function matmulBlocks(sk: ScheduledKernel, slotBytes: number[], limits: B
 /** The uniform struct, the A, B, C bindings and C's store, which both matmul variants share. */
 function declarations(k: Kernel, [A, B, C]: string[]): string {
   const t = DTYPES[k.bindings[0].dtype].wgsl;
-  return `struct Params {
-  rows: u32,
-  row_base: u32,
-  count: u32,
-  zero: u32,
-${k.uniforms.map((u) => `  ${u.name}: u32,`).join("\n")}
-}
-@group(0) @binding(0) var<uniform> params: Params;
+  return `${paramsStruct(k.uniforms.map((u) => u.name))}
 @group(0) @binding(1) var<storage, read> ${A}: array<${t}>;
 @group(0) @binding(2) var<storage, read> ${B}: array<${t}>;
 @group(0) @binding(3) var<storage, read_write> ${C}: array<${t}>;
