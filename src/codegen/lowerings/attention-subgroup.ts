@@ -14,7 +14,7 @@
 // Same tiles, sums and order as the staged kernels of attention-wgsl.ts (tiles of `tile` rows; dot
 // products per vector lane over the head, lanes added (x + y) + (z + w); sums over keys or queries in
 // increasing order, a masked term adding an exact zero), so the interpreter serves both.
-import type { Ctx } from "./attention-wgsl.ts";
+import { SEQUENCE_AND_HEAD, type Ctx } from "./attention-wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -33,13 +33,7 @@ const dot = (sh: Shape, a: (e: number) => string, b: (e: number) => string) => `
 function prologue(R: number, side: "query" | "key"): string {
   return `@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let T = params.T;
-  let Dn = D + params.zero; // D, as a value the compiler cannot unroll loops over: arrays indexed by it stay in memory
-  let CV = params.H * D; // vectors per part (q, k or v) of a packed row
-  let bh = params.b0 * params.H + wid.y; // (sequence, head) of this workgroup: this dispatch starts at sequence b0
-  let b = bh / params.H;
-  let h = bh % params.H;
-  let r0 = wid.x * WG * ${R}u; // first ${side} row of this workgroup
+${SEQUENCE_AND_HEAD}  let r0 = wid.x * WG * ${R}u; // first ${side} row of this workgroup
   let t0 = r0 + lid * ${R}u; // this lane's ${side} rows: t0 .. t0 + ${R - 1} (rows past T repeat row T - 1 and store nothing)
   let last = min(r0 + WG * ${R}u, T) - 1u; // the workgroup's last ${side} row
 `;

@@ -92,17 +92,20 @@ const ROLES = {
   dkv: ["[B*T, 3C] packed q | k | v", "[B*T, C] dO", "[B*H*T, 2] (lse, D) per query row", "[B*T, 3C] d qkv: the k and v parts"],
 };
 
-/** Declarations every pass opens main with: which sequence, head and rows this workgroup owns. */
-function prologue(side: string): string {
-  return `@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let T = params.T;
+/** The first lines of every pass's main, staged or subgroup: the sequence and head this workgroup owns. */
+export const SEQUENCE_AND_HEAD = `  let T = params.T;
   let Dn = D + params.zero; // D, as a value the compiler cannot unroll loops over
   let CV = params.H * D; // vectors per part (q, k or v) of a packed row
   let bh = params.b0 * params.H + wid.y; // (sequence, head) of this workgroup: this dispatch starts at sequence b0
   let b = bh / params.H;
   let h = bh % params.H;
-  let r0 = wid.x * WG; // first ${side} row of this workgroup
+`;
+
+/** Declarations every pass opens main with: which sequence, head and rows this workgroup owns. */
+function prologue(side: string): string {
+  return `@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+${SEQUENCE_AND_HEAD}  let r0 = wid.x * WG; // first ${side} row of this workgroup
   let own = r0 + lid < T; // threads past T repeat the last row and store nothing
   let r = min(r0 + lid, T - 1u);
 `;
